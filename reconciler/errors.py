@@ -1,0 +1,90 @@
+"""The exceptions of qlik-email.
+
+    ReconcilerError            base: a problem the user can act on (exit 1, no traceback)
+    +-- ConfigError            one or more invalid configuration files (each issue has file:line:col)
+    +-- SecretError            a secret reference that cannot be resolved, or is not allowed here
+    +-- ApiError               the Transports API answered with an error, or could not be reached
+    |   +-- AuthError          the credentials were refused (401, or the token endpoint refused)
+    |   +-- NotAdminError      403 ROLECHECK-1: the credentials are not a tenant admin
+    +-- UnsafePlanError        a plan exceeds the safety thresholds (needs --force)
+    +-- PlanFileError          a saved plan file is unreadable or from another version
+    +-- ApplyError             apply finished, but some tenants failed
+
+Anything else that escapes is a bug: the CLI prints it with a hint to use --debug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Base class: an error with a message a user can act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in one configuration file, at a 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ConfigError(ReconcilerError):
+    """The configuration is invalid; `issues` lists every problem found in the run."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.message))
+        count = len(self.issues)
+        header = f"{count} error{'s' if count != 1 else ''} in the configuration"
+        super().__init__("\n".join([header, *(str(i) for i in self.issues)]))
+
+
+class SecretError(ReconcilerError):
+    """A secret reference could not be resolved or is not allowed in this command."""
+
+
+class ApiError(ReconcilerError):
+    """The Transports API of a tenant answered with an error or could not be reached.
+
+    `status` is the HTTP status (None when no response arrived), `code` the first
+    error code of the `{errors: [{code, title}]}` body, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant: str = "",
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.tenant = tenant
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class AuthError(ApiError):
+    """The tenant refused our credentials (bad API key, bad OAuth client)."""
+
+
+class NotAdminError(ApiError):
+    """403 ROLECHECK-1: the credentials are valid but not those of a tenant admin."""
+
+
+class UnsafePlanError(ReconcilerError):
+    """The plan changes or deletes more tenants than the safety thresholds allow."""
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file cannot be used (unreadable, wrong version, wrong config)."""
+
+
+class ApplyError(ReconcilerError):
+    """Apply ran, but not every tenant converged."""

@@ -1,0 +1,243 @@
+"""The typed, immutable model that flows through the pipeline.
+
+    config files -> DesiredState (TenantSpec, DesiredEmail)
+    tenants      -> LiveState (LiveEmail, Health)
+    planner      -> Plan (TenantPlan, FieldChange)
+
+Field names are those of the configuration language (`serverAddress`,
+`password`, `clientSecret`, ...); only the client speaks the API's JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Union
+
+from reconciler.secrets import SecretRef
+
+Scalar = Union[str, int]
+
+
+class Provider(str, Enum):
+    """The `serviceProvider` of a configuration."""
+
+    BASIC_AUTH = "BasicAuth"
+    MICROSOFT365 = "Microsoft365"
+
+
+# The non-secret fields of each provider, in the order reports show them.
+PROVIDER_FIELDS: Mapping[Provider, tuple[str, ...]] = {
+    Provider.BASIC_AUTH: (
+        "serverAddress",
+        "serverPort",
+        "securityType",
+        "username",
+        "emailAddress",
+        "senderName",
+    ),
+    Provider.MICROSOFT365: ("clientId", "providerTenantId", "emailAddress"),
+}
+# The write-only secret field of each provider (config name).
+SECRET_FIELD: Mapping[Provider, str] = {
+    Provider.BASIC_AUTH: "password",
+    Provider.MICROSOFT365: "clientSecret",
+}
+SECURITY_TYPES = ("none", "StartTLS", "SSL/TLS")
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePos:
+    """Where a value was written: file and 1-based line and column."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredEmail:
+    """The e-mail configuration a tenant should have.
+
+    `fields` holds the non-secret fields as sorted (name, value) pairs; `secret`
+    is the reference to the password (BasicAuth) or client secret (Microsoft365).
+    """
+
+    provider: Provider
+    fields: tuple[tuple[str, Scalar], ...]
+    secret: SecretRef | None = None
+
+    def as_dict(self) -> dict[str, Scalar]:
+        return dict(self.fields)
+
+    @classmethod
+    def of(
+        cls, provider: Provider, values: Mapping[str, Scalar], secret: SecretRef | None = None
+    ) -> DesiredEmail:
+        """Build from a mapping, keeping only the provider's non-secret fields."""
+        known = PROVIDER_FIELDS[provider]
+        pairs = tuple(sorted((k, v) for k, v in values.items() if k in known))
+        return cls(provider=provider, fields=pairs, secret=secret)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyAuth:
+    """Authenticate with a Bearer API key."""
+
+    key: SecretRef
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthAuth:
+    """Authenticate with OAuth2 client credentials (`POST /oauth/token`)."""
+
+    client_id: str
+    client_secret: SecretRef
+    scope: str | None = None
+
+
+Auth = Union[ApiKeyAuth, OAuthAuth]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    """One managed tenant. `email` None means `email: absent` (delete the config)."""
+
+    name: str
+    url: str
+    auth: Auth
+    email: DesiredEmail | None
+    source: SourcePos
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """How much one apply may change before it needs --force (None: no limit)."""
+
+    max_changes: int | None = None
+    max_changes_percent: float | None = None
+    max_deletes: int | None = None
+    max_deletes_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRule:
+    """Known drift to silence until `expires` (tenant is a glob on tenant names)."""
+
+    tenant: str
+    field: str
+    reason: str
+    expires: date
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Run settings from the root file."""
+
+    concurrency: int = 64
+    timeout_s: float = 30.0
+    safety: Safety = field(default_factory=Safety)
+    ignore: tuple[IgnoreRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """Everything the configuration repository asks for."""
+
+    root: Path
+    tenants: tuple[TenantSpec, ...]
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the API says about a configuration's health."""
+
+    is_valid: bool | None = None
+    error_code: str | None = None
+    auth_failures: int | None = None
+    status_code: int | None = None
+    status_reason: str | None = None
+    modification_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEmail:
+    """A tenant's live configuration, normalised. `legacy` marks configs that carry
+    only the top-level fields a deprecated PATCH made (no `serviceProvider`)."""
+
+    provider: Provider
+    fields: tuple[tuple[str, Scalar], ...]
+    secret_exists: bool
+    legacy: bool = False
+
+    def as_dict(self) -> dict[str, Scalar]:
+        return dict(self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """A tenant as read: its config (None when it has none), health, and a
+    fingerprint of the config used to detect changes between plan and apply."""
+
+    email: LiveEmail | None
+    health: Health
+    fingerprint: str
+
+
+class Action(str, Enum):
+    """What a plan does to one tenant."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"  # provider switch: the whole config is replaced
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field's change. Sensitive fields carry no values, only that they change."""
+
+    field: str
+    before: Scalar | None
+    after: Scalar | None
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlan:
+    """The plan for one tenant; `error` is set when its live state could not be read."""
+
+    tenant: str
+    url: str
+    action: Action
+    changes: tuple[FieldChange, ...] = ()
+    provider_before: Provider | None = None
+    provider_after: Provider | None = None
+    live_fingerprint: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every tenant's plan, in a deterministic order (by tenant name)."""
+
+    tenants: tuple[TenantPlan, ...]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for t in self.tenants if t.error is None and t.action is action)
+
+    @property
+    def errors(self) -> tuple[TenantPlan, ...]:
+        return tuple(t for t in self.tenants if t.error is not None)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(t.error is None and t.action is not Action.NOOP for t in self.tenants)

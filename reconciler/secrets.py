@@ -1,0 +1,201 @@
+"""Secret references and the value type that never prints itself.
+
+A configuration never holds a secret, only a reference to one:
+
+    ${env:NAME}      the environment variable NAME
+    ${file:PATH}     the contents of PATH (relative paths start at the config root),
+                     without its trailing newline
+    ${cmd:COMMAND}   the standard output of COMMAND (split like a shell would, run
+                     without a shell), without its trailing newline
+
+References are resolved only when a value is needed, into a `Secret`, whose str,
+repr and JSON forms are redacted. `ResolvePolicy` says what a command may do:
+`plan` and `drift` never run a `cmd:` reference and never read a file outside the
+config repository, so a pull request cannot make them execute code or exfiltrate
+files.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from reconciler.errors import SecretError
+
+REDACTED = "(sensitive value)"
+_REFERENCE = re.compile(r"^\$\{(env|file|cmd):(.+)\}$", re.DOTALL)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_FILE_BYTES = 64 * 1024
+_CMD_TIMEOUT_S = 30.0
+
+
+class Secret:
+    """A resolved secret. Only `reveal()` gives the value; everything else redacts it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: call this only where a request body or header is built."""
+        return self._value
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(Secret)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A reference such as `${env:NAME}`; the reference text itself is not secret."""
+
+    kind: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"${{{self.kind}:{self.target}}}"
+
+
+def parse_reference(text: str) -> SecretRef | None:
+    """The reference `text` spells, or None when it is not a reference at all."""
+    match = _REFERENCE.match(text.strip())
+    if match is None:
+        return None
+    return SecretRef(kind=match.group(1), target=match.group(2).strip())
+
+
+def reference_problem(ref: SecretRef) -> str | None:
+    """Why a syntactically parsed reference is malformed, or None when it is fine."""
+    if ref.kind == "env" and not _ENV_NAME.match(ref.target):
+        return f"'{ref.target}' is not a valid environment variable name"
+    if ref.kind == "cmd":
+        try:
+            if not shlex.split(ref.target):
+                return "the command is empty"
+        except ValueError as exc:
+            return f"the command cannot be parsed ({exc})"
+    return None
+
+
+def looks_like_reference(text: str) -> bool:
+    """True for anything that starts like `${`: used to explain near-miss references."""
+    return text.strip().startswith("${")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvePolicy:
+    """What resolving may do: run commands, read files outside `base_dir`."""
+
+    base_dir: Path
+    allow_cmd: bool = False
+    confine_files: bool = True
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+
+class SecretResolver:
+    """Resolves references under a policy, once each, and remembers every value seen
+    so that output can be scrubbed and masked (e.g. `::add-mask::` on GitHub)."""
+
+    def __init__(self, policy: ResolvePolicy) -> None:
+        self.policy = policy
+        self._cache: dict[SecretRef, Secret] = {}
+
+    def resolve(self, ref: SecretRef) -> Secret:
+        """The secret `ref` points to; raises SecretError with an actionable message."""
+        cached = self._cache.get(ref)
+        if cached is None:
+            value = self._read(ref)
+            if not value:
+                raise SecretError(f"secret reference {ref} resolved to an empty value")
+            cached = self._cache[ref] = Secret(value)
+        return cached
+
+    def known_values(self) -> list[str]:
+        """Every secret value resolved so far (for redaction filters only)."""
+        return [secret.reveal() for secret in self._cache.values()]
+
+    def _read(self, ref: SecretRef) -> str:
+        if ref.kind == "env":
+            return self._read_env(ref)
+        if ref.kind == "file":
+            return self._read_file(ref)
+        if ref.kind == "cmd":
+            return self._run_cmd(ref)
+        raise SecretError(f"unknown secret reference kind in {ref}")
+
+    def _read_env(self, ref: SecretRef) -> str:
+        value = self.policy.env.get(ref.target)
+        if value is None:
+            raise SecretError(f"{ref}: environment variable {ref.target} is not set")
+        return value
+
+    def _read_file(self, ref: SecretRef) -> str:
+        path = Path(os.path.expanduser(ref.target))
+        if not path.is_absolute():
+            path = self.policy.base_dir / path
+        path = path.resolve()
+        if self.policy.confine_files and not path.is_relative_to(self.policy.base_dir.resolve()):
+            raise SecretError(
+                f"{ref}: refusing to read a file outside the config repository in this command"
+            )
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(_MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SecretError(f"{ref}: cannot read {path}: {exc.strerror}") from None
+        if len(data) > _MAX_FILE_BYTES:
+            raise SecretError(f"{ref}: {path} is larger than {_MAX_FILE_BYTES} bytes")
+        try:
+            return data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise SecretError(f"{ref}: {path} is not UTF-8 text") from None
+
+    def _run_cmd(self, ref: SecretRef) -> str:
+        if not self.policy.allow_cmd:
+            raise SecretError(
+                f"{ref}: command references are not run by this command "
+                "(plan and drift never execute commands from the configuration)"
+            )
+        try:
+            done = subprocess.run(
+                shlex.split(ref.target),
+                capture_output=True,
+                timeout=_CMD_TIMEOUT_S,
+                check=False,
+                cwd=self.policy.base_dir,
+            )
+        except (OSError, ValueError) as exc:
+            raise SecretError(f"{ref}: cannot run the command: {exc}") from None
+        except subprocess.TimeoutExpired:
+            raise SecretError(f"{ref}: the command took longer than {_CMD_TIMEOUT_S:.0f}s") from None
+        if done.returncode != 0:
+            # stderr is left out on purpose: a failing secret helper may print the secret.
+            raise SecretError(f"{ref}: the command exited with status {done.returncode}")
+        try:
+            return done.stdout.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise SecretError(f"{ref}: the command's output is not UTF-8 text") from None
