@@ -1,0 +1,301 @@
+"""The applier: carries a Plan out, tenant by tenant, isolating failures.
+
+Per tenant, in order: (optionally) re-read the live state and refuse the tenant
+if it changed since the plan; resolve its secret (only now); PUT the whole
+configuration or DELETE it; verify-connection; GET again and check that the
+tenant now plans as no-op; optionally send a test e-mail (never retried).
+Tenants run concurrently, bounded; one failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from reconciler.client import ApiSession, SmtpResult, TenantClient
+from reconciler.errors import ReconcilerError, UnsafePlanError
+from reconciler.fleet import credentials_for, run_bounded
+from reconciler.live import normalize
+from reconciler.model import Action, Plan, Safety, TenantPlan, TenantSpec
+from reconciler.planner import desired_fingerprint, plan_tenant
+from reconciler.secrets import SecretResolver
+
+log = logging.getLogger("reconciler.applier")
+
+TEST_SUBJECT = "qlik-email test message"
+TEST_BODY = "This message was sent by qlik-email to check the tenant's e-mail configuration."
+
+
+class Outcome(str, Enum):
+    """How one tenant ended."""
+
+    APPLIED = "applied"  # changed, verified, and read back as converged
+    VERIFY_FAILED = "verify-failed"  # changed, but verify-connection or the read-back failed
+    FAILED = "failed"  # not changed (the old config is in place), see message
+    SKIPPED = "skipped"  # not attempted: stale plan, interrupted, or not in the config
+    UNCHANGED = "unchanged"  # nothing to do
+
+
+@dataclass(frozen=True, slots=True)
+class TenantResult:
+    """What apply did to one tenant."""
+
+    tenant: str
+    url: str
+    action: Action
+    outcome: Outcome
+    message: str = ""
+    verified: bool | None = None
+    test_email: str | None = None  # "sent" or the reason it was not
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """Every tenant's result, sorted by name; `interrupted` when stopped early."""
+
+    results: tuple[TenantResult, ...]
+    interrupted: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(
+            r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED) for r in self.results
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    """How to apply: `recheck` re-reads each tenant first and refuses it when its
+    live state no longer matches the plan (saved or confirmed plans)."""
+
+    concurrency: int = 64
+    recheck: bool = True
+    verify: bool = True
+    test_email: str | None = None
+
+
+def check_safety(
+    plan: Plan, safety: Safety, *, fleet_size: int, allow_delete: bool, force: bool
+) -> None:
+    """Refuse (UnsafePlanError) a plan that deletes without --allow-delete, or that
+    changes more tenants than the thresholds allow without --force."""
+    deletes = plan.count(Action.DELETE)
+    if deletes and not allow_delete:
+        names = ", ".join(
+            t.tenant for t in plan.tenants if t.action is Action.DELETE and not t.error
+        )
+        raise UnsafePlanError(
+            f"the plan deletes the e-mail configuration of {deletes} tenant(s) ({_short(names)}); "
+            "re-run with --allow-delete to allow it"
+        )
+    if force:
+        return
+    changes = sum(1 for t in plan.tenants if t.error is None and t.action is not Action.NOOP)
+    problems = _over(changes, fleet_size, safety.max_changes, safety.max_changes_percent, "change")
+    problems += _over(deletes, fleet_size, safety.max_deletes, safety.max_deletes_percent, "delete")
+    if problems:
+        raise UnsafePlanError(
+            "; ".join(problems) + " (settings.safety): review the plan and re-run with --force"
+        )
+
+
+def _over(count: int, total: int, limit: int | None, percent: float | None, verb: str) -> list[str]:
+    problems = []
+    if limit is not None and count > limit:
+        problems.append(
+            f"the plan would {verb} {count} tenants, more than maxChanges {limit}"
+            if verb == "change"
+            else f"the plan would {verb} {count} tenants, more than maxDeletes {limit}"
+        )
+    if percent is not None and total and count * 100 / total > percent:
+        key = "maxChangesPercent" if verb == "change" else "maxDeletesPercent"
+        problems.append(
+            f"the plan would {verb} {count} of {total} tenants ({count * 100 / total:.0f}%), "
+            f"more than {key} {percent:g}%"
+        )
+    return problems
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + ", ..."
+
+
+async def apply_plan(
+    session: ApiSession,
+    plan: Plan,
+    specs: Mapping[str, TenantSpec],
+    resolver: SecretResolver,
+    options: ApplyOptions,
+    *,
+    progress: Callable[[str, str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> ApplyReport:
+    """Carry `plan` out. Tenants with no change are reported unchanged; tenants
+    whose plan holds a read error are reported failed."""
+    work = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+
+    async def run(tenant: TenantPlan) -> TenantResult:
+        result = await _apply_tenant(session, tenant, specs.get(tenant.tenant), resolver, options)
+        if progress is not None:
+            progress(tenant.tenant, result.outcome.value)
+        return result
+
+    done = await run_bounded(work, run, options.concurrency, stop)
+    results = [r for r in done if r is not None]
+    results += [
+        _skipped(t, "interrupted before it started")
+        for t, r in zip(work, done, strict=True)
+        if r is None
+    ]
+    results += [
+        _untouched(t) for t in plan.tenants if t.error is not None or t.action is Action.NOOP
+    ]
+    interrupted = stop is not None and stop.is_set()
+    return ApplyReport(tuple(sorted(results, key=lambda r: r.tenant)), interrupted=interrupted)
+
+
+def _skipped(tenant: TenantPlan, why: str) -> TenantResult:
+    return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.SKIPPED, why)
+
+
+def _untouched(tenant: TenantPlan) -> TenantResult:
+    if tenant.error is not None:
+        return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, tenant.error)
+    return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.UNCHANGED)
+
+
+async def _apply_tenant(
+    session: ApiSession,
+    tenant: TenantPlan,
+    spec: TenantSpec | None,
+    resolver: SecretResolver,
+    options: ApplyOptions,
+) -> TenantResult:
+    started = time.monotonic()
+    try:
+        result = await _steps(session, tenant, spec, resolver, options)
+    except ReconcilerError as exc:
+        result = TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, str(exc))
+    log.info("tenant %s: %s %s", tenant.tenant, result.outcome.value, result.message)
+    return TenantResult(
+        result.tenant,
+        result.url,
+        result.action,
+        result.outcome,
+        result.message,
+        result.verified,
+        result.test_email,
+        round(time.monotonic() - started, 3),
+    )
+
+
+async def _steps(
+    session: ApiSession,
+    tenant: TenantPlan,
+    spec: TenantSpec | None,
+    resolver: SecretResolver,
+    options: ApplyOptions,
+) -> TenantResult:
+    if spec is None:
+        return _skipped(tenant, "no longer in the configuration")
+    if desired_fingerprint(spec) != tenant.desired_fingerprint:
+        return _skipped(tenant, "its configuration changed since the plan was made; plan again")
+    client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
+    if options.recheck:
+        live = normalize(await client.get_email_config())
+        if live.fingerprint != tenant.live_fingerprint:
+            return _skipped(
+                tenant, "its live configuration changed since the plan was made; plan again"
+            )
+    if tenant.action is Action.DELETE:
+        return await _delete(client, tenant, spec)
+    return await _put(client, tenant, spec, resolver, options)
+
+
+async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) -> TenantResult:
+    existed = await client.delete_email_config()
+    note = "" if existed else "already had no configuration (404); "
+    return await _read_back(client, tenant, spec, verified=None, note=note)
+
+
+async def _put(
+    client: TenantClient,
+    tenant: TenantPlan,
+    spec: TenantSpec,
+    resolver: SecretResolver,
+    options: ApplyOptions,
+) -> TenantResult:
+    email = spec.email
+    assert email is not None and email.secret is not None  # the planner only PUTs desired configs
+    secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
+    await client.put_email_config(email, secret)
+    verify: SmtpResult | None = await client.verify_connection() if options.verify else None
+    if verify is not None and not verify.success:
+        return TenantResult(
+            tenant.tenant,
+            tenant.url,
+            tenant.action,
+            Outcome.VERIFY_FAILED,
+            f"saved, but verify-connection failed: {verify.message or 'no message'}"
+            + (" (connection failed)" if verify.connection_failed else ""),
+            verified=False,
+        )
+    result = await _read_back(client, tenant, spec, verified=verify is not None, note="")
+    if options.test_email and result.outcome is Outcome.APPLIED:
+        return _with_test_email(result, await _send_test(client, options.test_email))
+    return result
+
+
+async def _read_back(
+    client: TenantClient, tenant: TenantPlan, spec: TenantSpec, *, verified: bool | None, note: str
+) -> TenantResult:
+    after = plan_tenant(spec, normalize(await client.get_email_config()))
+    if after.action is not Action.NOOP:
+        fields = ", ".join(c.field for c in after.changes) or after.action.value
+        return TenantResult(
+            tenant.tenant,
+            tenant.url,
+            tenant.action,
+            Outcome.VERIFY_FAILED,
+            f"{note}read back, but still differs from the desired state ({fields})",
+            verified=verified,
+        )
+    message = note + ("verified" if verified else "converged")
+    return TenantResult(
+        tenant.tenant, tenant.url, tenant.action, Outcome.APPLIED, message, verified
+    )
+
+
+async def _send_test(client: TenantClient, recipient: str) -> str:
+    try:
+        sent = await client.send_test_email(recipient, TEST_SUBJECT, TEST_BODY)
+    except ReconcilerError as exc:
+        return f"not sent: {exc}"
+    return "sent" if sent.success else f"not sent: {sent.message}"
+
+
+def _with_test_email(result: TenantResult, test_email: str) -> TenantResult:
+    outcome = result.outcome if test_email == "sent" else Outcome.VERIFY_FAILED
+    return TenantResult(
+        result.tenant,
+        result.url,
+        result.action,
+        outcome,
+        result.message,
+        result.verified,
+        test_email,
+        result.duration_s,
+    )
+
+
+def specs_by_name(tenants: Sequence[TenantSpec]) -> dict[str, TenantSpec]:
+    """Index tenant specs by name."""
+    return {t.name: t for t in tenants}

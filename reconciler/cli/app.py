@@ -1,0 +1,163 @@
+"""The click group, shared options, and `main`, which maps outcomes to exit codes.
+
+Exit codes: 0 success / no changes; 2 changes present (plan --detailed-exitcode);
+1 error (invalid configuration, unreachable tenant, API error, usage error);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import ConfigError, ReconcilerError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class State:
+    """Options shared by every command."""
+
+    debug: bool = False
+    color: bool | None = None
+    secret_values: Callable[[], list[str]] = field(default=lambda: [])
+
+    def use_color(self, stream: TextIO) -> bool:
+        if self.color is not None:
+            return self.color
+        return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every secret value resolved in this run with a marker, as a last
+    line of defence: no code logs secrets, but a library might echo one."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.state.secret_values()), None
+        return True
+
+
+def redact(text: str, values: list[str]) -> str:
+    """`text` with every occurrence of any of `values` replaced by a marker."""
+    for value in sorted(values, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "(sensitive value)")
+    return text
+
+
+class ProgressPrinter:
+    """Counts tenants done on stderr: a live line on a TTY, periodic lines when
+    asked for on a pipe, nothing otherwise."""
+
+    def __init__(self, total: int, label: str, mode: str | None) -> None:
+        tty = sys.stderr.isatty()
+        self.enabled = total > 1 and (mode == "always" or (mode is None and tty))
+        self.tty = tty
+        self.total, self.label = total, label
+        self.done = self.failed = 0
+        self._last = 0.0
+
+    def __call__(self, tenant: str, outcome: str) -> None:
+        self.done += 1
+        self.failed += outcome in ("error", "failed")
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.tty:
+            end = "\n" if self.done == self.total else ""
+            sys.stderr.write(
+                f"\r{self.label}: {self.done}/{self.total} ({self.failed} failed){end}"
+            )
+        elif self.done == self.total or now - self._last >= 5:
+            sys.stderr.write(f"{self.label}: {self.done}/{self.total} ({self.failed} failed)\n")
+        else:
+            return
+        self._last = now
+        sys.stderr.flush()
+
+
+def out(text: str) -> None:
+    """Write a rendered report to stdout."""
+    click.echo(text, nl=False)
+
+
+def err(text: str) -> None:
+    """Write a message line to stderr."""
+    click.echo(text, err=True)
+
+
+def _setup_logging(state: State) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(state))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("reconciler")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if state.debug else logging.WARNING)
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="qlik-email")
+@click.option(
+    "--debug", is_flag=True, help="Log every request (secrets redacted) and show tracebacks."
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Force colours on or off (default: on for a TTY unless NO_COLOR is set).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, color: bool | None) -> None:
+    """Manage the e-mail configuration of Qlik Cloud tenants as code."""
+    state = ctx.ensure_object(State)
+    state.debug, state.color = debug, color
+    _setup_logging(state)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and map every outcome to an exit code."""
+    state = State()
+    try:
+        result: Any = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="qlik-email",
+            standalone_mode=False,
+            obj=state,
+        )
+    except click.exceptions.Abort:
+        err("Aborted.")
+        return EXIT_INTERRUPTED
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except (ConfigError, ReconcilerError) as exc:
+        err(redact(f"Error: {exc}", state.secret_values()))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so, and show the traceback only when asked
+        if state.debug:
+            err(redact(traceback.format_exc(), state.secret_values()))
+        err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
+        return EXIT_ERROR
+    return result if isinstance(result, int) else EXIT_OK

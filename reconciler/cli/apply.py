@@ -1,0 +1,243 @@
+"""`qlik-email apply`: converge tenants to the configuration, verify, and report."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, State, err, out
+from reconciler.cli.common import (
+    Selection,
+    client_options,
+    progress_printer,
+    resolver,
+    select,
+    write_json,
+)
+from reconciler.cli.options import fleet_options, format_option
+
+if TYPE_CHECKING:
+    from reconciler.applier import ApplyOptions, ApplyReport
+    from reconciler.model import Plan
+    from reconciler.secrets import SecretResolver
+
+EXIT_PARTIAL = 3
+EXIT_TERMINATED = 143
+
+
+@click.command()
+@fleet_options
+@format_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(),
+    help="Config repository, when PATH is a saved plan.",
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (CI).")
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Allow deleting tenants' e-mail configuration (email: absent).",
+)
+@click.option(
+    "--force", is_flag=True, help="Apply even past the safety thresholds in settings.safety."
+)
+@click.option(
+    "--rotate-secrets",
+    is_flag=True,
+    help="Re-send the secrets of the selected tenants even when nothing else changed.",
+)
+@click.option(
+    "--test-email",
+    metavar="RECIPIENT",
+    help="After verifying, send a test e-mail to RECIPIENT (never retried).",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the JSON apply report to this file.",
+)
+@click.pass_obj
+def apply(
+    state: State,
+    path: str,
+    tenants: tuple[str, ...],
+    shard: str | None,
+    concurrency: int | None,
+    progress: bool | None,
+    fmt: str,
+    config_path: str | None,
+    auto_approve: bool,
+    allow_delete: bool,
+    force: bool,
+    rotate_secrets: bool,
+    test_email: str | None,
+    report_file: str | None,
+) -> int:
+    """Apply the configuration at PATH, or the plan saved in PATH by `plan --out`.
+
+    Per tenant: PUT (or DELETE), verify-connection, then a read-back that must plan
+    as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
+    failed (see the report), 1 when nothing could start, 130/143 when interrupted.
+    """
+    from reconciler.applier import ApplyOptions, check_safety
+    from reconciler.planfile import is_plan_file, load_plan
+
+    saved = is_plan_file(Path(path))
+    if saved:
+        plan, root = load_plan(Path(path))
+        selection = select(config_path or str(root or "."), tenants, shard, concurrency)
+        plan = _restrict(plan, selection)
+        if rotate_secrets:
+            err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
+    else:
+        selection = select(path, tenants, shard, concurrency)
+    secrets = resolver(state, selection, allow_cmd=True)
+    if not saved:
+        plan = _plan_now(selection, secrets, rotate_secrets, progress)
+        if fmt == "text":
+            out(_render_plan(state, plan))
+    if not plan.has_changes and not plan.errors:
+        out("Nothing to apply: every tenant already matches the configuration.\n")
+        return EXIT_OK
+    check_safety(
+        plan,
+        selection.desired.settings.safety,
+        fleet_size=len(selection.tenants),
+        allow_delete=allow_delete,
+        force=force,
+    )
+    if not saved and not auto_approve and not _confirm():
+        err("Apply cancelled.")
+        return EXIT_ERROR
+    options = ApplyOptions(
+        concurrency=selection.concurrency,
+        recheck=saved or not auto_approve,
+        test_email=test_email,
+    )
+    report, signum = _run(selection, plan, secrets, options, progress)
+    _emit(state, report, fmt, report_file, selection)
+    if signum is not None:
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _restrict(plan: Plan, selection: Selection) -> Plan:
+    from reconciler.model import Plan
+
+    names = {t.name for t in selection.tenants}
+    return Plan(tuple(t for t in plan.tenants if t.tenant in names))
+
+
+def _plan_now(
+    selection: Selection, secrets: SecretResolver, rotate: bool, flag: bool | None
+) -> Plan:
+    from reconciler.client import ApiSession
+    from reconciler.fleet import read_live
+    from reconciler.model import LiveState
+    from reconciler.planner import make_plan
+
+    ticker = progress_printer(selection, "Reading tenants", flag)
+
+    async def read() -> dict[str, LiveState | str]:
+        async with ApiSession(client_options(selection)) as session:
+            return await read_live(
+                session,
+                selection.tenants,
+                secrets,
+                concurrency=selection.concurrency,
+                progress=ticker,
+            )
+
+    rotated = {t.name for t in selection.tenants} if rotate else set()
+    return make_plan(selection.tenants, asyncio.run(read()), rotate=rotated)
+
+
+def _render_plan(state: State, plan: Plan) -> str:
+    from reconciler.report import render_plan_text
+
+    return render_plan_text(plan, color=state.use_color(click.get_text_stream("stdout")))
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            "refusing to apply without confirmation: stdin is not a terminal. "
+            "Review the plan and pass --auto-approve, or apply a saved plan file."
+        )
+    answer = click.prompt(
+        "Do you want to apply these changes? Only 'yes' is accepted", default="", show_default=False
+    )
+    return bool(answer.strip() == "yes")
+
+
+def _run(
+    selection: Selection,
+    plan: Plan,
+    secrets: SecretResolver,
+    options: ApplyOptions,
+    flag: bool | None,
+) -> tuple[ApplyReport, int | None]:
+    from reconciler.applier import apply_plan, specs_by_name
+    from reconciler.client import ApiSession
+
+    ticker = progress_printer(selection, "Applying", flag)
+    received: list[int] = []
+
+    async def go() -> ApplyReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _on_signal, signum, stop, received)
+        try:
+            async with ApiSession(client_options(selection)) as session:
+                return await apply_plan(
+                    session,
+                    plan,
+                    specs_by_name(selection.tenants),
+                    secrets,
+                    options,
+                    progress=ticker,
+                    stop=stop,
+                )
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    report = asyncio.run(go())
+    return report, received[0] if received else None
+
+
+def _on_signal(signum: int, stop: asyncio.Event, received: list[int]) -> None:
+    if not received:
+        err(
+            f"\nReceived {signal.Signals(signum).name}: starting no new tenant, "
+            "finishing those in flight, then reporting."
+        )
+    received.append(signum)
+    stop.set()
+
+
+def _emit(
+    state: State, report: ApplyReport, fmt: str, report_file: str | None, selection: Selection
+) -> None:
+    from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
+    from reconciler.report.style import dumps
+
+    document = apply_document(report)
+    document["shard"] = selection.shard
+    if report_file:
+        write_json(report_file, document)
+    if fmt == "json":
+        out(dumps(document))
+    elif fmt == "markdown":
+        out(render_apply_markdown(report))
+    else:
+        out(render_apply_text(report, color=state.use_color(click.get_text_stream("stdout"))))

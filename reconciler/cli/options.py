@@ -1,0 +1,54 @@
+"""Options shared by the commands that talk to tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+FuncT = Callable[..., Any]
+
+
+def fleet_options(func: FuncT) -> FuncT:
+    """PATH, --tenant, --shard, --concurrency, --progress."""
+    decorators = [
+        click.argument("path", required=False, default=".", type=click.Path()),
+        click.option(
+            "--tenant",
+            "tenants",
+            multiple=True,
+            metavar="NAME",
+            help="Only this tenant (a name or a glob; repeatable).",
+        ),
+        click.option(
+            "--shard",
+            metavar="I/N",
+            help="Only the I-th of N stable partitions of the tenants (by name).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 1024),
+            help="Tenants in flight at once (default: settings.concurrency, 64).",
+        ),
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            help="Progress on stderr (default: only on a TTY).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def format_option(func: FuncT) -> FuncT:
+    """--format text|json|markdown."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+        help="Report format on stdout.",
+    )(func)

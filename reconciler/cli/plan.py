@@ -1,0 +1,80 @@
+"""`qlik-email plan`: read every tenant and show what apply would change."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
+from reconciler.cli.common import client_options, progress_printer, resolver, select, write_json
+from reconciler.cli.options import fleet_options, format_option
+
+
+@click.command()
+@fleet_options
+@format_option
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="Also save the plan as JSON (for `apply PLAN`).",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0: none, 1: error)."
+)
+@click.pass_obj
+def plan(
+    state: State,
+    path: str,
+    tenants: tuple[str, ...],
+    shard: str | None,
+    concurrency: int | None,
+    progress: bool | None,
+    fmt: str,
+    out_file: str | None,
+    detailed_exitcode: bool,
+) -> int:
+    """Show what would change to make the tenants match the configuration at PATH.
+
+    Needs only the API credentials: no e-mail secret is resolved and no command
+    from the configuration is run.
+    """
+    import asyncio
+
+    from reconciler.client import ApiSession
+    from reconciler.fleet import read_live
+    from reconciler.model import LiveState
+    from reconciler.planner import make_plan
+    from reconciler.report import plan_document, render_plan_markdown, render_plan_text
+    from reconciler.report.style import dumps
+
+    selection = select(path, tenants, shard, concurrency)
+    secrets = resolver(state, selection, allow_cmd=False)
+    ticker = progress_printer(selection, "Reading tenants", progress)
+
+    async def read() -> dict[str, LiveState | str]:
+        async with ApiSession(client_options(selection)) as session:
+            return await read_live(
+                session,
+                selection.tenants,
+                secrets,
+                concurrency=selection.concurrency,
+                progress=ticker,
+            )
+
+    live = asyncio.run(read())
+    result = make_plan(selection.tenants, live)
+    document = plan_document(result)
+    document["configRoot"] = str(selection.desired.root)
+    document["shard"] = selection.shard
+    if out_file:
+        write_json(out_file, document)
+    if fmt == "json":
+        out(dumps(document))
+    elif fmt == "markdown":
+        out(render_plan_markdown(result))
+    else:
+        out(render_plan_text(result, color=state.use_color(click.get_text_stream("stdout"))))
+    if result.errors:
+        err(f"Error: {len(result.errors)} tenant(s) could not be read; see the report.")
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK

@@ -1,0 +1,170 @@
+"""The planner: a pure function from (desired, live) to a Plan. No I/O.
+
+Secrets are write-only: the API never returns them, so the planner cannot
+compare them. A secret shows up as a (sensitive) change only when the tenant's
+configuration is created or replaced, when the live config reports no secret
+(`passwordExists: false`), or when the caller asks to rotate it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
+
+from reconciler.model import (
+    PROVIDER_FIELDS,
+    SECRET_FIELD,
+    Action,
+    DesiredEmail,
+    FieldChange,
+    LiveEmail,
+    LiveState,
+    Plan,
+    Provider,
+    Scalar,
+    TenantPlan,
+    TenantSpec,
+)
+
+PROVIDER_KEY = "provider"
+
+
+def make_plan(
+    tenants: Sequence[TenantSpec],
+    live: Mapping[str, LiveState | str],
+    *,
+    rotate: Collection[str] = (),
+) -> Plan:
+    """Plan every tenant. `live` maps a tenant name to its LiveState, or to an error
+    message when it could not be read; `rotate` names tenants whose secret is re-sent."""
+    plans = [
+        _plan_tenant(spec, live.get(spec.name, "not read"), spec.name in rotate) for spec in tenants
+    ]
+    return Plan(tenants=tuple(sorted(plans, key=lambda p: p.tenant)))
+
+
+def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> TenantPlan:
+    """Plan one tenant whose live state is known."""
+    desired, current = spec.email, live.email
+    base = TenantPlan(
+        tenant=spec.name,
+        url=spec.url,
+        action=Action.NOOP,
+        provider_before=current.provider if current else None,
+        provider_after=desired.provider if desired else None,
+        live_fingerprint=live.fingerprint,
+        desired_fingerprint=desired_fingerprint(spec),
+    )
+    if desired is None:
+        return _replace(base, Action.DELETE, _deleted(current)) if current else base
+    if current is None:
+        return _replace(base, Action.CREATE, _created(desired))
+    if current.provider is not desired.provider:
+        return _replace(base, Action.REPLACE, _switched(current, desired))
+    changes = _updated(current, desired, rotate)
+    return _replace(base, Action.UPDATE, changes) if changes else base
+
+
+def desired_fingerprint(spec: TenantSpec) -> str:
+    """A digest of what the configuration asks for one tenant (secret references
+    included, secret values never), to refuse a saved plan when the config moved."""
+    email = spec.email
+    document = {
+        "url": spec.url,
+        "email": None
+        if email is None
+        else {
+            "provider": email.provider.value,
+            "fields": dict(email.fields),
+            "secret": str(email.secret),
+        },
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _plan_tenant(spec: TenantSpec, live: LiveState | str, rotate: bool) -> TenantPlan:
+    if isinstance(live, str):
+        return TenantPlan(
+            tenant=spec.name,
+            url=spec.url,
+            action=Action.NOOP,
+            desired_fingerprint=desired_fingerprint(spec),
+            error=live,
+        )
+    return plan_tenant(spec, live, rotate=rotate)
+
+
+def _replace(base: TenantPlan, action: Action, changes: tuple[FieldChange, ...]) -> TenantPlan:
+    return TenantPlan(
+        tenant=base.tenant,
+        url=base.url,
+        action=action,
+        changes=changes,
+        provider_before=base.provider_before,
+        provider_after=base.provider_after,
+        live_fingerprint=base.live_fingerprint,
+        desired_fingerprint=base.desired_fingerprint,
+    )
+
+
+def _secret_change(provider: Provider) -> FieldChange:
+    return FieldChange(SECRET_FIELD[provider], None, None, sensitive=True)
+
+
+def _created(desired: DesiredEmail) -> tuple[FieldChange, ...]:
+    values = desired.as_dict()
+    changes = [FieldChange(PROVIDER_KEY, None, desired.provider.value)]
+    changes += [
+        FieldChange(name, None, values[name])
+        for name in PROVIDER_FIELDS[desired.provider]
+        if name in values
+    ]
+    return (*changes, _secret_change(desired.provider))
+
+
+def _deleted(current: LiveEmail) -> tuple[FieldChange, ...]:
+    values = current.as_dict()
+    changes = [FieldChange(PROVIDER_KEY, current.provider.value, None)]
+    changes += [
+        FieldChange(name, values[name], None)
+        for name in PROVIDER_FIELDS[current.provider]
+        if name in values
+    ]
+    return tuple(changes)
+
+
+def _switched(current: LiveEmail, desired: DesiredEmail) -> tuple[FieldChange, ...]:
+    before, after = current.as_dict(), desired.as_dict()
+    names = _ordered_union(PROVIDER_FIELDS[current.provider], PROVIDER_FIELDS[desired.provider])
+    changes = [FieldChange(PROVIDER_KEY, current.provider.value, desired.provider.value)]
+    changes += _field_changes(names, before, after)
+    return (*changes, _secret_change(desired.provider))
+
+
+def _updated(current: LiveEmail, desired: DesiredEmail, rotate: bool) -> tuple[FieldChange, ...]:
+    changes: list[FieldChange] = []
+    if current.legacy:
+        # A PATCH-made config has no serviceProvider; PUT migrates it.
+        changes.append(FieldChange(PROVIDER_KEY, None, desired.provider.value))
+    names = PROVIDER_FIELDS[desired.provider]
+    changes += _field_changes(names, current.as_dict(), desired.as_dict())
+    if rotate or not current.secret_exists:
+        # The API never returns secrets; it only says whether one exists.
+        changes.append(_secret_change(desired.provider))
+    return tuple(changes)
+
+
+def _field_changes(
+    names: Sequence[str], before: Mapping[str, Scalar], after: Mapping[str, Scalar]
+) -> list[FieldChange]:
+    return [
+        FieldChange(name, before.get(name), after.get(name))
+        for name in names
+        if before.get(name) != after.get(name)
+    ]
+
+
+def _ordered_union(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))

@@ -1,0 +1,91 @@
+"""Apply reports: text, versioned JSON (schemas/apply-report.schema.json), Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.applier import ApplyReport, Outcome, TenantResult
+from reconciler.report.style import MARKDOWN_LIMIT, Painter, envelope, md_cell, truncate_markdown
+
+_MARK = {
+    Outcome.APPLIED: ("ok", "green"),
+    Outcome.VERIFY_FAILED: ("!!", "yellow"),
+    Outcome.FAILED: ("xx", "red"),
+    Outcome.SKIPPED: ("--", "yellow"),
+    Outcome.UNCHANGED: ("  ", "dim"),
+}
+_EMOJI = {
+    Outcome.APPLIED: ":white_check_mark:",
+    Outcome.VERIFY_FAILED: ":warning:",
+    Outcome.FAILED: ":x:",
+    Outcome.SKIPPED: ":fast_forward:",
+    Outcome.UNCHANGED: "",
+}
+
+
+def apply_summary(report: ApplyReport) -> str:
+    """`Apply: N applied, N verify failed, N failed, N skipped, N unchanged.`"""
+    line = (
+        f"Apply: {report.count(Outcome.APPLIED)} applied, "
+        f"{report.count(Outcome.VERIFY_FAILED)} verify failed, "
+        f"{report.count(Outcome.FAILED)} failed, "
+        f"{report.count(Outcome.SKIPPED)} skipped, {report.count(Outcome.UNCHANGED)} unchanged."
+    )
+    return line + (" Interrupted." if report.interrupted else "")
+
+
+def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
+    """One line per tenant that apply touched or tried to, then the summary."""
+    paint = Painter(color)
+    lines = [
+        paint(
+            f"{_MARK[r.outcome][0]} {r.tenant}: {r.action.value} {r.outcome.value}",
+            _MARK[r.outcome][1],
+        )
+        + (f": {r.message}" if r.message else "")
+        + (f" (test e-mail {r.test_email})" if r.test_email else "")
+        for r in report.results
+        if r.outcome is not Outcome.UNCHANGED
+    ]
+    if not lines:
+        lines.append("Nothing to apply.")
+    return "\n".join([*lines, "", paint(apply_summary(report), "bold")]) + "\n"
+
+
+def apply_document(report: ApplyReport) -> dict[str, Any]:
+    """The versioned JSON apply report."""
+    document = envelope("qlik-email/apply-report")
+    document["interrupted"] = report.interrupted
+    document["summary"] = {o.value: report.count(o) for o in Outcome}
+    document["tenants"] = [_json_result(r) for r in report.results]
+    return document
+
+
+def _json_result(result: TenantResult) -> dict[str, Any]:
+    return {
+        "name": result.tenant,
+        "url": result.url,
+        "action": result.action.value,
+        "outcome": result.outcome.value,
+        "message": result.message,
+        "verified": result.verified,
+        "testEmail": result.test_email,
+        "durationSeconds": result.duration_s,
+    }
+
+
+def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """Markdown for a job summary or a comment, failures first, under `limit`."""
+    head = f"## qlik-email apply\n\n**{apply_summary(report)}**\n\n"
+    touched = [r for r in report.results if r.outcome is not Outcome.UNCHANGED]
+    if not touched:
+        return head + "Nothing to apply.\n"
+    order = [Outcome.FAILED, Outcome.VERIFY_FAILED, Outcome.SKIPPED, Outcome.APPLIED]
+    touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
+    rows = [
+        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {r.action.value} | {r.outcome.value} | "
+        f"{md_cell(r.message)} |\n"
+        for r in touched
+    ]
+    table_head = head + "| | tenant | action | outcome | detail |\n|---|---|---|---|---|\n"
+    return truncate_markdown(table_head, rows, "", limit)

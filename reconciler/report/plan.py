@@ -1,0 +1,179 @@
+"""Plan reports: Terraform-like text, a versioned JSON document, and Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.model import Action, FieldChange, Plan, TenantPlan
+from reconciler.report.style import (
+    MARKDOWN_LIMIT,
+    Painter,
+    envelope,
+    md_cell,
+    show,
+    truncate_markdown,
+)
+
+_SYMBOL = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.NOOP: " ",
+}
+_COLOUR = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "yellow",
+    Action.DELETE: "red",
+    Action.NOOP: "dim",
+}
+_VERB = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in place",
+    Action.REPLACE: "will be replaced",
+    Action.DELETE: "will have its e-mail configuration deleted",
+}
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: N to create, N to update, N to delete, N unchanged.` (replacements
+    count as updates and are called out after the line)."""
+    updates = plan.count(Action.UPDATE) + plan.count(Action.REPLACE)
+    line = (
+        f"Plan: {plan.count(Action.CREATE)} to create, {updates} to update, "
+        f"{plan.count(Action.DELETE)} to delete, {plan.count(Action.NOOP)} unchanged."
+    )
+    replaced = plan.count(Action.REPLACE)
+    if replaced:
+        line += f" ({replaced} of the updates switch provider.)"
+    return line
+
+
+def render_plan_text(plan: Plan, *, color: bool = False) -> str:
+    """The Terraform-like plan for a terminal or a log."""
+    paint = Painter(color)
+    changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    lines: list[str] = []
+    if changed:
+        lines += ["qlik-email will perform the following actions:", ""]
+        for tenant in changed:
+            lines += _text_tenant(tenant, paint)
+    else:
+        lines += [
+            "No changes. The e-mail configuration of every tenant matches the desired state.",
+            "",
+        ]
+    for tenant in plan.errors:
+        lines.append(paint(f"Error: tenant {tenant.tenant} ({tenant.url}): {tenant.error}", "red"))
+    if plan.errors:
+        lines.append("")
+    lines.append(paint(summary_line(plan), "bold"))
+    if plan.errors:
+        lines.append(paint(f"{len(plan.errors)} tenant(s) could not be read.", "red"))
+    return "\n".join(lines) + "\n"
+
+
+def _text_tenant(tenant: TenantPlan, paint: Painter) -> list[str]:
+    symbol = _SYMBOL[tenant.action]
+    colour = _COLOUR[tenant.action]
+    header = f"  # tenant {tenant.tenant} ({tenant.url}) {_VERB[tenant.action]}"
+    if tenant.action is Action.REPLACE and tenant.provider_before and tenant.provider_after:
+        header += f" (provider {tenant.provider_before.value} -> {tenant.provider_after.value})"
+    width = max((len(c.field) for c in tenant.changes), default=0)
+    body = [_text_change(change, tenant.action, width, paint) for change in tenant.changes]
+    return [
+        paint(header, "bold"),
+        paint(f"{symbol:>3} tenant {show(tenant.tenant)} {{", colour),
+        *body,
+        "    }",
+        "",
+    ]
+
+
+def _text_change(change: FieldChange, action: Action, width: int, paint: Painter) -> str:
+    name = change.field.ljust(width)
+    if change.sensitive:
+        return paint(f"      ~ {name} = {show(None, sensitive=True)}", "yellow")
+    if change.before is None:
+        return paint(f"      + {name} = {show(change.after)}", "green")
+    if change.after is None:
+        return paint(f"      - {name} = {show(change.before)} -> null", "red")
+    return paint(f"      ~ {name} = {show(change.before)} -> {show(change.after)}", "yellow")
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The versioned JSON plan (schemas/plan.schema.json). It holds no secret:
+    sensitive changes carry no values."""
+    document = envelope("qlik-email/plan")
+    document["summary"] = {
+        "create": plan.count(Action.CREATE),
+        "update": plan.count(Action.UPDATE),
+        "replace": plan.count(Action.REPLACE),
+        "delete": plan.count(Action.DELETE),
+        "unchanged": plan.count(Action.NOOP),
+        "errors": len(plan.errors),
+    }
+    document["tenants"] = [_json_tenant(t) for t in plan.tenants]
+    return document
+
+
+def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
+    return {
+        "name": tenant.tenant,
+        "url": tenant.url,
+        "action": tenant.action.value,
+        "providerBefore": tenant.provider_before.value if tenant.provider_before else None,
+        "providerAfter": tenant.provider_after.value if tenant.provider_after else None,
+        "liveFingerprint": tenant.live_fingerprint,
+        "desiredFingerprint": tenant.desired_fingerprint,
+        "changes": [
+            {
+                "field": c.field,
+                "before": None if c.sensitive else c.before,
+                "after": None if c.sensitive else c.after,
+                "sensitive": c.sensitive,
+            }
+            for c in tenant.changes
+        ],
+        "error": tenant.error,
+    }
+
+
+def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """Markdown for a pull-request comment or a job summary: the summary first,
+    then a table of changed tenants, then details collapsed per tenant; kept
+    under `limit` characters (GitHub comments stop at 65,536)."""
+    head = ["## qlik-email plan", "", f"**{summary_line(plan)}**", ""]
+    if plan.errors:
+        head += [f":x: {len(plan.errors)} tenant(s) could not be read:", ""]
+        head += [f"- `{md_cell(t.tenant)}`: {md_cell(t.error or '')}" for t in plan.errors[:50]]
+        head.append("")
+    changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    if not changed:
+        head.append("No changes.")
+        return "\n".join(head) + "\n"
+    head += ["| | tenant | action | fields |", "|---|---|---|---|"]
+    rows = [_md_row(t) for t in changed]
+    details = [_md_details(t) for t in changed]
+    table_budget = limit // 3
+    table = truncate_markdown("", rows, "", table_budget)
+    text_head = "\n".join(head) + "\n" + table + "\n"
+    return truncate_markdown(text_head, details, "", limit)
+
+
+def _md_row(tenant: TenantPlan) -> str:
+    fields = ", ".join(c.field for c in tenant.changes)
+    return (
+        f"| `{_SYMBOL[tenant.action].strip()}` | {md_cell(tenant.tenant)} | "
+        f"{tenant.action.value} | {md_cell(fields)} |\n"
+    )
+
+
+def _md_details(tenant: TenantPlan) -> str:
+    lines = [_text_change(c, tenant.action, 0, Painter(False)).strip() for c in tenant.changes]
+    body = "\n".join(lines)
+    return (
+        f"<details><summary>{md_cell(tenant.tenant)}: {tenant.action.value}</summary>\n\n"
+        f"```diff\n{body}\n```\n</details>\n"
+    )

@@ -1,0 +1,82 @@
+"""Small helpers shared by the renderers: colour, value quoting, JSON, limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from reconciler import __version__
+from reconciler.secrets import REDACTED
+
+FORMAT_VERSION = 1
+# GitHub refuses comments over 65,536 characters; keep a margin for the wrapper.
+MARKDOWN_LIMIT = 60_000
+
+_COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "cyan": "36", "dim": "2"}
+
+
+class Painter:
+    """Wraps text in ANSI colours when enabled (a TTY without NO_COLOR)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, colour: str) -> str:
+        if not self.enabled:
+            return text
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+
+
+def show(value: object, sensitive: bool = False) -> str:
+    """A value as the text report shows it: strings quoted, absent as null."""
+    if sensitive:
+        return REDACTED
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def md_cell(text: str) -> str:
+    """Escape text for a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def envelope(kind: str) -> dict[str, Any]:
+    """The header every JSON document starts with."""
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "kind": kind,
+        "generator": f"qlik-email {__version__}",
+        "createdAt": datetime.now(timezone.utc)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """JSON text for a document (stable key order as built, UTF-8 kept)."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def truncate_markdown(head: str, sections: list[str], tail: str, limit: int) -> str:
+    """Join `head`, as many `sections` as fit, and `tail`, under `limit` characters,
+    with a note saying how many sections were left out."""
+    budget = limit - len(head) - len(tail) - 200
+    kept: list[str] = []
+    used = 0
+    for section in sections:
+        if used + len(section) > budget:
+            break
+        kept.append(section)
+        used += len(section)
+    omitted = len(sections) - len(kept)
+    note = (
+        f"\n_{omitted} more tenant(s) not shown: the comment limit was reached. "
+        "See the job summary or the JSON report for the full list._\n"
+        if omitted
+        else ""
+    )
+    return head + "".join(kept) + note + tail
