@@ -111,7 +111,7 @@ async def read_live(
         try:
             client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
             state: LiveState | str = normalize(await client.get_email_config())
-        except ReconcilerError as exc:
+        except (ReconcilerError, ValueError) as exc:
             state = str(exc)
         if progress is not None:
             progress(spec.name, "error" if isinstance(state, str) else "read")

@@ -163,7 +163,7 @@ def _plan_now(
 def _render_plan(state: State, plan: Plan) -> str:
     from reconciler.report import render_plan_text
 
-    return render_plan_text(plan, color=state.use_color(click.get_text_stream("stdout")))
+    return render_plan_text(plan, color=state.use_color(sys.stdout))
 
 
 def _confirm() -> bool:
@@ -240,4 +240,4 @@ def _emit(
     elif fmt == "markdown":
         out(render_apply_markdown(report))
     else:
-        out(render_apply_text(report, color=state.use_color(click.get_text_stream("stdout"))))
+        out(render_apply_text(report, color=state.use_color(sys.stdout)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
@@ -73,7 +75,7 @@ def plan(
     elif fmt == "markdown":
         out(render_plan_markdown(result))
     else:
-        out(render_plan_text(result, color=state.use_color(click.get_text_stream("stdout"))))
+        out(render_plan_text(result, color=state.use_color(sys.stdout)))
     if result.errors:
         err(f"Error: {len(result.errors)} tenant(s) could not be read; see the report.")
         return EXIT_ERROR

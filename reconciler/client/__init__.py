@@ -1,0 +1,63 @@
+"""The Transports email-config API of Qlik Cloud tenants, over httpx (asyncio).
+
+Built for fleets: one `ApiSession` serves thousands of tenants from one event
+loop, many in flight at once.
+
+    async with ApiSession(ClientOptions()) as session:
+        acme = session.tenant("acme", "https://acme.eu.qlikcloud.com", ApiKeyCredentials(key))
+        live = await acme.get_email_config()
+        await acme.put_email_config(desired_email, secret)
+        result = await acme.verify_connection()
+
+Behaviour:
+
+- auth: a Bearer API key, or OAuth2 client credentials whose token is cached
+  per (tenant, client), shared by concurrent callers, refreshed 60 s before
+  expiry and once after a 401;
+- retries (see `sender`): idempotent calls (GET, PUT, DELETE, validate,
+  verify-connection, token) are retried on connection errors, timeouts, 429 and
+  5xx with exponential backoff and full jitter; a 429's `Retry-After` is
+  honoured; send-test-email is retried only after a 429;
+- pacing: per (tenant, credentials), at most `tier1_per_minute` GETs and
+  `tier2_per_minute` other calls (PUT, DELETE, actions, tokens) in any 60 s;
+- pools: `connections` split into small AsyncClients, a tenant sticks to one;
+- TLS is always verified, proxies come from the environment, redirects are
+  errors; nothing logged or raised holds a body, header, token or secret.
+
+Exceptions (from `reconciler.errors`), each naming the tenant:
+
+    ApiError            status (None if no response), code, actionable message:
+                        connection failures after retries, 4xx/5xx, redirects,
+                        a Retry-After longer than `max_retry_after_s`,
+                        404 on verify-connection / send-test-email (no config)
+    +-- AuthError       401 from the API (after one token refresh), or the token
+                        endpoint refusing the OAuth client
+    +-- NotAdminError   403 ROLECHECK-1: the credentials are not a tenant admin
+"""
+
+from __future__ import annotations
+
+from reconciler.client.body import build_put_body, parse_smtp_result
+from reconciler.client.options import (
+    ApiKeyCredentials,
+    ClientOptions,
+    Credentials,
+    OAuthCredentials,
+    SessionStats,
+    SmtpResult,
+)
+from reconciler.client.session import ApiSession
+from reconciler.client.tenant import TenantClient
+
+__all__ = [
+    "ApiKeyCredentials",
+    "ApiSession",
+    "ClientOptions",
+    "Credentials",
+    "OAuthCredentials",
+    "SessionStats",
+    "SmtpResult",
+    "TenantClient",
+    "build_put_body",
+    "parse_smtp_result",
+]

@@ -1,0 +1,71 @@
+"""Pure translations between our model and the API's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.client.options import SmtpResult
+from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, DesiredEmail, Scalar
+from reconciler.secrets import Secret
+
+# Configuration-language names that the API spells differently; all others match.
+_API_NAMES: Mapping[str, str] = {"password": "emailPassword"}
+_NUMERIC_FIELDS = frozenset({"serverPort"})
+
+
+def build_put_body(email: DesiredEmail, secret: Secret) -> dict[str, Any]:
+    """The JSON body of `PUT /api/v1/transports/email-config` for `email`.
+
+    `providerConfig` is one flat object: `putBasicAuthConfig` and
+    `putMicrosoft365Config` in the spec are schema names, not JSON keys. A PUT
+    replaces the whole configuration, so the secret (`emailPassword` or
+    `clientSecret`) is always sent; this is the one place it is revealed.
+    """
+    provider = email.provider
+    known = PROVIDER_FIELDS[provider]
+    config: dict[str, Any] = {}
+    for name, value in email.fields:
+        if name not in known:
+            raise ValueError(f"{name!r} is not a {provider.value} field")
+        config[_API_NAMES.get(name, name)] = _api_value(name, value)
+    secret_name = SECRET_FIELD[provider]
+    config[_API_NAMES.get(secret_name, secret_name)] = secret.reveal()
+    return {"serviceProvider": provider.value, "providerConfig": config}
+
+
+def _api_value(name: str, value: Scalar) -> Scalar:
+    if name in _NUMERIC_FIELDS and not isinstance(value, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, not {value!r}") from None
+    return value
+
+
+def parse_smtp_result(body: Mapping[str, Any]) -> SmtpResult:
+    """An `SmtpResult` from a verify-connection / send-test-email 200 body."""
+    return SmtpResult(
+        success=body.get("success") is True,
+        connection_failed=body.get("connectionFailed") is True,
+        message=str(body.get("message") or ""),
+        smtp_response_code=_response_code(body.get("smtpResponseCode")),
+        accepted=_strings(body.get("accepted")),
+        rejected=_strings(body.get("rejected")),
+    )
+
+
+def _response_code(value: object) -> int | None:
+    # The spec types it as an integer but describes it as "250 2.6.0": accept both.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        digits = value.strip()[:3]
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(item) for item in value)

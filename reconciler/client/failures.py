@@ -1,0 +1,180 @@
+"""From failed exchanges to exceptions whose messages a user can act on.
+
+Every text that comes from the server, or from an exception, is scrubbed of
+the secrets of the request (the e-mail secret, the API key, the OAuth client
+secret, the access token) before it is put in a message: a misbehaving server
+may echo the request. Scrubbing happens before truncation, so no prefix of a
+secret survives either.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timezone
+
+import httpx
+
+from reconciler.errors import ApiError, AuthError, NotAdminError
+from reconciler.secrets import REDACTED
+
+MAX_DETAIL = 200
+NOT_ADMIN_CODE = "ROLECHECK-1"
+
+
+def sensitive_forms(values: Iterable[str]) -> tuple[str, ...]:
+    """The spellings of `values` that may appear in echoed text, longest first."""
+    forms: set[str] = set()
+    for value in values:
+        if value:
+            forms.update(
+                {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+            )
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def scrub(text: str, forms: Iterable[str]) -> str:
+    """`text` with every sensitive form replaced, then whitespace collapsed and truncated."""
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    text = " ".join(text.split())
+    if len(text) > MAX_DETAIL:
+        text = text[: MAX_DETAIL - 3] + "..."
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """The first error code of a response body and its scrubbed titles."""
+
+    code: str | None
+    text: str
+
+    def where(self, status: int) -> str:
+        return f"({status} {self.code})" if self.code else f"({status})"
+
+
+def error_detail(response: httpx.Response, forms: Iterable[str]) -> ErrorDetail:
+    """What an error response says: `{errors: [{code, title}]}`, an OAuth
+    `{error, error_description}`, or else its raw text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code: str | None = None
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        items = [item for item in body["errors"] if isinstance(item, dict)]
+        code = next((str(item["code"]) for item in items if item.get("code")), None)
+        text = "; ".join(str(item["title"]) for item in items if item.get("title"))
+    elif isinstance(body, dict) and isinstance(body.get("error"), str):
+        code = body["error"]
+        text = str(body.get("error_description") or "")
+    else:
+        text = response.text
+    return ErrorDetail(code=scrub(code, forms) if code else None, text=scrub(text, forms))
+
+
+def error_for(
+    response: httpx.Response,
+    *,
+    tenant: str,
+    lead: str,
+    attempts: int,
+    forms: Iterable[str],
+    hint: str = "",
+) -> ApiError:
+    """The exception for an error response: `lead` says what failed, on which tenant."""
+    status = response.status_code
+    detail = error_detail(response, forms)
+    if status == 403 and detail.code == NOT_ADMIN_CODE:
+        return NotAdminError(
+            f"the credentials are not a tenant admin on {tenant} (403 {NOT_ADMIN_CODE})",
+            tenant=tenant,
+            status=status,
+            code=detail.code,
+        )
+    kind = ApiError
+    if status == 401:
+        kind, lead = AuthError, f"the credentials were refused by {tenant}"
+    after = f" after {attempts} attempts" if attempts > 1 else ""
+    text = f": {detail.text}" if detail.text else ""
+    message = f"{lead} {detail.where(status)}{after}{text}{hint}"
+    return kind(message, tenant=tenant, status=status, code=detail.code)
+
+
+def describe_transport_error(exc: httpx.RequestError) -> str:
+    """What went wrong on the wire, in words (no request content is involved)."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "timed out waiting for the response"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in lowered:
+            return "connection refused"
+        if any(s in lowered for s in ("name or service", "nodename", "getaddrinfo", "resolution")):
+            return "the host name does not resolve"
+        if "certificate" in lowered:
+            return f"TLS certificate verification failed ({text})"
+        return f"connection failed ({text or type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection unexpectedly"
+    if isinstance(exc, httpx.DecodingError):
+        return "the response could not be decoded"
+    return f"{type(exc).__name__} ({text})" if text else type(exc).__name__
+
+
+def is_retryable(exc: httpx.RequestError) -> bool:
+    """Transient network trouble: worth another attempt for an idempotent call."""
+    if isinstance(exc, httpx.ConnectError) and "certificate" in str(exc).lower():
+        return False
+    return isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError))
+
+
+def unreachable(
+    url: str, exc: httpx.RequestError, *, tenant: str, attempts: int, forms: Iterable[str]
+) -> ApiError:
+    """The exception for a request that got no response."""
+    plural = "s" if attempts != 1 else ""
+    what = scrub(describe_transport_error(exc), forms)
+    return ApiError(
+        f"could not reach {url}: {what} after {attempts} attempt{plural}", tenant=tenant
+    )
+
+
+def redirected(
+    response: httpx.Response, *, tenant: str, label: str, forms: Iterable[str]
+) -> ApiError:
+    """The exception for a 3xx: redirects are never followed, so credentials stay on one host."""
+    location = response.headers.get("location", "")
+    location = scrub(location.split("?", 1)[0].split("#", 1)[0], forms) or "(no location)"
+    return ApiError(
+        f"{label} on {tenant} was redirected ({response.status_code}) to {location}: redirects "
+        "are not followed so that credentials are never sent elsewhere; check the tenant URL",
+        tenant=tenant,
+        status=response.status_code,
+    )
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - time.time())
+    return max(0.0, seconds) if not math.isnan(seconds) else None

@@ -1,0 +1,127 @@
+"""The client's value types: credentials, options, results and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import httpx
+
+from reconciler import __version__
+from reconciler.secrets import Secret
+
+Sleep: TypeAlias = Callable[[float], Awaitable[None]]
+Clock: TypeAlias = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyCredentials:
+    """Authenticate with a Bearer API key."""
+
+    key: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthCredentials:
+    """Authenticate with OAuth2 client credentials (`POST {tenant}/oauth/token`)."""
+
+    client_id: str
+    client_secret: Secret
+    scope: str | None = None
+
+
+Credentials: TypeAlias = ApiKeyCredentials | OAuthCredentials
+
+
+def credential_identity(credentials: Credentials) -> str:
+    """Who the tenant sees calling: rate limits and tokens are per user per tenant.
+
+    An API key is identified by a digest, so the key itself is never a dict key
+    that could end up in a debugger dump or a log line.
+    """
+    if isinstance(credentials, OAuthCredentials):
+        return f"oauth:{credentials.client_id}:{credentials.scope or ''}"
+    digest = hashlib.sha256(credentials.key.reveal().encode()).hexdigest()
+    return f"key:{digest[:32]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """How an `ApiSession` talks to tenants.
+
+    `max_retries` counts extra attempts after the first one, for retryable
+    failures only. `connections` is split into pools of `connections_per_pool`
+    (rounded up); one small pool per group of tenants costs far less CPU per
+    request than one big pool. `sleep` and `clock` (monotonic seconds) are
+    injectable so tests never really wait; `transport`, when set, is used by
+    every pool (tests pass an `httpx.MockTransport`).
+    """
+
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    connections: int = 64
+    connections_per_pool: int = 4
+    pace: bool = True
+    tier1_per_minute: int = 900
+    tier2_per_minute: int = 90
+    user_agent: str = f"qlik-email/{__version__} (+https://github.com/qlik-email/qlik-email)"
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = time.monotonic
+
+    def __post_init__(self) -> None:
+        problems = [
+            name
+            for name, ok in (
+                ("timeout_s", self.timeout_s > 0),
+                ("max_retries", self.max_retries >= 0),
+                ("backoff_base_s", self.backoff_base_s >= 0),
+                ("backoff_max_s", self.backoff_max_s >= 0),
+                ("max_retry_after_s", self.max_retry_after_s >= 0),
+                ("connections", self.connections >= 1),
+                ("connections_per_pool", self.connections_per_pool >= 1),
+                ("tier1_per_minute", self.tier1_per_minute >= 1),
+                ("tier2_per_minute", self.tier2_per_minute >= 1),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError(f"ClientOptions: invalid {', '.join(problems)}")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpResult:
+    """The 200 answer of verify-connection and send-test-email.
+
+    `success` False with a 200 is not an API error: the tenant reached its mail
+    server (or not, see `connection_failed`) and reports what happened.
+    """
+
+    success: bool
+    connection_failed: bool
+    message: str
+    smtp_response_code: int | None
+    accepted: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters of one session, for tests and benchmarks.
+
+    `requests` counts HTTP attempts (token requests included), `retries` the
+    attempts that were repeated, `token_fetches` the OAuth tokens requested.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    responses_429: int = 0
+    token_fetches: int = 0
+    pools_created: int = 0

@@ -1,0 +1,91 @@
+"""The session: connection pools, token caches and pacers shared by many tenants."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import httpx
+
+from reconciler.client.auth import TokenCache
+from reconciler.client.options import (
+    ClientOptions,
+    Credentials,
+    OAuthCredentials,
+    SessionStats,
+    credential_identity,
+)
+from reconciler.client.pacing import SlidingWindow
+from reconciler.client.pools import PoolSet
+from reconciler.client.sender import Endpoint, Sender, Target
+from reconciler.client.tenant import TenantClient
+
+_DEFAULT_OPTIONS = ClientOptions()
+
+
+def _check_url(name: str, base: str) -> str:
+    try:
+        url = httpx.URL(base)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
+    if url.scheme not in ("https", "http") or not url.host or url.query or url.fragment:
+        raise ValueError(f"tenant {name}: {base!r} is not an http(s) URL without query")
+    return base
+
+
+class ApiSession:
+    """Talks to any number of tenants from one event loop.
+
+    Use as `async with ApiSession(options) as session:`, then
+    `session.tenant(name, url, credentials)` per tenant. TenantClients of the
+    same (base URL, credentials) share one token cache and one pair of pacers,
+    because the API's rate limits are per user per tenant.
+    """
+
+    def __init__(self, options: ClientOptions = _DEFAULT_OPTIONS) -> None:
+        self.options = options
+        self.stats = SessionStats()
+        self._pools = PoolSet(options, self.stats)
+        self._sender = Sender(options, self.stats, self._pools)
+        self._endpoints: dict[tuple[str, str], Endpoint] = {}
+
+    async def __aenter__(self) -> ApiSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection pool; the session cannot send afterwards."""
+        await self._pools.aclose()
+
+    def tenant(self, name: str, base_url: str, credentials: Credentials) -> TenantClient:
+        """A client for the tenant at `base_url` (which may carry a path prefix)."""
+        base = _check_url(name, base_url.rstrip("/"))
+        key = (base, credential_identity(credentials))
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = self._endpoints[key] = self._endpoint(base, credentials)
+        return TenantClient(self._sender, Target(name, base, credentials, endpoint))
+
+    def pool_index(self, base_url: str) -> int:
+        """Which connection pool serves the tenant at `base_url` (stable across runs)."""
+        return self._pools.index_for(base_url.rstrip("/"))
+
+    @property
+    def pool_count(self) -> int:
+        """How many connection pools the session may create."""
+        return self._pools.count
+
+    def _endpoint(self, base: str, credentials: Credentials) -> Endpoint:
+        options = self.options
+        tier1 = tier2 = None
+        if options.pace:
+            tier1 = SlidingWindow(options.tier1_per_minute, options.clock, options.sleep)
+            tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
+        token = TokenCache(options.clock) if isinstance(credentials, OAuthCredentials) else None
+        return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)

@@ -1,0 +1,730 @@
+"""The Transports API client, against httpx.MockTransport handlers (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import email.utils
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
+
+import certifi
+import httpx
+import jsonschema
+import pytest
+import yaml
+
+from reconciler.client import (
+    ApiKeyCredentials,
+    ApiSession,
+    ClientOptions,
+    OAuthCredentials,
+    SmtpResult,
+    TenantClient,
+    build_put_body,
+)
+from reconciler.client import pools as pools_module
+from reconciler.errors import ApiError, AuthError, NotAdminError, ReconcilerError
+from reconciler.model import DesiredEmail, Provider
+from reconciler.secrets import REDACTED, Secret
+
+OPENAPI = Path(__file__).parent / "data" / "openapi-transports-email-config.yaml"
+BASE = "https://acme.example.com"
+CONFIG_PATH = "/api/v1/transports/email-config"
+NO_CONFIG = {"isValid": False, "passwordExists": False}
+API_KEY = "api-key-0123456789"
+PASSWORD = 'smtp-"pa$$"-w0rd'
+CLIENT_SECRET = "oauth-client-secret-xyz"
+T = TypeVar("T")
+Handler: TypeAlias = (
+    Callable[[httpx.Request], httpx.Response]
+    | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+)
+
+BASIC = DesiredEmail.of(
+    Provider.BASIC_AUTH,
+    {
+        "serverAddress": "email-smtp.eu-west-2.amazonaws.com",
+        "serverPort": 465,
+        "securityType": "SSL/TLS",
+        "username": "AKIAEXAMPLE",
+        "emailAddress": "qlik@acme.example",
+        "senderName": "Acme Analytics",
+    },
+)
+M365 = DesiredEmail.of(
+    Provider.MICROSOFT365,
+    {
+        "clientId": "12345678-1234-1234-1234-123456789012",
+        "providerTenantId": "87654321-4321-4321-4321-210987654321",
+        "emailAddress": "qlik@acme.example",
+    },
+)
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the client sleeps (or a test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def make_session(handler: Handler, fake: FakeTime | None = None, **options: Any) -> ApiSession:
+    fake = fake or FakeTime()
+    return ApiSession(
+        ClientOptions(
+            transport=httpx.MockTransport(handler), sleep=fake.sleep, clock=fake.clock, **options
+        )
+    )
+
+
+def api_key_tenant(session: ApiSession, base: str = BASE, name: str = "acme") -> TenantClient:
+    return session.tenant(name, base, ApiKeyCredentials(Secret(API_KEY)))
+
+
+def oauth_tenant(session: ApiSession, base: str = BASE, name: str = "acme") -> TenantClient:
+    credentials = OAuthCredentials("client-1", Secret(CLIENT_SECRET), scope="admin_classic")
+    return session.tenant(name, base, credentials)
+
+
+def run(session: ApiSession, work: Callable[[ApiSession], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with session:
+            return await work(session)
+
+    return asyncio.run(main())
+
+
+def errors(status: int, code: str, title: str, **headers: str) -> httpx.Response:
+    return httpx.Response(
+        status, json={"errors": [{"code": code, "title": title}]}, headers=headers
+    )
+
+
+def replies(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    """A handler answering with `responses` in turn (the last one repeats)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        reply = responses[min(len(seen), len(responses)) - 1]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    return handler, seen
+
+
+class FakeTenant:
+    """A tenant with an OAuth token endpoint; API calls need a token it issued."""
+
+    def __init__(self, expires_in: int = 3600, refuse_all: bool = False) -> None:
+        self.expires_in = expires_in
+        self.refuse_all = refuse_all
+        self.issued: list[str] = []
+        self.valid: set[str] = set()
+        self.token_requests: list[dict[str, Any]] = []
+        self.api_requests: list[httpx.Request] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            self.token_requests.append(json.loads(request.content))
+            await asyncio.sleep(0)  # let concurrent callers pile up behind this fetch
+            token = f"token-{len(self.issued) + 1}"
+            self.issued.append(token)
+            self.valid.add(token)
+            body = {"access_token": token, "token_type": "bearer", "expires_in": self.expires_in}
+            return httpx.Response(200, json=body)
+        self.api_requests.append(request)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.refuse_all or token not in self.valid:
+            return errors(401, "AUTH-1", "Unauthorized")
+        return httpx.Response(200, json=NO_CONFIG)
+
+
+# --- headers and URLs ---------------------------------------------------------------------
+
+
+def test_api_key_is_sent_as_bearer_header() -> None:
+    handler, seen = replies(httpx.Response(200, json=NO_CONFIG))
+    live = run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert live == NO_CONFIG
+    assert seen[0].headers["authorization"] == f"Bearer {API_KEY}"
+    assert str(seen[0].url) == BASE + CONFIG_PATH
+
+
+def test_user_agent_header_is_sent() -> None:
+    handler, seen = replies(httpx.Response(200, json=NO_CONFIG))
+    run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert seen[0].headers["user-agent"].startswith("qlik-email/")
+
+
+def test_base_url_with_a_path_prefixes_api_and_token_requests() -> None:
+    fake = FakeTenant()
+    base = "http://127.0.0.1:8080/t/acme/"
+    run(make_session(fake), lambda s: oauth_tenant(s, base).get_email_config())
+    assert fake.api_requests[0].url.path == "/t/acme" + CONFIG_PATH
+    assert fake.token_requests == [
+        {
+            "grant_type": "client_credentials",
+            "client_id": "client-1",
+            "client_secret": CLIENT_SECRET,
+            "scope": "admin_classic",
+        }
+    ]
+
+
+def test_redirect_is_an_error_and_is_not_followed() -> None:
+    location = "https://elsewhere.example.net/steal?token=x"
+    handler, seen = replies(httpx.Response(302, headers={"location": location}))
+    with pytest.raises(ApiError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert caught.value.status == 302
+    assert "redirected (302) to https://elsewhere.example.net/steal:" in str(caught.value)
+    assert "token=x" not in str(caught.value)
+    assert [r.url.host for r in seen] == ["acme.example.com"]
+
+
+# --- OAuth --------------------------------------------------------------------------------
+
+
+def test_oauth_token_is_fetched_once_for_many_concurrent_calls() -> None:
+    fake = FakeTenant()
+    session = make_session(fake)
+
+    async def work(s: ApiSession) -> None:
+        tenant = oauth_tenant(s)
+        await asyncio.gather(*(tenant.get_email_config() for _ in range(50)))
+        await oauth_tenant(s, name="acme-again").get_email_config()  # same tenant, same token
+
+    run(session, work)
+    assert len(fake.token_requests) == 1
+    assert session.stats.token_fetches == 1
+    assert len(fake.api_requests) == 51
+    assert {r.headers["authorization"] for r in fake.api_requests} == {"Bearer token-1"}
+
+
+def test_oauth_token_is_refreshed_near_expiry() -> None:
+    fake, time = FakeTenant(expires_in=3600), FakeTime()
+
+    async def work(s: ApiSession) -> None:
+        tenant = oauth_tenant(s)
+        await tenant.get_email_config()
+        time.now += 3500  # 100 s left: still good
+        await tenant.get_email_config()
+        time.now += 50  # 50 s left: inside the 60 s margin
+        await tenant.get_email_config()
+
+    run(make_session(fake, time), work)
+    assert fake.issued == ["token-1", "token-2"]
+    used = [r.headers["authorization"] for r in fake.api_requests]
+    assert used == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+
+
+def test_oauth_token_is_refreshed_once_after_a_401() -> None:
+    fake = FakeTenant()
+
+    async def work(s: ApiSession) -> dict[str, Any]:
+        tenant = oauth_tenant(s)
+        await tenant.get_email_config()
+        fake.valid.clear()  # the tenant revokes the token
+        return await tenant.get_email_config()
+
+    session = make_session(fake)
+    assert run(session, work) == NO_CONFIG
+    assert fake.issued == ["token-1", "token-2"]
+    assert session.stats.retries == 0  # a refresh is not a retry
+
+
+def test_api_401_after_token_refresh_is_auth_error() -> None:
+    fake = FakeTenant(refuse_all=True)
+    with pytest.raises(AuthError) as caught:
+        run(make_session(fake), lambda s: oauth_tenant(s).get_email_config())
+    assert "refused by acme (401 AUTH-1)" in str(caught.value)
+    assert len(fake.token_requests) == 2
+    assert len(fake.api_requests) == 2
+
+
+def test_token_endpoint_401_is_auth_error_shared_by_concurrent_callers() -> None:
+    body = {"error": "invalid_client", "error_description": f"bad secret {CLIENT_SECRET}"}
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        await asyncio.sleep(0)  # let the other callers queue behind this fetch
+        return httpx.Response(401, json=body)
+
+    async def work(s: ApiSession) -> list[BaseException | dict[str, Any]]:
+        tenant = oauth_tenant(s)
+        calls = (tenant.get_email_config() for _ in range(20))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = run(make_session(handler), work)
+    assert all(isinstance(o, AuthError) for o in outcomes)
+    message = str(outcomes[0])
+    assert message.startswith("OAuth client credentials refused by acme (401 invalid_client)")
+    assert CLIENT_SECRET not in message and REDACTED in message
+    assert [r.url.path for r in seen] == ["/oauth/token"]  # one fetch, not retried, shared
+
+
+def test_api_key_401_is_auth_error() -> None:
+    handler, seen = replies(errors(401, "AUTH-1", "Invalid API key"))
+    with pytest.raises(AuthError, match="credentials were refused by acme"):
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert len(seen) == 1
+
+
+# --- error mapping ------------------------------------------------------------------------
+
+
+def test_rolecheck_403_is_not_admin_error_naming_the_tenant() -> None:
+    handler, seen = replies(errors(403, "ROLECHECK-1", "Must be a tenant admin"))
+    with pytest.raises(NotAdminError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert str(caught.value) == "the credentials are not a tenant admin on acme (403 ROLECHECK-1)"
+    assert (caught.value.tenant, caught.value.status, caught.value.code) == (
+        "acme",
+        403,
+        "ROLECHECK-1",
+    )
+    assert len(seen) == 1
+
+
+def test_put_400_is_api_error_with_the_server_title() -> None:
+    handler, _ = replies(errors(400, "INPUTCHECK-1", "serverAddress is not a string"))
+    with pytest.raises(ApiError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).put_email_config(BASIC, Secret("p")))
+    assert type(caught.value) is ApiError
+    assert (
+        str(caught.value)
+        == "PUT rejected by acme (400 INPUTCHECK-1): serverAddress is not a string"
+    )
+    assert (caught.value.status, caught.value.code) == (400, "INPUTCHECK-1")
+
+
+def test_verify_connection_without_config_is_api_error_with_code() -> None:
+    handler, _ = replies(errors(404, "VERIFYCONNECTION-1", "No email config for tenant"))
+    with pytest.raises(ApiError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).verify_connection())
+    assert caught.value.code == "VERIFYCONNECTION-1"
+    assert "no e-mail configuration to verify on acme (404 VERIFYCONNECTION-1)" in str(caught.value)
+
+
+def test_non_json_error_body_is_truncated() -> None:
+    handler, _ = replies(httpx.Response(418, text="<html>" + "x" * 1000 + "</html>"))
+    with pytest.raises(ApiError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    message = str(caught.value)
+    assert message.startswith("GET email-config failed on acme (418): <html>xxx")
+    assert message.endswith("...") and len(message) < 300
+    assert caught.value.code is None
+
+
+def test_success_without_json_object_is_api_error() -> None:
+    handler, _ = replies(httpx.Response(200, text="not json"))
+    with pytest.raises(ApiError, match="answered 200 without a JSON object"):
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+
+
+def test_secret_never_in_errors_or_logs_even_when_the_server_echoes_the_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        content = request.content.decode()
+        # Echo the request from its secret on, so that truncation cannot hide a leak.
+        echoed = content[max(content.find('"emailPassword"'), 0) :]
+        echoed = f"{request.headers['authorization']} {echoed}"
+        if request.method == "PUT":
+            return errors(400, "INPUTCHECK-1", f"cannot parse {echoed}")
+        return httpx.Response(500, text=f"crash while handling {echoed}")
+
+    caplog.set_level(logging.DEBUG)
+    secret = Secret(PASSWORD)
+    for work in (
+        lambda s: api_key_tenant(s).put_email_config(BASIC, secret),
+        lambda s: api_key_tenant(s).send_test_email("a@b.example", "subject", "body"),
+    ):
+        with pytest.raises(ApiError) as caught:
+            run(make_session(echo, max_retries=1), work)
+        message = str(caught.value)
+        assert REDACTED in message
+        assert PASSWORD not in message and json.dumps(PASSWORD)[1:-1] not in message
+        assert API_KEY not in message
+    assert caplog.records  # the debug lines were captured, and hold no secret
+    assert PASSWORD not in caplog.text and json.dumps(PASSWORD)[1:-1] not in caplog.text
+    assert API_KEY not in caplog.text
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+def test_429_honours_retry_after_seconds() -> None:
+    fake = FakeTime()
+    handler, seen = replies(
+        errors(429, "RATE-1", "Too many requests", **{"Retry-After": "7"}),
+        httpx.Response(200, json=NO_CONFIG),
+    )
+    session = make_session(handler, fake)
+    assert run(session, lambda s: api_key_tenant(s).get_email_config()) == NO_CONFIG
+    assert fake.sleeps == [7.0]
+    assert (session.stats.responses_429, session.stats.retries, len(seen)) == (1, 1, 2)
+
+
+def test_429_honours_retry_after_as_http_date() -> None:
+    fake = FakeTime()
+    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    retry_after = email.utils.format_datetime(when, usegmt=True)
+    handler, _ = replies(
+        httpx.Response(429, headers={"Retry-After": retry_after}),
+        httpx.Response(200, json=NO_CONFIG),
+    )
+    run(make_session(handler, fake), lambda s: api_key_tenant(s).get_email_config())
+    assert len(fake.sleeps) == 1 and 27.0 <= fake.sleeps[0] <= 30.0
+
+
+def test_retry_after_longer_than_the_limit_is_an_error_not_a_wait() -> None:
+    fake = FakeTime()
+    handler, seen = replies(httpx.Response(429, headers={"Retry-After": "600"}))
+    with pytest.raises(ApiError, match="Retry-After 600 s, longer than the 120 s") as caught:
+        run(make_session(handler, fake), lambda s: api_key_tenant(s).get_email_config())
+    assert caught.value.status == 429
+    assert fake.sleeps == [] and len(seen) == 1
+
+
+def test_5xx_is_retried_with_jittered_backoff_then_succeeds() -> None:
+    fake = FakeTime()
+    handler, seen = replies(
+        httpx.Response(503), httpx.Response(502), httpx.Response(200, json=NO_CONFIG)
+    )
+    session = make_session(handler, fake, backoff_base_s=0.5)
+    assert run(session, lambda s: api_key_tenant(s).get_email_config()) == NO_CONFIG
+    assert len(seen) == 3 and session.stats.retries == 2
+    assert 0 <= fake.sleeps[0] <= 0.5 and 0 <= fake.sleeps[1] <= 1.0
+
+
+def test_retries_exhausted_is_api_error() -> None:
+    handler, seen = replies(errors(500, "HTTP-500", "Internal error"))
+    session = make_session(handler)
+    with pytest.raises(ApiError) as caught:
+        run(session, lambda s: api_key_tenant(s).get_email_config())
+    assert str(caught.value) == (
+        "GET email-config failed on acme (500 HTTP-500) after 5 attempts: Internal error"
+    )
+    assert caught.value.status == 500 and len(seen) == 5
+
+
+def test_connection_error_is_retried() -> None:
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    handler, seen = replies(refused, refused, httpx.Response(200, json=NO_CONFIG))
+    assert run(make_session(handler), lambda s: api_key_tenant(s).get_email_config()) == NO_CONFIG
+    assert len(seen) == 3
+
+
+def test_connection_error_after_retries_says_what_happened() -> None:
+    handler, seen = replies(httpx.ConnectError("[Errno 111] Connection refused"))
+    with pytest.raises(ApiError) as caught:
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    assert str(caught.value) == (
+        f"could not reach {BASE}{CONFIG_PATH}: connection refused after 5 attempts"
+    )
+    assert caught.value.status is None and caught.value.tenant == "acme"
+    assert len(seen) == 5
+
+
+def test_send_test_email_is_not_retried_on_500_or_timeout() -> None:
+    for reply in (httpx.Response(500), httpx.ReadTimeout("timed out")):
+        handler, seen = replies(reply, httpx.Response(200, json={"success": True}))
+        with pytest.raises(ApiError):
+            run(
+                make_session(handler),
+                lambda s: api_key_tenant(s).send_test_email("a@b.c", "s", "b"),
+            )
+        assert len(seen) == 1
+
+
+def test_send_test_email_is_retried_after_429_and_sends_the_email() -> None:
+    ok = {"success": True, "connectionFailed": False, "message": "Email sent"}
+    handler, seen = replies(
+        httpx.Response(429, headers={"Retry-After": "1"}),
+        httpx.Response(200, json={**ok, "smtpResponseCode": 250, "accepted": ["a@b.example"]}),
+    )
+    result = run(
+        make_session(handler),
+        lambda s: api_key_tenant(s).send_test_email("a@b.example", "Subject", "Body"),
+    )
+    assert result == SmtpResult(True, False, "Email sent", 250, accepted=("a@b.example",))
+    assert len(seen) == 2
+    assert json.loads(seen[1].content) == {
+        "recipient": "a@b.example",
+        "subject": "Subject",
+        "body": "Body",
+    }
+
+
+def test_retries_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="reconciler.client")
+    handler, _ = replies(httpx.Response(503), httpx.Response(200, json=NO_CONFIG))
+    run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.client"]
+    assert any(line.startswith(f"acme GET {CONFIG_PATH} -> 503 in") for line in lines)
+    assert any("retrying GET" in line and "after 503 (attempt 2 of 5)" in line for line in lines)
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def test_delete_is_true_on_204_and_false_on_404() -> None:
+    for reply, expected in (
+        (httpx.Response(204), True),
+        (errors(404, "DELETE-1", "No email config for tenant"), False),
+    ):
+        handler, seen = replies(reply)
+        assert run(make_session(handler), lambda s: api_key_tenant(s).delete_email_config()) is (
+            expected
+        )
+        assert seen[0].method == "DELETE"
+
+
+def test_delete_404_after_a_retry_is_still_nothing_to_delete() -> None:
+    handler, seen = replies(httpx.Response(503), errors(404, "DELETE-1", "No email config"))
+    assert run(make_session(handler), lambda s: api_key_tenant(s).delete_email_config()) is False
+    assert len(seen) == 2
+
+
+def test_verify_connection_and_validate_parse_their_answers() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.method == "POST"
+        if request.url.path.endswith("/actions/validate"):
+            return httpx.Response(200, json={"isValid": True, "errorCode": "OK"})
+        body = {"success": False, "connectionFailed": True, "message": "ECONNREFUSED"}
+        return httpx.Response(200, json={**body, "smtpResponseCode": "421 4.7.0"})
+
+    async def work(s: ApiSession) -> tuple[SmtpResult, dict[str, Any]]:
+        tenant = api_key_tenant(s)
+        return await tenant.verify_connection(), await tenant.validate()
+
+    verified, validated = run(make_session(handler), work)
+    assert verified == SmtpResult(False, True, "ECONNREFUSED", 421)
+    assert validated == {"isValid": True, "errorCode": "OK"}
+
+
+def test_put_sends_the_body_with_the_secret() -> None:
+    handler, seen = replies(httpx.Response(204))
+    run(make_session(handler), lambda s: api_key_tenant(s).put_email_config(M365, Secret("cs")))
+    assert seen[0].method == "PUT"
+    assert json.loads(seen[0].content) == build_put_body(M365, Secret("cs"))
+
+
+# --- the PUT body against the published schema ----------------------------------------------
+
+
+def _schemas() -> dict[str, Any]:
+    spec = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    schemas: dict[str, Any] = spec["components"]["schemas"]
+    return schemas
+
+
+def validate_put_body(body: dict[str, Any]) -> None:
+    schemas = _schemas()
+    # The spec's providerConfig is a oneOf of putMicrosoft365Config and putBasicAuthConfig,
+    # neither with `required` nor `additionalProperties`: any flat object matches BOTH, so
+    # the oneOf always fails (see the next test). Check the envelope without it, and the
+    # providerConfig against its own provider's schema, made strict so unknown keys fail.
+    envelope = copy.deepcopy(schemas["putEmailConfig"])
+    envelope["properties"]["providerConfig"] = {"type": "object"}
+    envelope["required"] = ["serviceProvider", "providerConfig"]
+    envelope["additionalProperties"] = False
+    jsonschema.validate(body, envelope)
+    name = {"BasicAuth": "putBasicAuthConfig", "Microsoft365": "putMicrosoft365Config"}
+    strict = {**schemas[name[body["serviceProvider"]]], "additionalProperties": False}
+    jsonschema.validate(body["providerConfig"], strict)
+
+
+def test_put_body_is_a_flat_basic_auth_config_with_email_password() -> None:
+    body = build_put_body(BASIC, Secret(PASSWORD))
+    assert body == {
+        "serviceProvider": "BasicAuth",
+        "providerConfig": {
+            "emailAddress": "qlik@acme.example",
+            "emailPassword": PASSWORD,
+            "securityType": "SSL/TLS",
+            "senderName": "Acme Analytics",
+            "serverAddress": "email-smtp.eu-west-2.amazonaws.com",
+            "serverPort": 465,
+            "username": "AKIAEXAMPLE",
+        },
+    }
+    validate_put_body(body)
+
+
+def test_put_body_for_microsoft365_carries_the_client_secret() -> None:
+    body = build_put_body(M365, Secret("client-secret"))
+    assert body["serviceProvider"] == "Microsoft365"
+    assert body["providerConfig"]["clientSecret"] == "client-secret"
+    assert set(body["providerConfig"]) == {
+        "clientId",
+        "clientSecret",
+        "emailAddress",
+        "providerTenantId",
+    }
+    validate_put_body(body)
+
+
+def test_put_body_server_port_is_a_number() -> None:
+    email = DesiredEmail(Provider.BASIC_AUTH, (("serverAddress", "smtp.x"), ("serverPort", "587")))
+    assert build_put_body(email, Secret("p"))["providerConfig"]["serverPort"] == 587
+
+
+def test_the_published_oneof_matches_both_providers_for_a_flat_object() -> None:
+    schema = {**_schemas()["putEmailConfig"], "components": {"schemas": _schemas()}}
+    with pytest.raises(jsonschema.ValidationError, match="is valid under each of"):
+        jsonschema.validate(build_put_body(BASIC, Secret("p")), schema)
+
+
+# --- pacing -------------------------------------------------------------------------------
+
+
+def test_fourth_tier2_call_waits_until_the_window_frees() -> None:
+    fake = FakeTime()
+    times: list[tuple[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        times.append((request.method, fake.now))
+        return httpx.Response(200, json={"isValid": True})
+
+    async def work(s: ApiSession) -> None:
+        tenant = api_key_tenant(s)
+        await tenant.validate()
+        fake.now += 20
+        await tenant.validate()
+        await tenant.validate()
+        await tenant.get_email_config()  # Tier 1 is not held up by a full Tier 2 window
+        await api_key_tenant(s, "https://other.example.com", "other").validate()
+        assert fake.sleeps == []
+        await tenant.validate()
+
+    run(make_session(handler, fake, tier2_per_minute=3), work)
+    assert fake.sleeps == [40.0]
+    assert times == [
+        ("POST", 0.0),
+        ("POST", 20.0),
+        ("POST", 20.0),
+        ("GET", 20.0),
+        ("POST", 20.0),
+        ("POST", 60.0),
+    ]
+
+
+def test_concurrent_calls_on_one_tenant_share_its_window() -> None:
+    fake = FakeTime()
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        times.append(fake.now)
+        return httpx.Response(204)
+
+    async def work(s: ApiSession) -> None:
+        tenant = api_key_tenant(s)
+        await asyncio.gather(*(tenant.delete_email_config() for _ in range(7)))
+
+    run(make_session(handler, fake, tier2_per_minute=3), work)
+    assert sorted(times) == [0.0, 0.0, 0.0, 60.0, 60.0, 60.0, 120.0]
+
+
+def test_no_pacing_when_pace_is_false() -> None:
+    fake = FakeTime()
+    handler, seen = replies(httpx.Response(200, json={"isValid": True}))
+
+    async def work(s: ApiSession) -> None:
+        for _ in range(10):
+            await api_key_tenant(s).validate()
+
+    run(make_session(handler, fake, tier2_per_minute=3, pace=False), work)
+    assert fake.sleeps == [] and len(seen) == 10
+
+
+# --- pools and TLS ------------------------------------------------------------------------
+
+
+def test_tenants_spread_over_pools_and_keep_their_pool() -> None:
+    handler, _ = replies(httpx.Response(200, json=NO_CONFIG))
+    session = make_session(handler, connections=64, connections_per_pool=4)
+    urls = [f"https://tenant{i}.eu.qlikcloud.com" for i in range(200)]
+    assert session.pool_count == 16
+    pools = {session.pool_index(url) for url in urls}
+    assert len(pools) > 8
+
+    async def work(s: ApiSession) -> None:
+        await asyncio.gather(*(api_key_tenant(s, url).get_email_config() for url in urls))
+
+    assert session.stats.pools_created == 0  # pools are created lazily
+    run(session, work)
+    assert session.stats.pools_created == len(pools)
+    again = make_session(handler)
+    for url in urls[:20]:
+        assert again.pool_index(url) == session.pool_index(url) == session.pool_index(url + "/")
+
+
+def test_real_pools_share_one_ssl_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[ssl.SSLContext] = []
+    real = pools_module.default_ssl_context
+
+    def counting() -> ssl.SSLContext:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(pools_module, "default_ssl_context", counting)
+    session = ApiSession(ClientOptions(connections=8, connections_per_pool=4))
+
+    async def work(s: ApiSession) -> list[httpx.AsyncClient]:
+        return [s._pools.client(0), s._pools.client(1), s._pools.client(0)]
+
+    clients = run(session, work)
+    assert len(made) == 1
+    assert clients[0] is clients[2] and clients[0] is not clients[1]
+
+
+def test_ssl_context_uses_the_ca_bundle_from_the_environment() -> None:
+    context = pools_module.default_ssl_context({"SSL_CERT_FILE": certifi.where()})
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
+        pools_module.default_ssl_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
+
+
+def test_client_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="connections, tier2_per_minute"):
+        ClientOptions(connections=0, tier2_per_minute=0)
+
+
+def test_tenant_url_must_be_http_without_query() -> None:
+    session = ApiSession()
+    for url in ("acme.eu.qlikcloud.com", "ftp://acme.example.com", "https://acme.example.com?x=1"):
+        with pytest.raises(ValueError, match="tenant acme"):
+            api_key_tenant(session, url)
+
+
+def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
+    fake = FakeTenant()
+
+    async def work(s: ApiSession) -> None:
+        await oauth_tenant(s).get_email_config()
+        other = OAuthCredentials("client-2", Secret("other-secret"))
+        await s.tenant("acme", BASE, other).get_email_config()
+        await oauth_tenant(s).get_email_config()
+
+    run(make_session(fake), work)
+    assert [body["client_id"] for body in fake.token_requests] == ["client-1", "client-2"]
