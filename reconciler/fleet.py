@@ -119,3 +119,24 @@ async def read_live(
 
     states = await run_bounded(tenants, read, concurrency)
     return {spec.name: state or "not read" for spec, state in zip(tenants, states, strict=True)}
+
+
+async def verify_all(
+    session: ApiSession,
+    tenants: Sequence[TenantSpec],
+    resolver: SecretResolver,
+    *,
+    concurrency: int,
+) -> dict[str, tuple[bool, str]]:
+    """verify-connection on every tenant: (success, message) per tenant name."""
+
+    async def check(spec: TenantSpec) -> tuple[bool, str]:
+        try:
+            client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
+            result = await client.verify_connection()
+        except (ReconcilerError, ValueError) as exc:
+            return False, str(exc)
+        return result.success, result.message
+
+    results = await run_bounded(tenants, check, concurrency)
+    return {t.name: r for t, r in zip(tenants, results, strict=True) if r is not None}

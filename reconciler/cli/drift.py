@@ -1,0 +1,113 @@
+"""`qlik-email drift`: report tenants whose live config or health drifted."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, out
+from reconciler.cli.common import (
+    Selection,
+    client_options,
+    progress_printer,
+    resolver,
+    select,
+    write_json,
+)
+from reconciler.cli.options import fleet_options, format_option
+
+if TYPE_CHECKING:
+    from reconciler.model import LiveState
+    from reconciler.secrets import SecretResolver
+
+
+@click.command()
+@fleet_options
+@format_option
+@click.option(
+    "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the JSON drift report here.",
+)
+@click.pass_obj
+def drift(
+    state: State,
+    path: str,
+    tenants: tuple[str, ...],
+    shard: str | None,
+    concurrency: int | None,
+    progress: bool | None,
+    fmt: str,
+    verify: bool,
+    report_file: str | None,
+) -> int:
+    """Report config drift (live differs from PATH) and health per tenant.
+
+    Exit 0 when clean, 2 when some tenant drifted or is unhealthy, 1 on error.
+    Like plan, it resolves only the API credentials and runs no command.
+    """
+    from datetime import date
+
+    from reconciler.drift import build_report
+    from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+    from reconciler.report.style import dumps
+
+    selection = select(path, tenants, shard, concurrency)
+    secrets = resolver(state, selection, allow_cmd=False)
+    live, verified = _read(selection, secrets, verify, progress)
+    report = build_report(
+        selection.tenants, live, selection.desired.settings.ignore, date.today(), verified
+    )
+    document = drift_document(report)
+    document["shard"] = selection.shard
+    if report_file:
+        write_json(report_file, document)
+    if fmt == "json":
+        out(dumps(document))
+    elif fmt == "markdown":
+        out(render_drift_markdown(report))
+    else:
+        out(render_drift_text(report, color=state.use_color(sys.stdout)))
+    if any(t.error for t in report.tenants):
+        return EXIT_ERROR
+    return EXIT_OK if report.clean else EXIT_CHANGES
+
+
+def _read(
+    selection: Selection, secrets: SecretResolver, verify: bool, flag: bool | None
+) -> tuple[dict[str, LiveState | str], dict[str, tuple[bool, str]]]:
+    import asyncio
+
+    from reconciler.client import ApiSession
+    from reconciler.fleet import read_live, verify_all
+
+    ticker = progress_printer(selection, "Reading tenants", flag)
+
+    async def go() -> tuple[dict[str, LiveState | str], dict[str, tuple[bool, str]]]:
+        async with ApiSession(client_options(selection)) as session:
+            live = await read_live(
+                session,
+                selection.tenants,
+                secrets,
+                concurrency=selection.concurrency,
+                progress=ticker,
+            )
+            if not verify:
+                return live, {}
+            configured = [t for t in selection.tenants if _configured(live[t.name])]
+            checked = await verify_all(
+                session, configured, secrets, concurrency=selection.concurrency
+            )
+            return live, checked
+
+    return asyncio.run(go())
+
+
+def _configured(state: LiveState | str) -> bool:
+    return not isinstance(state, str) and state.email is not None

@@ -1,0 +1,146 @@
+"""Drift: how each tenant's live state departs from the configuration, and how
+healthy the API says its e-mail configuration is. Pure: no I/O.
+
+Known drift can be silenced by ignore rules (tenant glob, field, reason,
+expiry); an expired rule silences nothing. The report carries a fingerprint
+that changes only when *what* drifts changes (not counters or timestamps), so a
+notifier can update one issue instead of opening one each night.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from reconciler.model import FieldChange, Health, IgnoreRule, LiveState, TenantSpec
+from reconciler.planner import plan_tenant
+
+
+@dataclass(frozen=True, slots=True)
+class HealthProblem:
+    """One health finding: a stable `code` (for the fingerprint) and a message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantDrift:
+    """Drift and health of one tenant; `error` when it could not be read."""
+
+    tenant: str
+    url: str
+    changes: tuple[FieldChange, ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()  # (field, reason) silenced by a rule
+    problems: tuple[HealthProblem, ...] = ()
+    health: Health | None = None
+    error: str | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def unhealthy(self) -> bool:
+        return bool(self.problems)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.changes or self.problems or self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """Every tenant's drift, sorted by name, and a stable fingerprint."""
+
+    tenants: tuple[TenantDrift, ...]
+    fingerprint: str
+
+    @property
+    def clean(self) -> bool:
+        return all(t.clean for t in self.tenants)
+
+
+def assess(
+    spec: TenantSpec,
+    live: LiveState,
+    rules: Sequence[IgnoreRule],
+    today: date,
+    verify: tuple[bool, str] | None = None,
+) -> TenantDrift:
+    """Drift and health of one tenant. `verify` is (success, message) of a
+    verify-connection, when one was run."""
+    planned = plan_tenant(spec, live)
+    active = [r for r in rules if r.expires >= today and fnmatch.fnmatchcase(spec.name, r.tenant)]
+    kept, ignored = [], []
+    for change in planned.changes:
+        rule = next((r for r in active if r.field in ("*", change.field)), None)
+        if rule is None:
+            kept.append(change)
+        else:
+            ignored.append((change.field, rule.reason))
+    problems = _problems(live, verify) if live.email is not None else ()
+    return TenantDrift(
+        tenant=spec.name,
+        url=spec.url,
+        changes=tuple(kept),
+        ignored=tuple(ignored),
+        problems=problems,
+        health=live.health,
+    )
+
+
+def _problems(live: LiveState, verify: tuple[bool, str] | None) -> tuple[HealthProblem, ...]:
+    health = live.health
+    found = []
+    if health.is_valid is False:
+        found.append(HealthProblem("invalid", "the API reports the configuration as not valid"))
+    if health.error_code not in (None, "", "OK"):
+        found.append(HealthProblem(f"error:{health.error_code}", f"errorCode {health.error_code}"))
+    if health.auth_failures:
+        found.append(
+            HealthProblem("auth-failures", f"{health.auth_failures} authentication failure(s)")
+        )
+    if verify is not None and not verify[0]:
+        found.append(HealthProblem("verify-failed", f"verify-connection failed: {verify[1]}"))
+    return tuple(found)
+
+
+def build_report(
+    specs: Sequence[TenantSpec],
+    live: Mapping[str, LiveState | str],
+    rules: Sequence[IgnoreRule],
+    today: date,
+    verified: Mapping[str, tuple[bool, str]] | None = None,
+) -> DriftReport:
+    """Assess every tenant; tenants that could not be read carry their error."""
+    results = []
+    for spec in specs:
+        state = live.get(spec.name, "not read")
+        if isinstance(state, str):
+            results.append(TenantDrift(spec.name, spec.url, error=state))
+        else:
+            results.append(assess(spec, state, rules, today, (verified or {}).get(spec.name)))
+    ordered = tuple(sorted(results, key=lambda t: t.tenant))
+    return DriftReport(ordered, drift_fingerprint(ordered))
+
+
+def drift_fingerprint(tenants: Sequence[TenantDrift]) -> str:
+    """A digest of which tenants drift in which fields and which health codes:
+    stable across runs while the same things are wrong."""
+    findings = [
+        [
+            t.tenant,
+            sorted(c.field for c in t.changes),
+            sorted(p.code for p in t.problems),
+            bool(t.error),
+        ]
+        for t in tenants
+        if not t.clean
+    ]
+    canonical = json.dumps(findings, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]

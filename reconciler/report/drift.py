@@ -1,0 +1,134 @@
+"""Drift reports: text, versioned JSON (schemas/drift-report.schema.json), Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.drift import DriftReport, TenantDrift
+from reconciler.report.style import (
+    MARKDOWN_LIMIT,
+    Painter,
+    envelope,
+    md_cell,
+    show,
+    truncate_markdown,
+)
+
+
+def drift_summary(report: DriftReport) -> str:
+    """`Drift: N drifted, N unhealthy, N unreadable, N clean.`"""
+    drifted = sum(1 for t in report.tenants if t.drifted)
+    unhealthy = sum(1 for t in report.tenants if t.unhealthy)
+    errors = sum(1 for t in report.tenants if t.error)
+    clean = sum(1 for t in report.tenants if t.clean)
+    return f"Drift: {drifted} drifted, {unhealthy} unhealthy, {errors} unreadable, {clean} clean."
+
+
+def _change_text(tenant: TenantDrift) -> list[str]:
+    lines = []
+    for c in tenant.changes:
+        if c.sensitive:
+            lines.append(f"{c.field}: secret missing on the tenant (passwordExists false)")
+        else:
+            lines.append(f"{c.field}: live {show(c.before)}, desired {show(c.after)}")
+    return lines
+
+
+def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
+    """One block per tenant that is not clean, then the summary and fingerprint."""
+    paint = Painter(color)
+    lines: list[str] = []
+    for tenant in report.tenants:
+        if tenant.error:
+            lines.append(paint(f"xx {tenant.tenant}: could not be read: {tenant.error}", "red"))
+            continue
+        if tenant.clean and not tenant.ignored:
+            continue
+        status = "drifted" if tenant.drifted else ("unhealthy" if tenant.unhealthy else "clean")
+        lines.append(
+            paint(
+                f"{'~ ' if tenant.drifted else '! ' if tenant.unhealthy else '  '}"
+                f"{tenant.tenant} ({tenant.url}): {status}",
+                "yellow" if status != "clean" else "dim",
+            )
+        )
+        lines += [f"    ~ {text}" for text in _change_text(tenant)]
+        lines += [f"    ! {p.message}" for p in tenant.problems]
+        lines += [f"    (ignored) {field}: {reason}" for field, reason in tenant.ignored]
+    if not lines:
+        lines.append("No drift: every tenant matches the configuration and is healthy.")
+    lines += ["", paint(drift_summary(report), "bold"), f"Fingerprint: {report.fingerprint}"]
+    return "\n".join(lines) + "\n"
+
+
+def drift_document(report: DriftReport) -> dict[str, Any]:
+    """The versioned JSON drift report."""
+    document = envelope("qlik-email/drift-report")
+    document["fingerprint"] = report.fingerprint
+    document["clean"] = report.clean
+    document["summary"] = {
+        "drifted": sum(1 for t in report.tenants if t.drifted),
+        "unhealthy": sum(1 for t in report.tenants if t.unhealthy),
+        "errors": sum(1 for t in report.tenants if t.error),
+        "clean": sum(1 for t in report.tenants if t.clean),
+    }
+    document["tenants"] = [_json_tenant(t) for t in report.tenants]
+    return document
+
+
+def _json_tenant(tenant: TenantDrift) -> dict[str, Any]:
+    health = tenant.health
+    return {
+        "name": tenant.tenant,
+        "url": tenant.url,
+        "status": "error"
+        if tenant.error
+        else "drifted"
+        if tenant.drifted
+        else "unhealthy"
+        if tenant.unhealthy
+        else "clean",
+        "changes": [
+            {
+                "field": c.field,
+                "live": None if c.sensitive else c.before,
+                "desired": None if c.sensitive else c.after,
+                "sensitive": c.sensitive,
+            }
+            for c in tenant.changes
+        ],
+        "ignored": [{"field": f, "reason": r} for f, r in tenant.ignored],
+        "health": None
+        if health is None
+        else {
+            "isValid": health.is_valid,
+            "errorCode": health.error_code,
+            "authFailures": health.auth_failures,
+        },
+        "problems": [{"code": p.code, "message": p.message} for p in tenant.problems],
+        "error": tenant.error,
+    }
+
+
+def render_drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """Markdown for an issue body or a job summary, under `limit` characters."""
+    head = (
+        f"## qlik-email drift\n\n**{drift_summary(report)}**\n\n"
+        f"Fingerprint: `{report.fingerprint}`\n\n"
+    )
+    bad = [t for t in report.tenants if not t.clean]
+    if not bad:
+        return head + "No drift.\n"
+    rows = [f"| {md_cell(t.tenant)} | {_md_drift(t)} | {_md_health(t)} |\n" for t in bad]
+    table_head = head + "| tenant | drift | health |\n|---|---|---|\n"
+    return truncate_markdown(table_head, rows, "", limit)
+
+
+def _md_drift(tenant: TenantDrift) -> str:
+    return md_cell("; ".join(_change_text(tenant)) or "-")
+
+
+def _md_health(tenant: TenantDrift) -> str:
+    if tenant.error:
+        return md_cell(f"unreadable: {tenant.error}")
+    return md_cell("; ".join(p.message for p in tenant.problems) or "-")
