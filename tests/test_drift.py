@@ -1,0 +1,79 @@
+import json
+from datetime import date
+
+import jsonschema
+from helpers import basic, live_basic, live_none, spec
+
+from reconciler.drift import assess, build_report
+from reconciler.live import normalize
+from reconciler.model import IgnoreRule
+from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+from reconciler.schemas_util import load_schema
+
+TODAY = date(2026, 11, 22)
+
+
+def test_matching_healthy_tenant_is_clean():
+    result = assess(spec("acme", basic()), live_basic(), [], TODAY)
+    assert result.clean
+
+
+def test_changed_field_is_drift():
+    result = assess(spec("acme", basic()), live_basic(serverPort=25), [], TODAY)
+    assert result.drifted
+    assert [c.field for c in result.changes] == ["serverPort"]
+
+
+def test_unexpired_ignore_rule_silences_the_field():
+    rule = IgnoreRule("ac*", "serverPort", "migration OPS-1", date(2026, 12, 31))
+    result = assess(spec("acme", basic()), live_basic(serverPort=25), [rule], TODAY)
+    assert result.clean
+    assert result.ignored == (("serverPort", "migration OPS-1"),)
+
+
+def test_expired_ignore_rule_silences_nothing():
+    rule = IgnoreRule("acme", "*", "old", date(2026, 11, 21))
+    result = assess(spec("acme", basic()), live_basic(serverPort=25), [rule], TODAY)
+    assert result.drifted
+
+
+def test_health_problems_from_the_api():
+    live = normalize(
+        {
+            "serviceProvider": "BasicAuth",
+            "providerConfig": dict(basic().fields),
+            "passwordExists": True,
+            "isValid": False,
+            "errorCode": "INVALID_CREDENTIALS",
+            "authFailures": 2,
+        }
+    )
+    result = assess(spec("acme", basic()), live, [], TODAY, verify=(False, "535 auth failed"))
+    codes = [p.code for p in result.problems]
+    assert codes == ["invalid", "error:INVALID_CREDENTIALS", "auth-failures", "verify-failed"]
+    assert result.unhealthy and not result.drifted
+
+
+def test_absent_tenant_without_config_is_clean_and_not_unhealthy():
+    assert assess(spec("acme", None), live_none(), [], TODAY).clean
+
+
+def test_fingerprint_is_stable_while_the_same_things_drift():
+    specs = [spec("a", basic()), spec("b", basic())]
+    first = build_report(specs, {"a": live_basic(serverPort=25), "b": live_basic()}, [], TODAY)
+    second = build_report(specs, {"a": live_basic(serverPort=26), "b": live_basic()}, [], TODAY)
+    other = build_report(specs, {"a": live_basic(), "b": live_basic(serverPort=25)}, [], TODAY)
+    assert first.fingerprint == second.fingerprint
+    assert first.fingerprint != other.fingerprint
+
+
+def test_reports_render_and_validate():
+    specs = [spec("a", basic()), spec("b", basic()), spec("c", basic())]
+    report = build_report(specs, {"a": live_basic(serverPort=25), "b": live_basic(), "c": "refused"}, [], TODAY)
+    document = drift_document(report)
+    jsonschema.Draft202012Validator(load_schema("drift-report.schema.json")).validate(document)
+    assert json.loads(json.dumps(document))["summary"] == {"drifted": 1, "unhealthy": 0, "errors": 1, "clean": 1}
+    text = render_drift_text(report)
+    assert "serverPort: live 25, desired 587" in text
+    assert "Drift: 1 drifted, 0 unhealthy, 1 unreadable, 1 clean." in text
+    assert "| a | serverPort: live 25, desired 587 | - |" in render_drift_markdown(report)
