@@ -107,19 +107,17 @@ def check_safety(
         )
 
 
-def _over(count: int, total: int, limit: int | None, percent: float | None, verb: str) -> list[str]:
+def _over(
+    count: int, total: int, limit: int | None, percent: float | None, verb: str
+) -> list[str]:
+    key = "maxChanges" if verb == "change" else "maxDeletes"
     problems = []
     if limit is not None and count > limit:
-        problems.append(
-            f"the plan would {verb} {count} tenants, more than maxChanges {limit}"
-            if verb == "change"
-            else f"the plan would {verb} {count} tenants, more than maxDeletes {limit}"
-        )
+        problems.append(f"the plan would {verb} {count} tenants, more than {key} {limit}")
     if percent is not None and total and count * 100 / total > percent:
-        key = "maxChangesPercent" if verb == "change" else "maxDeletesPercent"
         problems.append(
             f"the plan would {verb} {count} of {total} tenants ({count * 100 / total:.0f}%), "
-            f"more than {key} {percent:g}%"
+            f"more than {key}Percent {percent:g}%"
         )
     return problems
 

@@ -1,7 +1,7 @@
 """The exceptions of qlik-email.
 
     ReconcilerError            base: a problem the user can act on (exit 1, no traceback)
-    +-- ConfigError            one or more invalid configuration files (each issue has file:line:col)
+    +-- ConfigError            invalid configuration files (each issue has file:line:col)
     +-- SecretError            a secret reference that cannot be resolved, or is not allowed here
     +-- ApiError               the Transports API answered with an error, or could not be reached
     |   +-- AuthError          the credentials were refused (401, or the token endpoint refused)

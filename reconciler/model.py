@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Union
 
 from reconciler.secrets import SecretRef
 
-Scalar = Union[str, int]
+Scalar = str | int
 
 
 class Provider(str, Enum):
@@ -102,7 +101,7 @@ class OAuthAuth:
     scope: str | None = None
 
 
-Auth = Union[ApiKeyAuth, OAuthAuth]
+Auth = ApiKeyAuth | OAuthAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +221,7 @@ class TenantPlan:
     provider_before: Provider | None = None
     provider_after: Provider | None = None
     live_fingerprint: str = ""
+    desired_fingerprint: str = ""
     error: str | None = None
 
 

@@ -191,7 +191,9 @@ class SecretResolver:
         except (OSError, ValueError) as exc:
             raise SecretError(f"{ref}: cannot run the command: {exc}") from None
         except subprocess.TimeoutExpired:
-            raise SecretError(f"{ref}: the command took longer than {_CMD_TIMEOUT_S:.0f}s") from None
+            raise SecretError(
+                f"{ref}: the command took longer than {_CMD_TIMEOUT_S:.0f}s"
+            ) from None
         if done.returncode != 0:
             # stderr is left out on purpose: a failing secret helper may print the secret.
             raise SecretError(f"{ref}: the command exited with status {done.returncode}")
