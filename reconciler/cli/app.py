@@ -7,6 +7,7 @@ Exit codes: 0 success / no changes; 2 changes present (plan --detailed-exitcode)
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -113,7 +114,43 @@ def _setup_logging(state: State) -> None:
     root.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# name -> (module:attribute, one-line help). Commands are imported only when run,
+# so `qlik-email --help` does not pay for httpx, jsonschema or the sandbox.
+COMMANDS = {
+    "validate": (
+        "reconciler.cli.validate:validate",
+        "Check the configuration files; contact no tenant.",
+    ),
+    "plan": ("reconciler.cli.plan:plan", "Show what apply would change."),
+    "apply": ("reconciler.cli.apply:apply", "Converge tenants, verify, and report."),
+    "drift": ("reconciler.cli.drift:drift", "Report tenants whose live config or health drifted."),
+    "sandbox": ("reconciler.sandbox.cli:sandbox_command", "Run a local fleet of test tenants."),
+    "demo": ("reconciler.cli.demo:demo", "plan -> apply -> plan against a local sandbox."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = COMMANDS[cmd_name][0].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        command.name = cmd_name
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="qlik-email")
 @click.option(
     "--debug", is_flag=True, help="Log every request (secrets redacted) and show tracebacks."

@@ -28,6 +28,20 @@ STEPS = (
     ("Plan again: nothing left to do", ["plan", "{dir}", "--detailed-exitcode"], {EXIT_OK}),
 )
 
+DRIFT_STEPS = (
+    (
+        "Drift: what differs, and how healthy each tenant is",
+        ["drift", "{dir}", "--verify"],
+        {EXIT_CHANGES},
+    ),
+    (
+        "Apply again, re-sending the secrets",
+        ["apply", "{dir}", "--auto-approve", "--rotate-secrets"],
+        {EXIT_OK},
+    ),
+    ("Drift again: clean", ["drift", "{dir}", "--verify"], {EXIT_OK}),
+)
+
 
 @click.command()
 @click.option(
@@ -37,8 +51,8 @@ STEPS = (
     "--keep", type=click.Path(file_okay=False), help="Write the config repository here and keep it."
 )
 def demo(tenants: int, keep: str | None) -> int:
-    """Run validate -> plan -> apply -> plan against a local sandbox fleet,
-    then change a tenant behind the tool's back and show the drift."""
+    """Run validate -> plan -> apply -> plan against a local sandbox fleet, then
+    change tenants behind the tool's back, show the drift, and repair it."""
     from reconciler.sandbox import Sandbox
 
     with Sandbox(tenants=tenants) as sandbox, tempfile.TemporaryDirectory() as scratch:
@@ -53,12 +67,14 @@ def demo(tenants: int, keep: str | None) -> int:
         sandbox.edit(
             names[0], senderName="Changed In The Console", serverPort=sandbox.smtp_ports["none"]
         )
-        out(f"\n*** Someone edits {names[0]} in the console (out of band) ***\n")
-        _step(
-            "Drift: the plan shows the difference",
-            ["plan", str(directory), "--detailed-exitcode"],
-            {EXIT_CHANGES},
+        sandbox.break_password(names[1])
+        out(
+            f"\n*** Behind the tool's back: someone edits {names[0]} in the console, "
+            f"and the SMTP password stored in {names[1]} stops working ***\n"
         )
+        for title, argv, expected in DRIFT_STEPS:
+            if not _step(title, [a.format(dir=directory) for a in argv], expected):
+                return 1
         out(f"\nThe sandbox received {len(sandbox.mailbox)} e-mail(s); the demo is over.\n")
     return EXIT_OK
 

@@ -94,7 +94,8 @@ def _text_tenant(tenant: TenantPlan, paint: Painter) -> list[str]:
 def _text_change(change: FieldChange, action: Action, width: int, paint: Painter) -> str:
     name = change.field.ljust(width)
     if change.sensitive:
-        return paint(f"      ~ {name} = {show(None, sensitive=True)}", "yellow")
+        symbol, colour = ("~", "yellow") if action is Action.UPDATE else ("+", "green")
+        return paint(f"      {symbol} {name} = {show(None, sensitive=True)}", colour)
     if change.before is None:
         return paint(f"      + {name} = {show(change.after)}", "green")
     if change.after is None:
