@@ -107,9 +107,7 @@ def check_safety(
         )
 
 
-def _over(
-    count: int, total: int, limit: int | None, percent: float | None, verb: str
-) -> list[str]:
+def _over(count: int, total: int, limit: int | None, percent: float | None, verb: str) -> list[str]:
     key = "maxChanges" if verb == "change" else "maxDeletes"
     problems = []
     if limit is not None and count > limit:

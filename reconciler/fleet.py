@@ -14,7 +14,7 @@ from reconciler.client import ApiKeyCredentials, ApiSession, Credentials, OAuthC
 from reconciler.errors import ReconcilerError
 from reconciler.live import normalize
 from reconciler.model import ApiKeyAuth, Auth, LiveState, TenantSpec
-from reconciler.secrets import SecretResolver
+from reconciler.secrets import SecretResolver, parse_reference
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,8 +66,9 @@ def credentials_for(auth: Auth, resolver: SecretResolver) -> Credentials:
     """Resolve the API credentials of a tenant (the only secrets `plan` needs)."""
     if isinstance(auth, ApiKeyAuth):
         return ApiKeyCredentials(key=resolver.resolve(auth.key))
+    client_id = parse_reference(auth.client_id)
     return OAuthCredentials(
-        client_id=auth.client_id,
+        client_id=resolver.resolve(client_id).reveal() if client_id else auth.client_id,
         client_secret=resolver.resolve(auth.client_secret),
         scope=auth.scope,
     )

@@ -92,6 +92,8 @@ def reference_problem(ref: SecretRef) -> str | None:
     """Why a syntactically parsed reference is malformed, or None when it is fine."""
     if ref.kind == "env" and not _ENV_NAME.match(ref.target):
         return f"'{ref.target}' is not a valid environment variable name"
+    if ref.kind == "file" and not ref.target:
+        return "the file path is empty"
     if ref.kind == "cmd":
         try:
             if not shlex.split(ref.target):
@@ -184,6 +186,8 @@ class SecretResolver:
             done = subprocess.run(
                 shlex.split(ref.target),
                 capture_output=True,
+                stdin=subprocess.DEVNULL,  # a helper that prompts fails fast instead of hanging
+                env=dict(self.policy.env),
                 timeout=_CMD_TIMEOUT_S,
                 check=False,
                 cwd=self.policy.base_dir,

@@ -38,11 +38,19 @@ def test_absolute_change_threshold_refuses_without_force():
 
 def test_percentage_thresholds():
     plan, size = plan_with(3, 1, 6)
-    with pytest.raises(UnsafePlanError, match=r"4 of 10 tenants \(40%\), more than maxChangesPercent 30%"):
-        check_safety(plan, Safety(max_changes_percent=30), fleet_size=size, allow_delete=True, force=False)
+    with pytest.raises(
+        UnsafePlanError, match=r"4 of 10 tenants \(40%\), more than maxChangesPercent 30%"
+    ):
+        check_safety(
+            plan, Safety(max_changes_percent=30), fleet_size=size, allow_delete=True, force=False
+        )
     with pytest.raises(UnsafePlanError, match="maxDeletesPercent 5%"):
-        check_safety(plan, Safety(max_deletes_percent=5), fleet_size=size, allow_delete=True, force=False)
-    check_safety(plan, Safety(max_changes_percent=40), fleet_size=size, allow_delete=True, force=False)
+        check_safety(
+            plan, Safety(max_deletes_percent=5), fleet_size=size, allow_delete=True, force=False
+        )
+    check_safety(
+        plan, Safety(max_changes_percent=40), fleet_size=size, allow_delete=True, force=False
+    )
 
 
 def test_delete_threshold_counts_only_deletes():

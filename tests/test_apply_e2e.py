@@ -46,7 +46,10 @@ def test_update_and_noop(sandbox, repo, cli):
     assert cli("apply", str(repo), "--auto-approve").code == 0
     edit_tenant(repo, "tenant-003", senderName="Renamed Sender")
     plan = cli("plan", str(repo))
-    assert '~ senderName = "Tenant 003" -> "Renamed Sender"' in plan.stdout or "Renamed Sender" in plan.stdout
+    assert (
+        '~ senderName = "Tenant 003" -> "Renamed Sender"' in plan.stdout
+        or "Renamed Sender" in plan.stdout
+    )
     assert "Plan: 0 to create, 1 to update, 0 to delete, 3 unchanged." in plan.stdout
     result = cli("apply", str(repo), "--auto-approve")
     assert result.code == 0, result
@@ -69,7 +72,7 @@ def test_provider_switch_replaces_config(sandbox, repo, cli):
     }
     path.write_text(yaml.safe_dump(data))
     plan = cli("plan", str(repo))
-    assert "-/+ tenant \"tenant-004\"" in plan.stdout
+    assert '-/+ tenant "tenant-004"' in plan.stdout
     assert "provider BasicAuth -> Microsoft365" in plan.stdout
     result = cli("apply", str(repo), "--auto-approve")
     assert result.code == 0, result
@@ -120,12 +123,19 @@ def test_stale_saved_plan_is_refused_for_the_changed_tenant_only(sandbox, repo, 
     jsonschema.Draft202012Validator(load_schema("plan.schema.json")).validate(document)
     sandbox.seed_legacy(
         "tenant-003",
-        {"serverAddress": "10.9.9.9", "serverPort": 25, "securityType": "none", "username": "x",
-         "emailAddress": "x@y.example"},
+        {
+            "serverAddress": "10.9.9.9",
+            "serverPort": 25,
+            "securityType": "none",
+            "username": "x",
+            "emailAddress": "x@y.example",
+        },
     )
     result = cli("apply", str(plan_file))
     assert result.code == 3, result
-    assert "tenant-003: create skipped: its live configuration changed since the plan" in result.stdout
+    assert (
+        "tenant-003: create skipped: its live configuration changed since the plan" in result.stdout
+    )
     assert "Apply: 3 applied" in result.stdout
     assert sandbox.live_config("tenant-003").get("serverAddress") == "10.9.9.9"
 
@@ -159,7 +169,9 @@ def test_rotate_secrets_resends_unchanged_secret(sandbox, repo, cli):
     result = cli("apply", str(repo), "--auto-approve", "--rotate-secrets", "--tenant", "tenant-001")
     assert result.code == 0, result
     assert "Apply: 1 applied" in result.stdout
-    assert sandbox.live_config("tenant-001")["providerConfig"]["emailPassword"] == "rotated-Pa55word"
+    assert (
+        sandbox.live_config("tenant-001")["providerConfig"]["emailPassword"] == "rotated-Pa55word"
+    )
 
 
 def test_apply_report_json_validates(sandbox, repo, cli, tmp_path):
@@ -175,5 +187,7 @@ def test_test_email_is_delivered_once_per_tenant(sandbox, repo, cli):
     result = cli("apply", str(repo), "--auto-approve", "--test-email", "ops@example.com")
     assert result.code == 0, result
     delivered = [m for m in sandbox.mailbox if "ops@example.com" in m.recipients]
-    basic_tenants = 3  # tenant-002 is on Microsoft 365: its mail does not reach the local SMTP server
+    basic_tenants = (
+        3  # tenant-002 is on Microsoft 365: its mail does not reach the local SMTP server
+    )
     assert len(delivered) >= basic_tenants

@@ -69,10 +69,17 @@ def test_fingerprint_is_stable_while_the_same_things_drift():
 
 def test_reports_render_and_validate():
     specs = [spec("a", basic()), spec("b", basic()), spec("c", basic())]
-    report = build_report(specs, {"a": live_basic(serverPort=25), "b": live_basic(), "c": "refused"}, [], TODAY)
+    report = build_report(
+        specs, {"a": live_basic(serverPort=25), "b": live_basic(), "c": "refused"}, [], TODAY
+    )
     document = drift_document(report)
     jsonschema.Draft202012Validator(load_schema("drift-report.schema.json")).validate(document)
-    assert json.loads(json.dumps(document))["summary"] == {"drifted": 1, "unhealthy": 0, "errors": 1, "clean": 1}
+    assert json.loads(json.dumps(document))["summary"] == {
+        "drifted": 1,
+        "unhealthy": 0,
+        "errors": 1,
+        "clean": 1,
+    }
     text = render_drift_text(report)
     assert "serverPort: live 25, desired 587" in text
     assert "Drift: 1 drifted, 0 unhealthy, 1 unreadable, 1 clean." in text

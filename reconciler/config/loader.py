@@ -1,0 +1,186 @@
+"""The configuration loading stage: find the files, parse and validate each one,
+merge the root file's defaults into every tenant, and build the DesiredState, or
+raise one ConfigError that lists every problem of every file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from reconciler.config.build import Defaults, build_settings, build_tenant, uniqueness_issues
+from reconciler.config.checks import check_root, check_tenant
+from reconciler.config.schema import schema_findings, schema_issues
+from reconciler.config.source import Document, display_name, read_document
+from reconciler.config.words import describe
+from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.model import DesiredState, TenantSpec
+
+ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
+DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
+
+
+def load_config(path: str | Path) -> DesiredState:
+    """Load the configuration repository at `path` into the desired state.
+
+    `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
+    itself. Raises ConfigError listing every problem found in every file; never
+    resolves a secret.
+    """
+    root_file, root_dir = _locate(Path(path))
+    issues: list[ConfigIssue] = []
+    root = _load_root(root_file, root_dir, issues)
+    defaults = _validate_root(root, issues)
+    files = _tenant_files(root, root_dir, root_file, issues)
+    tenants = _load_tenants(files, defaults, issues)
+    if issues or root is None:
+        raise ConfigError(issues)
+    return DesiredState(
+        root=root_dir.resolve(),
+        tenants=tuple(sorted(tenants, key=lambda tenant: tenant.name)),
+        settings=build_settings(root),
+    )
+
+
+def _locate(path: Path) -> tuple[Path | None, Path]:
+    """The root file (None when a directory has none) and the directory it governs."""
+    if not _exists(path):
+        raise ConfigError([ConfigIssue(display_name(path), 1, 1, "no such file or directory")])
+    if not os.path.isdir(path):
+        return path, path.parent
+    found = [path / name for name in ROOT_NAMES if _exists(path / name)]
+    if len(found) > 1:
+        message = f"both {ROOT_NAMES[0]} and {ROOT_NAMES[1]} exist: keep one"
+        raise ConfigError([ConfigIssue(display_name(found[1]), 1, 1, message)])
+    return (found[0] if found else None), path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # it is there; reading it will report why it cannot be read
+    return True
+
+
+def _load_root(
+    root_file: Path | None, root_dir: Path, issues: list[ConfigIssue]
+) -> Document | None:
+    """The root document (empty when there is no root file), or None when unusable."""
+    if root_file is None:
+        return Document(display_name(root_dir), root_dir, {})
+    doc, found = read_document(root_file, display_name(root_file))
+    issues.extend(found)
+    if doc is None:
+        return None
+    if doc.data is None:  # an empty root file asks for nothing but the defaults
+        return Document(doc.file, doc.path, {})
+    if not isinstance(doc.data, dict):
+        issues.append(
+            doc.issue((), "the root file must be a mapping (keys such as defaults and tenants)")
+        )
+        return None
+    if {"name", "url"} <= doc.data.keys():
+        message = f"this is a tenant file: pass the directory that holds {ROOT_NAMES[0]}"
+        issues.append(doc.issue((), message))
+        return None
+    return doc
+
+
+def _validate_root(root: Document | None, issues: list[ConfigIssue]) -> Defaults:
+    """Validate the root document; return its defaults, `usable` only when they are
+    sound, since merging broken defaults would repeat one mistake in every tenant."""
+    if root is None:
+        return Defaults(root_file=ROOT_NAMES[0], usable=False)
+    issues.extend(check_root(root))
+    usable = True
+    for path, issue in schema_findings(root, "root"):
+        issues.append(issue)
+        usable = usable and path[:1] != ("defaults",)
+    email = root.get("defaults", "email")
+    return Defaults(
+        root_file=ROOT_NAMES[0] if root.path.is_dir() else root.file,
+        email=email if isinstance(email, dict) else {},
+        auth=root.get("defaults", "auth"),
+        usable=usable,
+    )
+
+
+def _tenant_files(
+    root: Document | None, root_dir: Path, root_file: Path | None, issues: list[ConfigIssue]
+) -> list[Path]:
+    """The tenant files the root's `tenants` globs match, in a stable order."""
+    spec = root.get("tenants") if root is not None else None
+    if spec is None:
+        matches = [m for pattern in DEFAULT_GLOBS for m in _glob(root_dir, pattern, root_file)]
+        if not matches and root is not None:
+            issues.append(_no_tenants(root, root_file))
+        return sorted(set(matches))
+    patterns = [(("tenants",), spec)] if isinstance(spec, str) else list(_items(spec))
+    files: set[Path] = set()
+    for at, pattern in patterns:
+        matched = _glob(root_dir, pattern, root_file)
+        if not matched and root is not None:
+            issues.append(root.issue(at, f"tenants glob '{pattern}' matches no file"))
+        files.update(matched)
+    return sorted(files)
+
+
+def _items(spec: object) -> list[tuple[tuple[str | int, ...], str]]:
+    if not isinstance(spec, list):
+        return []  # the schema has reported it
+    return [(("tenants", i), item) for i, item in enumerate(spec) if isinstance(item, str) and item]
+
+
+def _glob(root_dir: Path, pattern: str, root_file: Path | None) -> list[Path]:
+    base = glob.escape(str(root_dir))
+    found = glob.glob(os.path.join(base, pattern), recursive=True)
+    skip = os.path.abspath(root_file) if root_file is not None else None
+    return [Path(os.path.normpath(m)) for m in found if os.path.abspath(m) != skip]
+
+
+def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
+    globs = " and ".join(DEFAULT_GLOBS)
+    if root_file is None:
+        message = f"no {ROOT_NAMES[0]} here, and no tenant files ({globs} match nothing)"
+    else:
+        message = f"no tenant files: {globs} match nothing (set tenants: to where they are)"
+    return root.issue((), message)
+
+
+def _load_tenants(
+    files: list[Path], defaults: Defaults, issues: list[ConfigIssue]
+) -> list[TenantSpec]:
+    docs: list[Document] = []
+    tenants: list[TenantSpec] = []
+    for path in files:
+        doc, own = _read_tenant(path)
+        issues.extend(own)
+        if doc is None:
+            continue
+        docs.append(doc)
+        tenant = build_tenant(doc, defaults, issues, sound=not own)
+        if tenant is not None:
+            tenants.append(tenant)
+    issues.extend(uniqueness_issues(docs))
+    return tenants
+
+
+def _read_tenant(path: Path) -> tuple[Document | None, list[ConfigIssue]]:
+    """One tenant document and its own issues (schema and single-value checks)."""
+    doc, issues = read_document(path, display_name(path))
+    if doc is None:
+        return None, issues
+    if doc.data is None:
+        return None, [
+            *issues,
+            doc.issue((), "the tenant file is empty: it needs name, url and email"),
+        ]
+    if not isinstance(doc.data, dict):
+        got = describe(doc.data)
+        message = f"a tenant file must be a mapping with name, url and email, got {got}"
+        return None, [*issues, doc.issue((), message)]
+    return doc, [*issues, *schema_issues(doc, "tenant"), *check_tenant(doc)]

@@ -1,0 +1,200 @@
+"""JSON-Schema validation of one document, with jsonschema's errors turned into
+messages a person can act on (`unknown key 'serverAdress' in email (did you mean
+'serverAddress'?)`) at the line and column of the offending key or value.
+
+Values of secret fields are never quoted: a message says what is wrong with a
+password, never what the password is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from reconciler.config.source import Document, JsonPath
+from reconciler.config.words import SECRET_KEYS, describe, path_text, suggest
+from reconciler.errors import ConfigIssue
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+    "null": "empty",
+}
+# What a `pattern` failure means, by key (secret patterns are left to the checks).
+_PATTERN_HINTS = {
+    "name": "must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "expires": "must be a date written YYYY-MM-DD, such as 2026-12-31",
+    "reason": "must not be empty: say why this drift is accepted",
+}
+Translate = Callable[[Document, JsonPath, Any], Iterator[ConfigIssue]]
+
+
+def load_schema(kind: str) -> dict[str, Any]:
+    """The parsed `<kind>.schema.json` ("root" or "tenant")."""
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text("utf-8"))
+    return schema
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    # One validator per schema for the whole run, not one per file: it caches its $ref lookups.
+    return Draft202012Validator(load_schema(kind))
+
+
+def schema_findings(doc: Document, kind: str) -> Iterator[tuple[JsonPath, ConfigIssue]]:
+    """Every schema violation in `doc` (against the `kind` schema), with its JSON path."""
+    for error in _validator(kind).iter_errors(doc.data):
+        path: JsonPath = tuple(error.absolute_path)
+        handler = _HANDLERS.get(error.validator, _generic)
+        for issue in handler(doc, path, error):
+            yield path, issue
+
+
+def schema_issues(doc: Document, kind: str) -> list[ConfigIssue]:
+    """Every schema violation in `doc`, checked against the `kind` schema."""
+    return [issue for _, issue in schema_findings(doc, kind)]
+
+
+def _is_secret(path: JsonPath) -> bool:
+    return bool(path) and path[-1] in SECRET_KEYS
+
+
+def _got(doc: Document, path: JsonPath, value: Any) -> str:
+    return describe(value, doc.raw.get(path), secret=_is_secret(path))
+
+
+def _unknown_keys(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    known = list(error.schema.get("properties", {}))
+    where = f"in {path_text(path)}" if path else "at the top level"
+    for key in error.instance:
+        if key in known:
+            continue
+        message = f"unknown key '{key}' {where}"
+        match = suggest(str(key), known)
+        message += (
+            f" (did you mean '{match}'?)" if match else f"; expected one of: {', '.join(known)}"
+        )
+        yield doc.issue((*path, key), message, key=True)
+
+
+def _wrong_type(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    if path == ("email",):
+        yield doc.issue(path, _email_choice(_got(doc, path, error.instance)))
+        return
+    expected = error.validator_value
+    names = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
+    message = f"{path_text(path)} must be {wanted}, got {_got(doc, path, error.instance)}"
+    yield doc.issue(path, message + _type_hint(doc, path, names, error.instance))
+
+
+def _type_hint(doc: Document, path: JsonPath, names: list[str], value: Any) -> str:
+    if _is_secret(path):
+        return ""
+    if isinstance(value, str) and {"integer", "number"} & set(names):
+        if value.strip().lstrip("-").replace(".", "", 1).isdigit():
+            return " (remove the quotes)"
+    elif value is None:
+        return " (write a value, or remove the key)"
+    elif names == ["string"] and not isinstance(value, (dict, list)):
+        return f' (put it in quotes: "{doc.raw.get(path, value)}")'
+    return ""
+
+
+def _not_allowed(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    choices = [str(choice) for choice in error.validator_value]
+    got = _got(doc, path, error.instance)
+    message = f"{path_text(path)} must be one of {', '.join(choices)}, got {got}"
+    match = suggest(str(error.instance), choices) if isinstance(error.instance, str) else None
+    yield doc.issue(path, message + (f" (did you mean '{match}'?)" if match else ""))
+
+
+def _const(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    got = _got(doc, path, error.instance)
+    if error.validator_value == "absent":
+        message = _email_choice(got)
+    elif path == ("version",):
+        message = f"version must be 1, the only version of the configuration language; got {got}"
+    else:
+        message = f"{path_text(path)} must be {error.validator_value!r}, got {got}"
+    yield doc.issue(path, message)
+
+
+def _email_choice(got: str) -> str:
+    return (
+        "email must be a mapping of e-mail settings, or the string 'absent' "
+        f"to delete the tenant's configuration; got {got}"
+    )
+
+
+def _required(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    properties = error.schema.get("properties", {})
+    for key in error.validator_value:
+        if key in error.instance:
+            continue
+        where = f" in {path_text(path)}" if path else ""
+        hint = properties.get(key, {}).get("description", "")
+        yield doc.issue(
+            path, f"missing required key '{key}'{where}" + (f": {hint}" if hint else ""), key=True
+        )
+
+
+def _pattern(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    if _is_secret(path):
+        return  # the semantic checks explain secret references better
+    key = path[-1] if path else ""
+    hint = _PATTERN_HINTS.get(str(key), f"does not have the expected form {error.validator_value}")
+    yield doc.issue(path, f"{path_text(path)} {hint}, got {_got(doc, path, error.instance)}")
+
+
+def _bound(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    wording = {
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "greater than",
+        "exclusiveMaximum": "less than",
+    }[error.validator]
+    got = _got(doc, path, error.instance)
+    yield doc.issue(path, f"{path_text(path)} must be {wording} {error.validator_value}, got {got}")
+
+
+def _empty(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    yield doc.issue(path, f"{path_text(path)} must not be empty")
+
+
+def _auth_choice(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    yield doc.issue(path, f"{path_text(path)} must hold exactly one of apiKey or oauth", key=True)
+
+
+def _generic(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    # A keyword our schemas do not use today: jsonschema's wording, but never a secret.
+    detail = "is not valid" if _is_secret(path) else error.message
+    yield doc.issue(path, f"{path_text(path) or 'the file'}: {detail}")
+
+
+_HANDLERS: dict[str, Translate] = {
+    "additionalProperties": _unknown_keys,
+    "type": _wrong_type,
+    "enum": _not_allowed,
+    "const": _const,
+    "required": _required,
+    "pattern": _pattern,
+    "minimum": _bound,
+    "maximum": _bound,
+    "exclusiveMinimum": _bound,
+    "exclusiveMaximum": _bound,
+    "minLength": _empty,
+    "minItems": _empty,
+    "minProperties": _auth_choice,
+    "maxProperties": _auth_choice,
+}

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+from helpers import basic, spec
+
+from reconciler.client import ApiKeyCredentials, OAuthCredentials
+from reconciler.errors import ReconcilerError
+from reconciler.fleet import credentials_for, parse_shard, select_tenants, shard_of
+from reconciler.model import OAuthAuth
+from reconciler.secrets import ResolvePolicy, SecretRef, SecretResolver
+
+
+def resolver(**env: str) -> SecretResolver:
+    return SecretResolver(ResolvePolicy(base_dir=Path("."), env=env))
+
+
+def test_api_key_credentials_are_resolved():
+    creds = credentials_for(spec("a", basic()).auth, resolver(QLIK_API_KEY="k-1"))
+    assert isinstance(creds, ApiKeyCredentials)
+    assert creds.key.reveal() == "k-1"
+
+
+def test_oauth_client_id_may_be_a_reference_or_a_literal():
+    auth = OAuthAuth("${env:CLIENT_ID}", SecretRef("env", "CLIENT_SECRET"), "admin_classic")
+    creds = credentials_for(auth, resolver(CLIENT_ID="id-1", CLIENT_SECRET="s-1"))
+    assert isinstance(creds, OAuthCredentials)
+    assert (creds.client_id, creds.client_secret.reveal(), creds.scope) == (
+        "id-1",
+        "s-1",
+        "admin_classic",
+    )
+    literal = credentials_for(
+        OAuthAuth("id-2", SecretRef("env", "CLIENT_SECRET")), resolver(CLIENT_SECRET="s")
+    )
+    assert literal.client_id == "id-2"
+
+
+def test_shards_are_stable_disjoint_and_complete():
+    tenants = [spec(f"tenant-{i:04d}", basic()) for i in range(500)]
+    shards = [select_tenants(tenants, shard=(i, 4)) for i in range(1, 5)]
+    names = [t.name for shard in shards for t in shard]
+    assert sorted(names) == sorted(t.name for t in tenants)
+    assert len(names) == len(set(names))
+    assert all(len(s) > 80 for s in shards)
+    # a tenant's shard depends only on its name, not on the rest of the fleet
+    assert select_tenants(tenants[:10], shard=(2, 4)) == tuple(
+        t for t in shards[1] if t in tenants[:10]
+    )
+    assert shard_of("tenant-0001", 4) == shard_of("tenant-0001", 4)
+
+
+def test_tenant_patterns_select_by_name_or_glob():
+    tenants = [spec(n, basic()) for n in ("acme", "acme-eu", "beta")]
+    assert [t.name for t in select_tenants(tenants, ["acme*"])] == ["acme", "acme-eu"]
+    with pytest.raises(ReconcilerError, match="no such tenant"):
+        select_tenants(tenants, ["gamma"])
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1", "a/b", "1/0"])
+def test_bad_shard_is_refused(text):
+    with pytest.raises(ReconcilerError, match="--shard"):
+        parse_shard(text)
