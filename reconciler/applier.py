@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -219,7 +219,22 @@ async def _steps(
 async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) -> TenantResult:
     existed = await client.delete_email_config()
     note = "" if existed else "already had no configuration (404); "
-    return await _read_back(client, tenant, spec, verified=None, note=note)
+    return await _confirmed(_read_back(client, tenant, spec, verified=None, note=note), tenant)
+
+
+async def _confirmed(step: Awaitable[TenantResult], tenant: TenantPlan) -> TenantResult:
+    """Run the checks that follow a successful write: an error there means the
+    change was made but could not be confirmed, which is not a failed write."""
+    try:
+        return await step
+    except ReconcilerError as exc:
+        return TenantResult(
+            tenant.tenant,
+            tenant.url,
+            tenant.action,
+            Outcome.VERIFY_FAILED,
+            f"saved, but could not be confirmed: {exc}",
+        )
 
 
 async def _put(
@@ -233,6 +248,12 @@ async def _put(
     assert email is not None and email.secret is not None  # the planner only PUTs desired configs
     secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
     await client.put_email_config(email, secret)
+    return await _confirmed(_verify(client, tenant, spec, options), tenant)
+
+
+async def _verify(
+    client: TenantClient, tenant: TenantPlan, spec: TenantSpec, options: ApplyOptions
+) -> TenantResult:
     verify: SmtpResult | None = await client.verify_connection() if options.verify else None
     if verify is not None and not verify.success:
         return TenantResult(

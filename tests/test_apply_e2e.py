@@ -191,3 +191,16 @@ def test_test_email_is_delivered_once_per_tenant(sandbox, repo, cli):
         3  # tenant-002 is on Microsoft 365: its mail does not reach the local SMTP server
     )
     assert len(delivered) >= basic_tenants
+
+
+def test_verify_failing_after_a_successful_put_is_reported(sandbox, repo, cli):
+    # The SMTP account accepts exactly one more login (the PUT's own check),
+    # then its password stops working: verify-connection right after fails.
+    sandbox.expire_smtp_password_after("tenant-001", logins=1)
+    result = cli("apply", str(repo), "--auto-approve")
+    assert result.code == 3, result
+    expected = "tenant-001: create verify-failed: saved, but verify-connection failed: 535"
+    assert expected in result.stdout
+    assert "Apply: 3 applied, 1 verify failed, 0 failed" in result.stdout
+    assert sandbox.live_config("tenant-001") is not None  # the PUT itself went through
+

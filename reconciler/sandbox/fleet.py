@@ -322,6 +322,11 @@ class Sandbox:
         self._accounts.set(tenant.smtp_username, password)
         self._directory.replace(dataclasses.replace(tenant, smtp_password=password))
 
+    def expire_smtp_password_after(self, name: str, logins: int) -> None:
+        """Let the tenant's SMTP account log in `logins` more times, then refuse
+        its password (e.g. PUT succeeds, the verify-connection right after fails)."""
+        self._running_smtp().registry.expire_after(self.tenant(name).smtp_username, logins)
+
     def set_m365_client_secret(self, name: str, secret: str) -> None:
         """Rotate the tenant's Microsoft 365 client secret at the identity provider."""
         tenant = self.tenant(name)

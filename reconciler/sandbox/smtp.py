@@ -58,10 +58,18 @@ class CredentialRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._passwords: dict[str, str] = {}
+        self._logins_left: dict[str, int] = {}
 
     def set(self, username: str, password: str) -> None:
         with self._lock:
             self._passwords[username] = password
+            self._logins_left.pop(username, None)
+
+    def expire_after(self, username: str, logins: int) -> None:
+        """Accept `logins` more successful logins, then refuse the password, as
+        when a mail administrator rotates it behind the tenant's back."""
+        with self._lock:
+            self._logins_left[username] = logins
 
     def remove(self, username: str) -> None:
         with self._lock:
@@ -70,8 +78,14 @@ class CredentialRegistry:
     def check(self, username: str, password: str) -> bool:
         with self._lock:
             expected = self._passwords.get(username)
-        # Constant-time comparison, out of habit: this is a credential check.
-        return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+            # Constant-time comparison, out of habit: this is a credential check.
+            ok = expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+            left = self._logins_left.get(username)
+            if ok and left is not None:
+                if left <= 0:
+                    return False
+                self._logins_left[username] = left - 1
+            return ok
 
 
 class _Authenticator:

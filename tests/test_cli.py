@@ -1,0 +1,160 @@
+"""The CLI as a user meets it: exit codes, messages, formats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from reconciler import __version__
+from reconciler.schemas_util import load_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "qlik-email.yaml").exists())
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.code == 0
+    assert __version__ in result.stdout
+
+
+def test_help_lists_commands(cli):
+    result = cli("--help")
+    assert result.code == 0
+    for command in ("validate", "plan", "apply", "drift", "sandbox", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_validates(cli, example):
+    result = cli("validate", str(example))
+    assert result.code == 0, result
+    assert result.stdout.startswith("Configuration valid:")
+
+
+def test_malformed_file_exits_1_with_position_and_no_traceback(cli, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "basic-auth", repo)
+    tenant = repo / "tenants" / "acme.yaml"
+    tenant.write_text(tenant.read_text().replace("serverPort", "serverPrt", 1))
+    result = cli("validate", str(repo))
+    assert result.code == 1
+    assert "acme.yaml:" in result.stderr
+    assert "did you mean 'serverPort'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_config_contacts_no_tenant(cli, sandbox, repo):
+    (repo / "tenants" / "tenant-001.yaml").write_text("name: tenant-001\nurl: [unclosed\n")
+    sandbox.reset_stats()
+    result = cli("plan", str(repo))
+    assert result.code == 1
+    assert "tenant-001.yaml:3:1: invalid YAML" in result.stderr
+    assert sandbox.stats.requests == 0
+
+
+def test_usage_error_exits_1(cli):
+    result = cli("plan", "--format", "yaml")
+    assert result.code == 1
+    assert "Invalid value for '--format'" in result.stderr
+
+
+def test_unknown_tenant_is_an_error(cli, repo):
+    result = cli("plan", str(repo), "--tenant", "nope")
+    assert result.code == 1
+    assert "--tenant nope: no such tenant" in result.stderr
+
+
+def test_plan_json_validates_against_schema(cli, repo):
+    result = cli("plan", str(repo), "--format", "json")
+    assert result.code == 0, result
+    document = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(load_schema("plan.schema.json")).validate(document)
+    assert document["summary"]["create"] == 4
+
+
+def test_plan_markdown_and_detailed_exitcode(cli, repo):
+    result = cli("plan", str(repo), "--format", "markdown", "--detailed-exitcode")
+    assert result.code == 2
+    assert result.stdout.startswith("## qlik-email plan")
+    assert "**Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.**" in result.stdout
+
+
+def test_plan_for_one_tenant_and_one_shard(cli, repo):
+    one = cli("plan", str(repo), "--tenant", "tenant-002", "--format", "json")
+    assert [t["name"] for t in json.loads(one.stdout)["tenants"]] == ["tenant-002"]
+    shards = [
+        json.loads(cli("plan", str(repo), "--shard", f"{i}/2", "--format", "json").stdout)
+        for i in (1, 2)
+    ]
+    names = sorted(t["name"] for doc in shards for t in doc["tenants"])
+    assert names == ["tenant-001", "tenant-002", "tenant-003", "tenant-004"]
+
+
+def test_unreachable_tenant_is_reported_and_exits_1(cli, sandbox, repo):
+    path = repo / "tenants" / "tenant-003.yaml"
+    path.write_text(path.read_text().replace(sandbox.base_url, "http://127.0.0.1:9"))
+    result = cli("plan", str(repo), "--format", "text")
+    assert result.code == 1
+    assert "Error: tenant tenant-003" in result.stdout
+    assert "Plan: 3 to create" in result.stdout
+
+
+def test_plan_refuses_cmd_reference_for_api_credentials(cli, sandbox, repo, tmp_path):
+    marker = tmp_path / "ran"
+    path = repo / "tenants" / "tenant-001.yaml"
+    text = path.read_text()
+    start = text.index("${file:.secrets/tenant-001.apikey}")
+    path.write_text(text[:start] + f"${{cmd:touch {marker}}}" + text[start + 34 :])
+    result = cli("plan", str(repo))
+    assert result.code == 1
+    assert "command references are not run by this command" in result.stdout
+    assert not marker.exists()
+
+
+def test_apply_without_auto_approve_refuses_when_not_interactive(cli, sandbox, repo):
+    result = cli("apply", str(repo))
+    assert result.code == 1
+    assert "--auto-approve" in result.stderr
+    assert all(sandbox.live_config(t.name) is None for t in sandbox.tenants)
+
+
+def test_drift_reports_out_of_band_edit_and_health(cli, sandbox, repo, tmp_path):
+    assert cli("apply", str(repo), "--auto-approve").code == 0
+    assert cli("drift", str(repo)).code == 0
+    sandbox.edit("tenant-001", senderName="Edited")
+    sandbox.break_password("tenant-003")
+    report = tmp_path / "drift.json"
+    result = cli("drift", str(repo), "--verify", "--report", str(report))
+    assert result.code == 2, result
+    assert 'senderName: live "Edited", desired "Tenant 001"' in result.stdout
+    document = json.loads(report.read_text())
+    jsonschema.Draft202012Validator(load_schema("drift-report.schema.json")).validate(document)
+    status = {t["name"]: t["status"] for t in document["tenants"]}
+    assert status == {
+        "tenant-001": "drifted",
+        "tenant-002": "clean",
+        "tenant-003": "unhealthy",
+        "tenant-004": "clean",
+    }
+
+
+def test_demo_runs_end_to_end(cli):
+    result = cli("demo")
+    assert result.code == 0, result.stderr
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 4 unchanged." in result.stdout
+    assert "Drift: 0 drifted, 0 unhealthy, 0 unreadable, 4 clean." in result.stdout
+
+
+def test_console_script_starts(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert "Manage the e-mail configuration" in done.stdout
