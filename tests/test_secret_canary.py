@@ -1,0 +1,101 @@
+"""No secret value ever reaches output: every command, every format, --debug,
+failure paths, report and plan files, and a server that echoes request bodies
+(including the secrets they carry) into its error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+CANARY_WRONG = "CANARY-wrong-smtp-password-4711"
+
+
+def secrets_of(sandbox) -> list[str]:
+    values = [CANARY_WRONG]
+    for t in sandbox.tenants:
+        values += [t.api_key, t.smtp_password, t.m365_client_secret, t.oauth_client_secret]
+    return [v for v in values if v]
+
+
+def everything_written(results, directory: Path) -> str:
+    text = "".join(r.stdout + r.stderr for r in results)
+    for path in directory.rglob("*"):
+        if path.is_file() and ".secrets" not in path.parts:
+            text += path.read_text(errors="replace")
+    return text
+
+
+def test_no_secret_in_any_output(sandbox, repo, cli, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    results = []
+    for fmt in ("text", "json", "markdown"):
+        results.append(cli("--debug", "validate", str(repo)))
+        results.append(
+            cli(
+                "--debug",
+                "plan",
+                str(repo),
+                "--format",
+                fmt,
+                "--out",
+                str(out / f"plan-{fmt}.json"),
+            )
+        )
+    results.append(
+        cli(
+            "--debug",
+            "apply",
+            str(repo),
+            "--auto-approve",
+            "--test-email",
+            "ops@example.com",
+            "--report",
+            str(out / "apply.json"),
+        )
+    )
+    assert results[-1].code == 0, results[-1]
+    # Failure paths: a wrong password, a server echoing request bodies in its errors,
+    # an unhealthy tenant under drift --verify, and every format of each report.
+    (repo / ".secrets" / "tenant-001.smtp").write_text(CANARY_WRONG)
+    path = repo / "tenants" / "tenant-001.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["email"]["senderName"] = "Changed"
+    path.write_text(yaml.safe_dump(data))
+    sandbox.faults.set(echo_body=True)
+    for fmt in ("text", "json", "markdown"):
+        failed = cli(
+            "--debug",
+            "apply",
+            str(repo),
+            "--auto-approve",
+            "--rotate-secrets",
+            "--format",
+            fmt,
+            "--report",
+            str(out / f"apply-{fmt}.json"),
+        )
+        assert failed.code == 3, failed
+        results.append(failed)
+        assert "request body:" in failed.stdout  # the echo is there, the secrets are not
+    sandbox.break_password("tenant-003")
+    for fmt in ("text", "json", "markdown"):
+        results.append(
+            cli(
+                "--debug",
+                "drift",
+                str(repo),
+                "--verify",
+                "--format",
+                fmt,
+                "--report",
+                str(out / f"drift-{fmt}.json"),
+            )
+        )
+    sandbox.faults.set(errors={500: 1.0}, echo_body=True)
+    results.append(cli("--debug", "plan", str(repo)))
+    written = everything_written(results, out)
+    assert "DEBUG reconciler.client" in written  # the debug logs were captured
+    for secret in secrets_of(sandbox):
+        assert secret not in written, "a secret value leaked into the output"
