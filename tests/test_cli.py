@@ -158,3 +158,33 @@ def test_console_script_starts(tmp_path):
     )
     assert done.returncode == 0
     assert "Manage the e-mail configuration" in done.stdout
+
+
+class FakeTerminal:
+    """A stdin that says it is a terminal and answers one line."""
+
+    def __init__(self, answer: str) -> None:
+        self.lines = [answer + "\n"]
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.lines.pop(0) if self.lines else ""
+
+    def read(self, *_: object) -> str:
+        return self.readline()
+
+    def fileno(self) -> int:
+        raise OSError("not a real terminal")
+
+
+@pytest.mark.parametrize(("answer", "code", "applied"), [("yes", 0, True), ("no", 1, False)])
+def test_apply_asks_for_confirmation_on_a_terminal(
+    cli, sandbox, repo, monkeypatch, answer, code, applied
+):
+    monkeypatch.setattr(sys, "stdin", FakeTerminal(answer))
+    result = cli("apply", str(repo))
+    assert result.code == code, result
+    assert "Do you want to apply these changes?" in result.stdout
+    assert (sandbox.live_config("tenant-001") is not None) is applied

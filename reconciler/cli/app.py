@@ -64,34 +64,32 @@ def redact(text: str, values: list[str]) -> str:
 
 
 class ProgressPrinter:
-    """Counts tenants done on stderr: a live line on a TTY, periodic lines when
-    asked for on a pipe, nothing otherwise."""
+    """Progress on stderr: a live counter on a TTY; on a pipe (when asked for with
+    --progress) a line per tenant, or periodic counts for reading-only runs."""
 
-    def __init__(self, total: int, label: str, mode: str | None) -> None:
-        tty = sys.stderr.isatty()
-        self.enabled = total > 1 and (mode == "always" or (mode is None and tty))
-        self.tty = tty
+    def __init__(self, total: int, label: str, mode: str | None, per_tenant: bool = False) -> None:
+        self.tty = sys.stderr.isatty()
+        self.enabled = total > 1 and (mode == "always" or (mode is None and self.tty))
+        self.per_tenant = per_tenant
         self.total, self.label = total, label
         self.done = self.failed = 0
         self._last = 0.0
 
     def __call__(self, tenant: str, outcome: str) -> None:
         self.done += 1
-        self.failed += outcome in ("error", "failed")
+        self.failed += outcome in ("error", "failed", "verify-failed")
         if not self.enabled:
             return
+        counts = f"{self.done}/{self.total} ({self.failed} failed)"
         now = time.monotonic()
         if self.tty:
             end = "\n" if self.done == self.total else ""
-            sys.stderr.write(
-                f"\r{self.label}: {self.done}/{self.total} ({self.failed} failed){end}"
-            )
+            click.echo(f"\r{self.label}: {counts}", nl=bool(end), err=True)
+        elif self.per_tenant:
+            click.echo(f"{self.label}: [{self.done}/{self.total}] {tenant}: {outcome}", err=True)
         elif self.done == self.total or now - self._last >= 5:
-            sys.stderr.write(f"{self.label}: {self.done}/{self.total} ({self.failed} failed)\n")
-        else:
-            return
+            click.echo(f"{self.label}: {counts}", err=True)
         self._last = now
-        sys.stderr.flush()
 
 
 def out(text: str) -> None:

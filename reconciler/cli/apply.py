@@ -188,7 +188,8 @@ def _run(
     from reconciler.applier import apply_plan, specs_by_name
     from reconciler.client import ApiSession
 
-    ticker = progress_printer(selection, "Applying", flag)
+    changed = sum(1 for t in plan.tenants if t.error is None and t.action.value != "no-op")
+    ticker = progress_printer(selection, "Applying", flag, per_tenant=True, total=changed)
     received: list[int] = []
 
     async def go() -> ApplyReport:

@@ -61,9 +61,18 @@ def client_options(selection: Selection) -> ClientOptions:
     )
 
 
-def progress_printer(selection: Selection, label: str, flag: bool | None) -> ProgressPrinter:
+def progress_printer(
+    selection: Selection,
+    label: str,
+    flag: bool | None,
+    *,
+    per_tenant: bool = False,
+    total: int | None = None,
+) -> ProgressPrinter:
+    """The progress display for this run (--progress / --no-progress / auto)."""
     mode = None if flag is None else ("always" if flag else "never")
-    return ProgressPrinter(len(selection.tenants), label, mode)
+    count = len(selection.tenants) if total is None else total
+    return ProgressPrinter(count, label, mode, per_tenant)
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:
