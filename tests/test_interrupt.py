@@ -48,7 +48,7 @@ def test_signal_during_apply_reports_and_rerun_converges(tmp_path, cli, signum, 
             if "Applying: [1/30]" in line or not line:
                 break
         process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
         assert process.returncode == code, stderr
         assert f"Received {signal.Signals(signum).name}" in stderr
         document = json.loads(report.read_text())
