@@ -203,4 +203,3 @@ def test_verify_failing_after_a_successful_put_is_reported(sandbox, repo, cli):
     assert expected in result.stdout
     assert "Apply: 3 applied, 1 verify failed, 0 failed" in result.stdout
     assert sandbox.live_config("tenant-001") is not None  # the PUT itself went through
-
