@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
-from reconciler.errors import ReconcilerError, UnsafePlanError
+from reconciler.errors import ApiError, ReconcilerError, UnsafePlanError
 from reconciler.fleet import credentials_for, run_bounded
 from reconciler.live import normalize
 from reconciler.model import Action, Plan, Safety, TenantPlan, TenantSpec
@@ -25,6 +26,7 @@ from reconciler.planner import desired_fingerprint, plan_tenant
 from reconciler.secrets import SecretResolver
 
 log = logging.getLogger("reconciler.applier")
+T = TypeVar("T")
 
 TEST_SUBJECT = "qlik-email test message"
 TEST_BODY = "This message was sent by qlik-email to check the tenant's e-mail configuration."
@@ -217,9 +219,40 @@ async def _steps(
 
 
 async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) -> TenantResult:
-    existed = await client.delete_email_config()
-    note = "" if existed else "already had no configuration (404); "
+    existed = await _write(client, spec, client.delete_email_config())
+    if isinstance(existed, str):
+        note = existed
+    else:
+        note = "" if existed else "already had no configuration (404); "
     return await _confirmed(_read_back(client, tenant, spec, verified=None, note=note), tenant)
+
+
+async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) -> T | str:
+    """Run a PUT or DELETE. When it fails without a usable answer (no response,
+    or a 5xx after retries), the change may still have happened: read the tenant
+    back and, if it converged, carry on with a note instead of reporting a failure."""
+    try:
+        return await write
+    except ApiError as exc:
+        if exc.status is not None and exc.status < 500:
+            raise
+        try:
+            converged = plan_tenant(spec, normalize(await client.get_email_config()))
+        except ReconcilerError as again:
+            raise ApiError(
+                f"{exc}; whether the change took effect is unknown (the read-back failed: {again})",
+                tenant=exc.tenant,
+                status=exc.status,
+                code=exc.code,
+            ) from None
+        if converged.action is not Action.NOOP:
+            raise ApiError(
+                f"{exc} (a read-back shows the change was not made)",
+                tenant=exc.tenant,
+                status=exc.status,
+                code=exc.code,
+            ) from None
+        return "the write got no answer, but a read-back shows it took effect; "
 
 
 async def _confirmed(step: Awaitable[TenantResult], tenant: TenantPlan) -> TenantResult:
@@ -247,12 +280,13 @@ async def _put(
     email = spec.email
     assert email is not None and email.secret is not None  # the planner only PUTs desired configs
     secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
-    await client.put_email_config(email, secret)
-    return await _confirmed(_verify(client, tenant, spec, options), tenant)
+    written = await _write(client, spec, client.put_email_config(email, secret))
+    note = written if isinstance(written, str) else ""
+    return await _confirmed(_verify(client, tenant, spec, options, note), tenant)
 
 
 async def _verify(
-    client: TenantClient, tenant: TenantPlan, spec: TenantSpec, options: ApplyOptions
+    client: TenantClient, tenant: TenantPlan, spec: TenantSpec, options: ApplyOptions, note: str
 ) -> TenantResult:
     verify: SmtpResult | None = await client.verify_connection() if options.verify else None
     if verify is not None and not verify.success:
@@ -261,11 +295,11 @@ async def _verify(
             tenant.url,
             tenant.action,
             Outcome.VERIFY_FAILED,
-            f"saved, but verify-connection failed: {verify.message or 'no message'}"
+            f"{note}saved, but verify-connection failed: {verify.message or 'no message'}"
             + (" (connection failed)" if verify.connection_failed else ""),
             verified=False,
         )
-    result = await _read_back(client, tenant, spec, verified=verify is not None, note="")
+    result = await _read_back(client, tenant, spec, verified=verify is not None, note=note)
     if options.test_email and result.outcome is Outcome.APPLIED:
         return _with_test_email(result, await _send_test(client, options.test_email))
     return result
@@ -294,6 +328,11 @@ async def _read_back(
 async def _send_test(client: TenantClient, recipient: str) -> str:
     try:
         sent = await client.send_test_email(recipient, TEST_SUBJECT, TEST_BODY)
+    except ApiError as exc:
+        if exc.status is None or exc.status >= 500:
+            # It may have been sent: it is not retried, so no one gets it twice.
+            return f"outcome unknown, not retried: {exc}"
+        return f"not sent: {exc}"
     except ReconcilerError as exc:
         return f"not sent: {exc}"
     return "sent" if sent.success else f"not sent: {sent.message}"

@@ -164,6 +164,8 @@ class SandboxApp:
     ) -> Result:
         if decision.reset:
             return Response.reset()
+        if decision.lost:
+            return _lose(self._serve(tenant, operation, tier, request))
         result = (
             _fault_response(decision.status)
             if decision.status is not None
@@ -230,6 +232,18 @@ def _echo(response: Response, body: bytes) -> Response:
     return Response.json(
         response.status, document, [h for h in response.headers if h[0] != "Content-Type"]
     )
+
+
+def _lose(result: Result) -> Result:
+    """Let the request take effect, then drop its answer (the lost-response fault)."""
+    if isinstance(result, Response):
+        return Response.reset()
+    return _lose_later(result)
+
+
+async def _lose_later(pending: Awaitable[Response]) -> Response:
+    await pending
+    return Response.reset()
 
 
 async def _echo_later(pending: Awaitable[Response], body: bytes) -> Response:

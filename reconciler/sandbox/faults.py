@@ -9,13 +9,16 @@ its scope as a whole, so each call states the complete fault picture:
     sb.faults.clear()                                      # everything off
 
 Per request, in this order: a reset (close the socket, no answer) with
-probability `resets`; else a stall (hold the request `stall_s` seconds, then
-answer 504) with probability `stalls`; else an error status drawn from
-`errors` (Transports API routes) or `token_errors` (`/oauth/token`). Latency is
-added to every request, faulted or not, with `asyncio.sleep`. A faulted
-request never reaches the handlers, so it never changes state. `echo_body`
-appends the raw request body to every error title, to prove that a client
-never shows error titles verbatim (they would then leak its secrets).
+probability `resets`; else a lost response (the request IS processed, then the
+socket is closed without an answer, as when a gateway drops the reply: the
+client cannot tell whether its write happened) with probability `lost`; else a
+stall (hold the request `stall_s` seconds, then answer 504) with probability
+`stalls`; else an error status drawn from `errors` (Transports API routes) or
+`token_errors` (`/oauth/token`). Latency is added to every request, faulted or
+not, with `asyncio.sleep`. Apart from a lost one, a faulted request never
+reaches the handlers, so it never changes state. `echo_body` appends the raw
+request body to every error title, to prove that a client never shows error
+titles verbatim (they would then leak its secrets).
 
 Draws come from one `random.Random(seed)`, under a lock, so a run with the
 same seed and the same request order sees the same faults.
@@ -40,13 +43,16 @@ class FaultSpec:
     stalls: float = 0.0
     echo_body: bool = False
     token_errors: Mapping[int, float] = field(default_factory=dict)
+    lost: float = 0.0
 
     def __post_init__(self) -> None:
         for name, table in (("errors", self.errors), ("token_errors", self.token_errors)):
             if any(not 400 <= status <= 599 for status in table):
                 raise ValueError(f"{name}: fault statuses must be 4xx or 5xx")
-            if sum(table.values()) + self.resets + self.stalls > 1.0 + 1e-9:
-                raise ValueError(f"{name}, resets and stalls: probabilities add up to more than 1")
+            if sum(table.values()) + self.resets + self.stalls + self.lost > 1.0 + 1e-9:
+                raise ValueError(
+                    f"{name}, resets, lost and stalls: probabilities add up to more than 1"
+                )
         if self.latency_ms < 0 or self.stall_s < 0:
             raise ValueError("latency_ms and stall_s must not be negative")
 
@@ -57,6 +63,7 @@ class FaultDecision:
 
     latency_s: float = 0.0
     reset: bool = False
+    lost: bool = False
     stall_s: float = 0.0
     status: int | None = None
     echo_body: bool = False
@@ -89,6 +96,7 @@ class Faults:
         stalls: float | None = None,
         echo_body: bool = False,
         token_errors: Mapping[int, float] | None = None,
+        lost: float = 0.0,
         tenant: str | None = None,
     ) -> FaultSpec:
         """Replace the settings of one scope (all tenants when `tenant` is None)."""
@@ -100,6 +108,7 @@ class Faults:
             stalls=(1.0 if stall_s > 0 else 0.0) if stalls is None else stalls,
             echo_body=echo_body,
             token_errors=dict(token_errors or {}),
+            lost=lost,
         )
         with self._lock:
             if tenant is None:
@@ -141,6 +150,9 @@ class Faults:
         if draw < spec.resets:
             return FaultDecision(latency_s=latency, reset=True)
         draw -= spec.resets
+        if draw < spec.lost and not token_route:
+            return FaultDecision(latency_s=latency, lost=True)
+        draw -= spec.lost
         if draw < spec.stalls:
             return FaultDecision(latency_s=latency, stall_s=spec.stall_s, echo_body=spec.echo_body)
         draw -= spec.stalls
