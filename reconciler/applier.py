@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
@@ -180,19 +180,14 @@ async def _apply_tenant(
     started = time.monotonic()
     try:
         result = await _steps(session, tenant, spec, resolver, options)
-    except ReconcilerError as exc:
+    except (ReconcilerError, ValueError) as exc:
         result = TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, str(exc))
+    except Exception as exc:  # a bug must not stop the other tenants or lose the report
+        log.debug("tenant %s: internal error", tenant.tenant, exc_info=True)
+        message = f"internal error ({type(exc).__name__}); re-run with --debug for details"
+        result = TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, message)
     log.info("tenant %s: %s %s", tenant.tenant, result.outcome.value, result.message)
-    return TenantResult(
-        result.tenant,
-        result.url,
-        result.action,
-        result.outcome,
-        result.message,
-        result.verified,
-        result.test_email,
-        round(time.monotonic() - started, 3),
-    )
+    return replace(result, duration_s=round(time.monotonic() - started, 3))
 
 
 async def _steps(
@@ -339,16 +334,13 @@ async def _send_test(client: TenantClient, recipient: str) -> str:
 
 
 def _with_test_email(result: TenantResult, test_email: str) -> TenantResult:
-    outcome = result.outcome if test_email == "sent" else Outcome.VERIFY_FAILED
-    return TenantResult(
-        result.tenant,
-        result.url,
-        result.action,
-        outcome,
-        result.message,
-        result.verified,
-        test_email,
-        result.duration_s,
+    if test_email == "sent":
+        return replace(result, test_email=test_email)
+    return replace(
+        result,
+        outcome=Outcome.VERIFY_FAILED,
+        message=f"{result.message}, but the test e-mail failed",
+        test_email=test_email,
     )
 
 

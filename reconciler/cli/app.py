@@ -51,7 +51,12 @@ class RedactingFilter(logging.Filter):
         self.state = state
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage(), self.state.secret_values()), None
+        values = self.state.secret_values()
+        record.msg, record.args = redact(record.getMessage(), values), None
+        if record.exc_info:
+            # Format the traceback now, so that it is redacted too.
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(text, values), None
         return True
 
 
