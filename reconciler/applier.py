@@ -18,7 +18,7 @@ from enum import Enum
 from typing import TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
-from reconciler.errors import ApiError, ReconcilerError, UnsafePlanError
+from reconciler.errors import ApiError, ReconcilerError, SecretError, UnsafePlanError
 from reconciler.fleet import credentials_for, run_bounded
 from reconciler.live import normalize
 from reconciler.model import Action, Plan, Safety, TenantPlan, TenantSpec
@@ -274,7 +274,10 @@ async def _put(
 ) -> TenantResult:
     email = spec.email
     assert email is not None and email.secret is not None  # the planner only PUTs desired configs
-    secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
+    try:
+        secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
+    except SecretError as exc:
+        raise SecretError(f"{spec.source.file}: email: {exc}") from None
     written = await _write(client, spec, client.put_email_config(email, secret))
     note = written if isinstance(written, str) else ""
     return await _confirmed(_verify(client, tenant, spec, options, note), tenant)

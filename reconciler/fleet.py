@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from reconciler.client import ApiKeyCredentials, ApiSession, Credentials, OAuthCredentials
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, SecretError
 from reconciler.live import normalize
 from reconciler.model import ApiKeyAuth, Auth, LiveState, TenantSpec
 from reconciler.secrets import SecretResolver, parse_reference
@@ -63,15 +63,21 @@ def select_tenants(
 
 
 def credentials_for(auth: Auth, resolver: SecretResolver) -> Credentials:
-    """Resolve the API credentials of a tenant (the only secrets `plan` needs)."""
-    if isinstance(auth, ApiKeyAuth):
-        return ApiKeyCredentials(key=resolver.resolve(auth.key))
-    client_id = parse_reference(auth.client_id)
-    return OAuthCredentials(
-        client_id=resolver.resolve(client_id).reveal() if client_id else auth.client_id,
-        client_secret=resolver.resolve(auth.client_secret),
-        scope=auth.scope,
-    )
+    """Resolve the API credentials of a tenant (the only secrets `plan` needs);
+    an unresolvable reference is reported at the file and line of its `auth`."""
+    try:
+        if isinstance(auth, ApiKeyAuth):
+            return ApiKeyCredentials(key=resolver.resolve(auth.key))
+        client_id = parse_reference(auth.client_id)
+        return OAuthCredentials(
+            client_id=resolver.resolve(client_id).reveal() if client_id else auth.client_id,
+            client_secret=resolver.resolve(auth.client_secret),
+            scope=auth.scope,
+        )
+    except SecretError as exc:
+        if auth.source is None:
+            raise
+        raise SecretError(f"{auth.source}: {exc}") from None
 
 
 async def run_bounded(

@@ -87,9 +87,10 @@ class DesiredEmail:
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyAuth:
-    """Authenticate with a Bearer API key."""
+    """Authenticate with a Bearer API key (`source`: where the auth was written)."""
 
     key: SecretRef
+    source: SourcePos | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class OAuthAuth:
     client_id: str
     client_secret: SecretRef
     scope: str | None = None
+    source: SourcePos | None = field(default=None, compare=False)
 
 
 Auth = ApiKeyAuth | OAuthAuth

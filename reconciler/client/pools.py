@@ -52,6 +52,8 @@ class PoolSet:
             options.connections / self._per_pool
         )
         self._ssl: ssl.SSLContext | None = None
+        self._in_flight = [0] * len(self._clients)
+        self._tenants = [0] * len(self._clients)
         self._closed = False
 
     @property
@@ -59,9 +61,22 @@ class PoolSet:
         """How many pools there are (created or not)."""
         return len(self._clients)
 
-    def index_for(self, base_url: str) -> int:
-        """The pool of a tenant: stable across runs, unlike `hash()`."""
-        return zlib.crc32(base_url.encode()) % len(self._clients)
+    def assign(self) -> int:
+        """A pool for a new tenant: the one with the fewest requests in flight."""
+        index = min(range(len(self._clients)), key=self._load)
+        self._tenants[index] += 1
+        return index
+
+    def _load(self, index: int) -> tuple[int, int]:
+        return self._in_flight[index], self._tenants[index]
+
+    def acquire(self, index: int) -> httpx.AsyncClient:
+        client = self.client(index)
+        self._in_flight[index] += 1
+        return client
+
+    def release(self, index: int) -> None:
+        self._in_flight[index] -= 1
 
     def client(self, index: int) -> httpx.AsyncClient:
         """The AsyncClient of pool `index`, created on first use."""

@@ -160,7 +160,8 @@ class Sender:
     async def _attempt(
         self, target: Target, call: Call, url: str, token: str | None, attempt: int
     ) -> httpx.Response:
-        client = self._pools.client(target.endpoint.pool)
+        pool = target.endpoint.pool
+        client = self._pools.acquire(pool)
         headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         self._stats.requests += 1
         started = time.perf_counter()
@@ -173,6 +174,7 @@ class Sender:
             outcome = type(exc).__name__
             raise
         finally:
+            self._pools.release(pool)
             if log.isEnabledFor(logging.DEBUG):
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 log.debug(

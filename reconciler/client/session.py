@@ -88,4 +88,4 @@ class ApiSession:
             tier1 = SlidingWindow(options.tier1_per_minute, options.clock, options.sleep)
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
         token = TokenCache(options.clock) if isinstance(credentials, OAuthCredentials) else None
-        return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)
+        return Endpoint(pool=self._pools.assign(), tier1=tier1, tier2=tier2, token=token)

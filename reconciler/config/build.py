@@ -60,6 +60,7 @@ class Defaults:
     email: Mapping[str, Any] = field(default_factory=dict)
     auth: Mapping[str, Any] | None = None
     usable: bool = True
+    auth_source: SourcePos | None = None
 
 
 def build_tenant(
@@ -152,23 +153,24 @@ def _desired_email(values: Mapping[str, Any]) -> DesiredEmail:
 def _auth(doc: Document, defaults: Defaults, issues: list[ConfigIssue]) -> Auth | None:
     """The tenant's own auth (it replaces the default as a whole), else the default."""
     spec = doc.data.get("auth") if isinstance(doc.data, dict) else None
+    source: SourcePos | None = SourcePos(doc.file, *doc.position(("auth",), key=True))
     if spec is None:
-        spec = defaults.auth
+        spec, source = defaults.auth, defaults.auth_source
         if spec is None and defaults.usable:
             name = doc.get("name")
             who = f"tenant '{name}'" if isinstance(name, str) else "this tenant"
             message = f"{who} has no auth: add auth here, or defaults.auth in {defaults.root_file}"
             issues.append(doc.issue(("name",), message, key=True))
-    return build_auth(spec)
+    return build_auth(spec, source)
 
 
-def build_auth(spec: Any) -> Auth | None:
+def build_auth(spec: Any, source: SourcePos | None = None) -> Auth | None:
     """The Auth an `auth` mapping describes, or None when it is not sound."""
     if not isinstance(spec, dict) or len(spec) != 1:
         return None
     if "apiKey" in spec:
         key = parse_reference(str(spec["apiKey"]))
-        return None if key is None else ApiKeyAuth(key=key)
+        return None if key is None else ApiKeyAuth(key=key, source=source)
     oauth = spec.get("oauth")
     if not isinstance(oauth, dict) or not isinstance(oauth.get("clientId"), str):
         return None
@@ -176,7 +178,7 @@ def build_auth(spec: Any) -> Auth | None:
     scope = oauth.get("scope")
     if secret is None or not (scope is None or isinstance(scope, str)):
         return None
-    return OAuthAuth(client_id=oauth["clientId"], client_secret=secret, scope=scope)
+    return OAuthAuth(client_id=oauth["clientId"], client_secret=secret, scope=scope, source=source)
 
 
 def uniqueness_issues(docs: Iterable[Document]) -> list[ConfigIssue]:

@@ -15,7 +15,7 @@ from reconciler.config.schema import schema_findings, schema_issues
 from reconciler.config.source import Document, display_name, read_document
 from reconciler.config.words import describe
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.model import DesiredState, TenantSpec
+from reconciler.model import DesiredState, SourcePos, TenantSpec
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
@@ -106,6 +106,7 @@ def _validate_root(root: Document | None, issues: list[ConfigIssue]) -> Defaults
         email=email if isinstance(email, dict) else {},
         auth=root.get("defaults", "auth"),
         usable=usable,
+        auth_source=SourcePos(root.file, *root.position(("defaults", "auth"), key=True)),
     )
 
 
