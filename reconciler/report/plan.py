@@ -59,6 +59,8 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
         lines += ["qlik-email will perform the following actions:", ""]
         for tenant in changed:
             lines += _text_tenant(tenant, paint)
+    elif plan.errors:
+        lines += ["No changes for the tenants that could be read.", ""]
     else:
         lines += [
             "No changes. The e-mail configuration of every tenant matches the desired state.",
@@ -152,7 +154,9 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("")
     changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
     if not changed:
-        head.append("No changes.")
+        head.append(
+            "No changes for the tenants that could be read." if plan.errors else "No changes."
+        )
         return "\n".join(head) + "\n"
     head += ["| | tenant | action | fields |", "|---|---|---|---|"]
     rows = [_md_row(t) for t in changed]
