@@ -137,12 +137,16 @@ class IgnoreRule:
     expires: date
 
 
+DEFAULT_ALLOWED_HOSTS = ("*.qlikcloud.com", "*.qlikcloudgov.com")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Run settings from the root file."""
 
     concurrency: int = 64
     timeout_s: float = 30.0
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     safety: Safety = field(default_factory=Safety)
     ignore: tuple[IgnoreRule, ...] = ()
 

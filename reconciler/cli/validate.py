@@ -15,10 +15,11 @@ def validate(path: str) -> int:
     Every problem of every file is reported with file:line:column. No secret is
     resolved and no tenant is contacted.
     """
+    from reconciler.cli.common import allowed_hosts_from_env
     from reconciler.config import load_config
     from reconciler.model import Provider
 
-    desired = load_config(path)
+    desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
     absent = sum(1 for t in desired.tenants if t.email is None)
     by_provider = {
         p: sum(1 for t in desired.tenants if t.email is not None and t.email.provider is p)

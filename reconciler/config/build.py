@@ -17,6 +17,7 @@ from reconciler.config.checks import normalize_url, url_identity, url_problem
 from reconciler.config.source import Document
 from reconciler.errors import ConfigIssue
 from reconciler.model import (
+    DEFAULT_ALLOWED_HOSTS,
     PROVIDER_FIELDS,
     SECRET_FIELD,
     ApiKeyAuth,
@@ -215,6 +216,7 @@ def build_settings(doc: Document) -> Settings:
     return Settings(
         concurrency=int(settings.get("concurrency", 64)),
         timeout_s=float(settings.get("timeout", 30.0)),
+        allowed_hosts=tuple(settings.get("allowedHosts") or DEFAULT_ALLOWED_HOSTS),
         safety=Safety(
             max_changes=_int(safety.get("maxChanges")),
             max_changes_percent=_float(safety.get("maxChangesPercent")),

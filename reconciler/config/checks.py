@@ -7,8 +7,10 @@ No check resolves a secret: references are only parsed.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -254,3 +256,17 @@ def _check_secret(
 def _add(issues: list[ConfigIssue], doc: Document, path: JsonPath, message: str | None) -> None:
     if message is not None:
         issues.append(doc.issue(path, message))
+
+
+def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigIssue]:
+    """An issue at `url` when its host is neither loopback nor in `allowed`: the
+    tool sends the tenant's credentials there, so a changed URL in a pull request
+    must not be able to send them anywhere else."""
+    host = (urlsplit(url).hostname or "").lower()
+    if _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed):
+        return []
+    message = (
+        f"host {host} is not an allowed tenant host ({', '.join(allowed)}): "
+        "add it to settings.allowedHosts in the root file if it is really a tenant"
+    )
+    return [doc.issue(("url",), message)]

@@ -7,39 +7,45 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config.build import Defaults, build_settings, build_tenant, uniqueness_issues
-from reconciler.config.checks import check_root, check_tenant
+from reconciler.config.checks import check_root, check_tenant, host_issues
 from reconciler.config.schema import schema_findings, schema_issues
 from reconciler.config.source import Document, display_name, read_document
 from reconciler.config.words import describe
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.model import DesiredState, SourcePos, TenantSpec
+from reconciler.model import DesiredState, Settings, SourcePos, TenantSpec
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
 
 
-def load_config(path: str | Path) -> DesiredState:
+def load_config(path: str | Path, *, allowed_hosts: Sequence[str] | None = None) -> DesiredState:
     """Load the configuration repository at `path` into the desired state.
 
     `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
-    itself. Raises ConfigError listing every problem found in every file; never
-    resolves a secret.
+    itself. `allowed_hosts`, when given, replaces `settings.allowedHosts` (the CLI
+    passes QLIK_EMAIL_ALLOWED_HOSTS). Raises ConfigError listing every problem
+    found in every file; never resolves a secret.
     """
     root_file, root_dir = _locate(Path(path))
     issues: list[ConfigIssue] = []
     root = _load_root(root_file, root_dir, issues)
     defaults = _validate_root(root, issues)
     files = _tenant_files(root, root_dir, root_file, issues)
-    tenants = _load_tenants(files, defaults, issues)
+    settings = build_settings(root) if root is not None and not issues else Settings()
+    if allowed_hosts is not None:
+        settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
+    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts)
     if issues or root is None:
         raise ConfigError(issues)
     return DesiredState(
         root=root_dir.resolve(),
         tenants=tuple(sorted(tenants, key=lambda tenant: tenant.name)),
-        settings=build_settings(root),
+        settings=settings,
     )
 
 
@@ -153,7 +159,7 @@ def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
 
 
 def _load_tenants(
-    files: list[Path], defaults: Defaults, issues: list[ConfigIssue]
+    files: list[Path], defaults: Defaults, issues: list[ConfigIssue], allowed: Sequence[str]
 ) -> list[TenantSpec]:
     docs: list[Document] = []
     tenants: list[TenantSpec] = []
@@ -166,6 +172,7 @@ def _load_tenants(
         tenant = build_tenant(doc, defaults, issues, sound=not own)
         if tenant is not None:
             tenants.append(tenant)
+            issues.extend(host_issues(doc, tenant.url, allowed))
     issues.extend(uniqueness_issues(docs))
     return tenants
 

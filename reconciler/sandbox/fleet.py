@@ -76,6 +76,7 @@ class Sandbox:
         smtp_timeout_s: float = 10.0,
         latency_ms: float = 0.0,
         log_limit: int = 20_000,
+        https: bool = False,
     ) -> None:
         self._names = _check_names(list(names) if names is not None else default_names(tenants))
         self.clock = Clock()
@@ -99,6 +100,7 @@ class Sandbox:
         self._loop = BackgroundLoop("qlik-email-sandbox")
         self._executor: ThreadPoolExecutor | None = None
         self._tls: certs.TlsMaterial | None = None
+        self._https = https
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -107,8 +109,12 @@ class Sandbox:
         if self._loop.running:
             raise RuntimeError("the sandbox is already running")
         port = self._http.bind()
-        self._build_fleet(f"http://{self._http.host}:{port}")
         self._tls = certs.generate()
+        # https=True serves the API with a certificate of the sandbox's own CA
+        # (`smtp_ca_pem`), which clients trust only when told to.
+        self._http.ssl = self._tls.server_context() if self._https else None
+        scheme = "https" if self._https else "http"
+        self._build_fleet(f"{scheme}://{self._http.host}:{port}")
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sandbox-check")
         prober = Prober(self._identity, self._tls.client_context(), self._executor)
         prober.timeout_s = self._smtp_timeout_s
@@ -171,7 +177,8 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._http.host}:{self._http.port}"
+        scheme = "https" if self._https else "http"
+        return f"{scheme}://{self._http.host}:{self._http.port}"
 
     @property
     def tenants(self) -> list[SandboxTenant]:

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Awaitable
@@ -111,6 +112,8 @@ class HttpServer:
         self.connections: set[_Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._socket: socket.socket | None = None
+        # Set to serve HTTPS (transport-security tests); None serves plain HTTP.
+        self.ssl: ssl.SSLContext | None = None
 
     def bind(self) -> int:
         """Bind the listening socket now (so the port is known); returns the port."""
@@ -126,7 +129,7 @@ class HttpServer:
         assert self._socket is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), sock=self._socket, backlog=BACKLOG
+            lambda: _Connection(self), sock=self._socket, backlog=BACKLOG, ssl=self.ssl
         )
         return self.port
 

@@ -1,0 +1,138 @@
+"""Transport security: TLS is always verified, credentials go only to the
+tenant's own URL (no redirects, no hosts outside settings.allowedHosts), and a
+malicious configuration in a pull request cannot make plan run commands or read
+files outside the repository (see also tests/test_bad_input.py)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconciler.sandbox import Sandbox
+
+PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
+
+
+@pytest.fixture
+def https_fleet(tmp_path):
+    with Sandbox(tenants=2, https=True, seed=2) as sandbox:
+        repo = sandbox.write_config(tmp_path / "config")
+        ca = tmp_path / "sandbox-ca.pem"
+        ca.write_text(sandbox.smtp_ca_pem)
+        yield sandbox, repo, ca
+
+
+def test_an_untrusted_certificate_is_refused(https_fleet, cli, monkeypatch):
+    sandbox, repo, _ = https_fleet
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli("plan", str(repo))
+    assert result.code == 1
+    assert (
+        "CERTIFICATE_VERIFY_FAILED" in result.stdout or "certificate verify failed" in result.stdout
+    )
+    assert sandbox.stats.requests == 0  # the handshake failed: no request was ever answered
+
+
+def test_a_ca_bundle_from_ssl_cert_file_is_trusted(https_fleet, cli, monkeypatch):
+    _, repo, ca = https_fleet
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    result = cli("plan", str(repo), "--detailed-exitcode")
+    assert result.code == 2, result
+    assert "Plan: 2 to create" in result.stdout
+
+
+def test_there_is_no_switch_to_turn_tls_verification_off(cli):
+    for command in ("plan", "apply", "drift"):
+        text = cli(command, "--help").stdout.lower()
+        assert "insecure" not in text and "verify-tls" not in text and "no-verify" not in text
+    sources = "\n".join(p.read_text() for p in (PACKAGE / "client").glob("*.py"))
+    assert "verify=False" not in sources and "CERT_NONE" not in sources
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: list[dict[str, str]] = []
+    location = ""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        type(self).seen.append(dict(self.headers))
+        if self.location:
+            self.send_response(307)
+            self.send_header("Location", self.location)
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(location: str = "") -> Iterator[tuple[str, list[dict[str, str]]]]:
+    handler = type("Handler", (_Recorder,), {"seen": [], "location": location})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_credentials_do_not_follow_a_redirect(sandbox, repo, cli):
+    with (
+        serving() as (elsewhere, seen_elsewhere),
+        serving(elsewhere + "/steal") as (redirector, seen),
+    ):
+        path = repo / "tenants" / "tenant-001.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["url"] = f"{redirector}/t/tenant-001"
+        path.write_text(yaml.safe_dump(data))
+        result = cli("plan", str(repo))
+    assert result.code == 1
+    assert "redirect" in result.stdout.lower()
+    assert len(seen) >= 1 and seen[0].get("Authorization", "").startswith("Bearer ")
+    assert seen_elsewhere == []  # the key never reached the other host
+
+
+def test_tenant_url_outside_allowed_hosts_is_refused_before_any_request(sandbox, repo, cli):
+    path = repo / "tenants" / "tenant-002.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["url"] = "https://collector.attacker.example/t/tenant-002"
+    path.write_text(yaml.safe_dump(data))
+    sandbox.reset_stats()
+    result = cli("plan", str(repo))
+    assert result.code == 1
+    line = path.read_text().splitlines().index(f"url: {data['url']}") + 1
+    expected = f"tenant-002.yaml:{line}:6: host collector.attacker.example is not an allowed"
+    assert expected in result.stderr
+    assert sandbox.stats.requests == 0
+
+
+def test_allowed_hosts_from_the_environment_replace_the_config(sandbox, repo, cli, monkeypatch):
+    root = repo / "qlik-email.yaml"
+    data = yaml.safe_load(root.read_text())
+    data["settings"] = {"allowedHosts": ["*.attacker.example"]}
+    root.write_text(yaml.safe_dump(data))
+    path = repo / "tenants" / "tenant-002.yaml"
+    tenant = yaml.safe_load(path.read_text())
+    tenant["url"] = "https://collector.attacker.example/t/tenant-002"
+    path.write_text(yaml.safe_dump(tenant))
+    # The repository (a pull request) allows the host, but CI pins the list.
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "*.qlikcloud.com")
+    result = cli("validate", str(repo))
+    assert result.code == 1
+    assert (
+        "collector.attacker.example is not an allowed tenant host (*.qlikcloud.com)"
+        in result.stderr
+    )
+    monkeypatch.delenv("QLIK_EMAIL_ALLOWED_HOSTS")
+    assert cli("validate", str(repo)).code == 0
