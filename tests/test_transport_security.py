@@ -136,3 +136,32 @@ def test_allowed_hosts_from_the_environment_replace_the_config(sandbox, repo, cl
     )
     monkeypatch.delenv("QLIK_EMAIL_ALLOWED_HOSTS")
     assert cli("validate", str(repo)).code == 0
+
+
+def test_plan_resolves_only_api_credentials_and_runs_nothing(
+    sandbox, repo, cli, monkeypatch, tmp_path
+):
+    from reconciler.secrets import SecretResolver
+
+    resolved: list[str] = []
+    original = SecretResolver.resolve
+
+    def spy(self, ref):
+        resolved.append(str(ref))
+        return original(self, ref)
+
+    monkeypatch.setattr(SecretResolver, "resolve", spy)
+    marker = tmp_path / "ran"
+    path = repo / "tenants" / "tenant-001.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["email"]["password"] = f"${{cmd:touch {marker}}}"
+    path.write_text(yaml.safe_dump(data))
+    other = repo / "tenants" / "tenant-003.yaml"
+    data = yaml.safe_load(other.read_text())
+    data["email"]["password"] = "${file:/etc/shadow}"
+    other.write_text(yaml.safe_dump(data))
+    for command in ("plan", "drift"):
+        result = cli(command, str(repo))
+        assert result.code in (0, 2), result
+    assert not marker.exists()
+    assert resolved and all(ref.endswith(".apikey}") for ref in resolved)
