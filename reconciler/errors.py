@@ -8,6 +8,7 @@
     |   +-- NotAdminError      403 ROLECHECK-1: the credentials are not a tenant admin
     +-- UnsafePlanError        a plan exceeds the safety thresholds (needs --force)
     +-- PlanFileError          a saved plan file is unreadable or from another version
+    +-- ReportFileError        JSON reports that cannot be merged (unreadable, mixed, overlapping)
     +-- ApplyError             apply finished, but some tenants failed
 
 Anything else that escapes is a bug: the CLI prints it with a hint to use --debug.
@@ -84,6 +85,11 @@ class UnsafePlanError(ReconcilerError):
 
 class PlanFileError(ReconcilerError):
     """A saved plan file cannot be used (unreadable, wrong version, wrong config)."""
+
+
+class ReportFileError(ReconcilerError):
+    """JSON reports given to `report merge` that cannot be merged: unreadable, not
+    reports of this version, of different kinds, or naming the same tenant."""
 
 
 class ApplyError(ReconcilerError):

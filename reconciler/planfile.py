@@ -45,11 +45,12 @@ def load_plan(path: Path) -> tuple[Plan, Path | None]:
             f"({where}: {errors[0].message})"
         )
     root = document.get("configRoot")
-    plan = Plan(tuple(_tenant(t) for t in document["tenants"]))
+    plan = Plan(tuple(tenant_plan_from_json(t) for t in document["tenants"]))
     return plan, Path(root) if root else None
 
 
-def _tenant(data: dict[str, Any]) -> TenantPlan:
+def tenant_plan_from_json(data: dict[str, Any]) -> TenantPlan:
+    """One tenant of a plan document (schemas/plan.schema.json) as a TenantPlan."""
     return TenantPlan(
         tenant=data["name"],
         url=data["url"],

@@ -22,7 +22,7 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -120,10 +120,18 @@ class ResolvePolicy:
 
 class SecretResolver:
     """Resolves references under a policy, once each, and remembers every value seen
-    so that output can be scrubbed and masked (e.g. `::add-mask::` on GitHub)."""
+    so that output can be scrubbed and masked.
 
-    def __init__(self, policy: ResolvePolicy) -> None:
+    `on_resolve` is called with each new value the moment it is read, before
+    `resolve` returns it, so a caller can mask it (e.g. GitHub's `::add-mask::`)
+    before anything that could contain it is printed. The library never prints.
+    """
+
+    def __init__(
+        self, policy: ResolvePolicy, on_resolve: Callable[[str], None] | None = None
+    ) -> None:
         self.policy = policy
+        self.on_resolve = on_resolve
         self._cache: dict[SecretRef, Secret] = {}
 
     def resolve(self, ref: SecretRef) -> Secret:
@@ -133,6 +141,8 @@ class SecretResolver:
             value = self._read(ref)
             if not value:
                 raise SecretError(f"secret reference {ref} resolved to an empty value")
+            if self.on_resolve is not None:
+                self.on_resolve(value)
             cached = self._cache[ref] = Secret(value)
         return cached
 

@@ -27,7 +27,7 @@ def test_version(cli):
 def test_help_lists_commands(cli):
     result = cli("--help")
     assert result.code == 0
-    for command in ("validate", "plan", "apply", "drift", "sandbox", "demo"):
+    for command in ("validate", "plan", "apply", "drift", "import", "sandbox", "demo"):
         assert command in result.stdout
 
 
@@ -143,6 +143,27 @@ def test_drift_reports_out_of_band_edit_and_health(cli, sandbox, repo, tmp_path)
         "tenant-003": "unhealthy",
         "tenant-004": "clean",
     }
+
+
+def test_drift_ignore_rule_is_clean_until_it_expires(cli, sandbox, repo, monkeypatch):
+    assert cli("apply", str(repo), "--auto-approve").code == 0
+    sandbox.edit("tenant-001", senderName="Rebranded")
+    root = repo / "qlik-email.yaml"
+    root.write_text(
+        root.read_text()
+        + "drift:\n  ignore:\n    - tenant: tenant-00[1]\n      field: senderName\n"
+        + '      reason: "rebrand, OPS-42"\n      expires: 2026-12-31\n'
+    )
+    monkeypatch.setenv("QLIK_EMAIL_TODAY", "2026-12-31")  # the last day the rule holds
+    clean = cli("drift", str(repo))
+    assert clean.code == 0, clean
+    assert "(ignored) senderName: rebrand, OPS-42" in clean.stdout
+    monkeypatch.setenv("QLIK_EMAIL_TODAY", "2027-01-01")
+    expired = cli("drift", str(repo))
+    assert expired.code == 2, expired
+    assert 'senderName: live "Rebranded", desired "Tenant 001"' in expired.stdout
+    monkeypatch.setenv("QLIK_EMAIL_TODAY", "next week")
+    assert "QLIK_EMAIL_TODAY must be a date" in cli("drift", str(repo)).stderr
 
 
 def test_demo_runs_end_to_end(cli):

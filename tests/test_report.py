@@ -1,4 +1,5 @@
 import json
+from datetime import date
 from pathlib import Path
 
 import jsonschema
@@ -93,3 +94,39 @@ def test_markdown_stays_under_comment_limit_for_2000_tenants():
     assert len(text) <= MARKDOWN_LIMIT < 65_536
     assert "more tenant(s) not shown" in text
     assert "Plan: 2000 to create" in text
+
+
+def test_drift_markdown_stays_under_comment_limit_for_2000_tenants():
+    from reconciler.drift import build_report
+    from reconciler.report.drift import render_drift_markdown
+
+    tenants = [spec(f"tenant-{i:05d}", basic(senderName=f"S{i}" * 20)) for i in range(2000)]
+    live = {t.name: live_basic(senderName=f"Edited {i}" * 10) for i, t in enumerate(tenants)}
+    text = render_drift_markdown(build_report(tenants, live, [], date(2026, 11, 22)))
+    assert len(text) <= MARKDOWN_LIMIT < 65_536
+    assert "Drift: 2000 drifted" in text
+    assert "more tenant(s) not shown" in text
+
+
+def test_apply_markdown_stays_under_comment_limit_for_2000_tenants():
+    from reconciler.applier import ApplyReport, Outcome, TenantResult
+    from reconciler.model import Action
+    from reconciler.report.apply import render_apply_markdown
+
+    results = tuple(
+        TenantResult(
+            f"tenant-{i:05d}",
+            f"https://tenant-{i:05d}.eu.qlikcloud.com",
+            Action.UPDATE,
+            Outcome.FAILED if i % 2 else Outcome.APPLIED,
+            message=f"PUT rejected by tenant-{i:05d}: 535 authentication failed " * 3,
+        )
+        for i in range(2000)
+    )
+    text = render_apply_markdown(ApplyReport(results))
+    assert len(text) <= MARKDOWN_LIMIT < 65_536
+    assert "Apply: 1000 applied, 0 verify failed, 1000 failed" in text
+    assert "more tenant(s) not shown" in text
+    # Failures come first, so the ones that need attention are the ones shown.
+    shown = text.split("| tenant |", 1)[1]
+    assert ":x:" in shown.splitlines()[2]

@@ -99,3 +99,37 @@ def test_no_secret_in_any_output(sandbox, repo, cli, tmp_path):
     assert "DEBUG reconciler.client" in written  # the debug logs were captured
     for secret in secrets_of(sandbox):
         assert secret not in written, "a secret value leaked into the output"
+
+
+def test_github_actions_masks_every_secret_before_printing_anything_else(
+    sandbox, repo, cli, tmp_path, monkeypatch
+):
+    """With GITHUB_ACTIONS=true a secret may appear only on an `::add-mask::` line,
+    printed the moment it is resolved: before the report that could contain it."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    plan = cli("--debug", "plan", str(repo), "--format", "markdown")
+    apply = cli("--debug", "apply", str(repo), "--auto-approve", "--test-email", "ops@example.com")
+    assert apply.code == 0, apply
+    sandbox.break_password("tenant-003")
+    sandbox.faults.set(echo_body=True)
+    rotate = cli("--debug", "apply", str(repo), "--auto-approve", "--rotate-secrets")
+    drift = cli("--debug", "drift", str(repo), "--verify", "--format", "json")
+    resolved = [t.api_key for t in sandbox.tenants] + [
+        sandbox.tenant("tenant-001").smtp_password,
+        sandbox.tenant("tenant-002").m365_client_secret,
+    ]
+    for result in (plan, apply, rotate, drift):
+        lines = result.stdout.splitlines()
+        masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
+        for secret in secrets_of(sandbox):
+            assert secret not in result.stderr
+            for line in lines:
+                assert secret not in line or line == f"::add-mask::{secret}", line
+        # The API keys are resolved before any tenant is read, so before any output.
+        assert masks[: len(sandbox.tenants)] == list(range(len(sandbox.tenants)))
+    for result in (apply, rotate):
+        lines = result.stdout.splitlines()
+        for secret in resolved:
+            assert f"::add-mask::{secret}" in lines
+        report = next(i for i, line in enumerate(lines) if line.startswith(("ok ", "!! ", "xx ")))
+        assert max(i for i, line in enumerate(lines) if line.startswith("::add-mask::")) < report

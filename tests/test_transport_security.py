@@ -60,7 +60,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[dict[str, str]] = []
     location = ""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         type(self).seen.append(dict(self.headers))
         if self.location:
             self.send_response(307)

@@ -7,6 +7,8 @@ Exit codes: 0 success / no changes; 2 changes present (plan --detailed-exitcode)
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
 import logging
 import os
@@ -70,7 +72,14 @@ def redact(text: str, values: list[str]) -> str:
 
 class ProgressPrinter:
     """Progress on stderr: a live counter on a TTY; on a pipe (when asked for with
-    --progress) a line per tenant, or periodic counts for reading-only runs."""
+    --progress) a line per tenant, or periodic counts for reading-only runs.
+
+    Cheap at 10,000 tenants: the TTY counter is redrawn at most every
+    `TTY_REFRESH_S` (and once at the end), the periodic counts every `PIPE_REFRESH_S`.
+    """
+
+    TTY_REFRESH_S = 0.1
+    PIPE_REFRESH_S = 5.0
 
     def __init__(self, total: int, label: str, mode: str | None, per_tenant: bool = False) -> None:
         self.tty = sys.stderr.isatty()
@@ -78,23 +87,27 @@ class ProgressPrinter:
         self.per_tenant = per_tenant
         self.total, self.label = total, label
         self.done = self.failed = 0
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def __call__(self, tenant: str, outcome: str) -> None:
         self.done += 1
         self.failed += outcome in ("error", "failed", "verify-failed")
         if not self.enabled:
             return
-        counts = f"{self.done}/{self.total} ({self.failed} failed)"
-        now = time.monotonic()
-        if self.tty:
-            end = "\n" if self.done == self.total else ""
-            click.echo(f"\r{self.label}: {counts}", nl=bool(end), err=True)
-        elif self.per_tenant:
+        finished = self.done == self.total
+        if self.tty or not self.per_tenant:
+            now = time.monotonic()
+            interval = self.TTY_REFRESH_S if self.tty else self.PIPE_REFRESH_S
+            if not finished and now - self._last < interval:
+                return
+            self._last = now
+            counts = f"{self.label}: {self.done}/{self.total} ({self.failed} failed)"
+            if self.tty:
+                click.echo(f"\r{counts}", nl=finished, err=True)
+            else:
+                click.echo(counts, err=True)
+        else:
             click.echo(f"{self.label}: [{self.done}/{self.total}] {tenant}: {outcome}", err=True)
-        elif self.done == self.total or now - self._last >= 5:
-            click.echo(f"{self.label}: {counts}", err=True)
-        self._last = now
 
 
 def out(text: str) -> None:
@@ -127,6 +140,14 @@ COMMANDS = {
     "plan": ("reconciler.cli.plan:plan", "Show what apply would change."),
     "apply": ("reconciler.cli.apply:apply", "Converge tenants, verify, and report."),
     "drift": ("reconciler.cli.drift:drift", "Report tenants whose live config or health drifted."),
+    "import": (
+        "reconciler.cli.importing:import_command",
+        "Write configuration files from the live tenants.",
+    ),
+    "report": (
+        "reconciler.cli.report:report",
+        "Merge the JSON reports of shards (report merge FILE...).",
+    ),
     "sandbox": ("reconciler.sandbox.cli:sandbox_command", "Run a local fleet of test tenants."),
     "demo": ("reconciler.cli.demo:demo", "plan -> apply -> plan against a local sandbox."),
 }
@@ -171,6 +192,38 @@ def cli(ctx: click.Context, debug: bool, color: bool | None) -> None:
     _setup_logging(state)
 
 
+def _annotate(exc: ConfigError) -> None:
+    """In GitHub Actions, also print each issue as an annotation on its file."""
+    from reconciler.report.github import error_annotations, in_github_actions
+
+    if in_github_actions(os.environ):
+        out(error_annotations(exc.issues))
+
+
+# Collect cyclic garbage after 50,000 net allocations instead of 700. A fleet run
+# allocates millions of short-lived objects next to a large, long-lived
+# configuration that every collection walks again: measured on `plan` over 10,000
+# tenants, 12.4 s of CPU with the default thresholds, 11.4 s with these, for 5 MB
+# more peak memory.
+GC_THRESHOLDS = (50_000, 10, 10)
+
+
+def _fewer_collections(func: Callable[..., int]) -> Callable[..., int]:
+    """Run `func` with GC_THRESHOLDS, restoring the previous thresholds after."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        previous = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            gc.set_threshold(*previous)
+
+    return wrapper
+
+
+@_fewer_collections
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code."""
     state = State()
@@ -190,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return EXIT_ERROR
     except (ConfigError, ReconcilerError) as exc:
+        if isinstance(exc, ConfigError):
+            _annotate(exc)
         err(redact(f"Error: {exc}", state.secret_values()))
         return EXIT_ERROR
     except KeyboardInterrupt:

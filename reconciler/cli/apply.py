@@ -18,8 +18,9 @@ from reconciler.cli.common import (
     resolver,
     select,
     write_json,
+    write_text,
 )
-from reconciler.cli.options import fleet_options, format_option
+from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 if TYPE_CHECKING:
     from reconciler.applier import ApplyOptions, ApplyReport
@@ -33,6 +34,7 @@ EXIT_TERMINATED = 143
 @click.command()
 @fleet_options
 @format_option
+@markdown_option
 @click.option(
     "--config",
     "config_path",
@@ -73,6 +75,7 @@ def apply(
     concurrency: int | None,
     progress: bool | None,
     fmt: str,
+    markdown_file: str | None,
     config_path: str | None,
     auto_approve: bool,
     allow_delete: bool,
@@ -106,6 +109,7 @@ def apply(
             out(_render_plan(state, plan))
     if not plan.has_changes and not plan.errors:
         out("Nothing to apply: every tenant already matches the configuration.\n")
+        _write_files(_unchanged(plan), (report_file, markdown_file), selection)
         return EXIT_OK
     check_safety(
         plan,
@@ -123,7 +127,7 @@ def apply(
         test_email=test_email,
     )
     report, signum = _run(selection, plan, secrets, options, progress)
-    _emit(state, report, fmt, report_file, selection)
+    _emit(state, report, fmt, (report_file, markdown_file), selection)
     if signum is not None:
         return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
     return EXIT_OK if report.ok else EXIT_PARTIAL
@@ -227,18 +231,45 @@ def _on_signal(signum: int, stop: asyncio.Event, received: list[int]) -> None:
 
 
 def _emit(
-    state: State, report: ApplyReport, fmt: str, report_file: str | None, selection: Selection
+    state: State,
+    report: ApplyReport,
+    fmt: str,
+    files: tuple[str | None, str | None],
+    selection: Selection,
 ) -> None:
+    """Print the report in `fmt`; write the JSON and Markdown `files` when named."""
     from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
     from reconciler.report.style import dumps
 
-    document = apply_document(report)
-    document["shard"] = selection.shard
-    if report_file:
-        write_json(report_file, document)
+    _write_files(report, files, selection)
     if fmt == "json":
+        document = apply_document(report)
+        document["shard"] = selection.shard
         out(dumps(document))
     elif fmt == "markdown":
         out(render_apply_markdown(report))
     else:
         out(render_apply_text(report, color=state.use_color(sys.stdout)))
+
+
+def _write_files(
+    report: ApplyReport, files: tuple[str | None, str | None], selection: Selection
+) -> None:
+    """Write the JSON report and the Markdown report, when asked for."""
+    from reconciler.report.apply import apply_document, render_apply_markdown
+
+    report_file, markdown_file = files
+    if report_file:
+        document = apply_document(report)
+        document["shard"] = selection.shard
+        write_json(report_file, document)
+    if markdown_file:
+        write_text(markdown_file, render_apply_markdown(report))
+
+
+def _unchanged(plan: Plan) -> ApplyReport:
+    """The report of a run that had nothing to apply."""
+    from reconciler.applier import ApplyReport, Outcome, TenantResult
+
+    results = (TenantResult(t.tenant, t.url, t.action, Outcome.UNCHANGED) for t in plan.tenants)
+    return ApplyReport(tuple(results))

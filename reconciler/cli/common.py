@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import click
 
 from reconciler.cli.app import ProgressPrinter, State
 from reconciler.model import DesiredState, TenantSpec
@@ -32,24 +35,45 @@ def select(
     from reconciler.config import load_config
     from reconciler.fleet import parse_shard, select_tenants
 
-    desired = load_config(path)
+    desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
     parsed = parse_shard(shard) if shard else None
     tenants = select_tenants(desired.tenants, patterns, parsed)
     return Selection(desired, tenants, concurrency or desired.settings.concurrency, shard)
 
 
+def allowed_hosts_from_env() -> list[str] | None:
+    """QLIK_EMAIL_ALLOWED_HOSTS (comma-separated host globs), which replaces
+    settings.allowedHosts: CI sets it outside the repository a pull request edits."""
+    value = os.environ.get("QLIK_EMAIL_ALLOWED_HOSTS")
+    if value is None:
+        return None
+    return [host.strip() for host in value.split(",") if host.strip()]
+
+
 def resolver(state: State, selection: Selection, *, allow_cmd: bool) -> SecretResolver:
     """A resolver for this run. Reading commands (plan, drift) neither run commands
     nor read files outside the config repository; apply may do both."""
+    return resolver_at(state, selection.desired.root, allow_cmd=allow_cmd)
+
+
+def resolver_at(state: State, base_dir: Path, *, allow_cmd: bool) -> SecretResolver:
+    """A resolver whose relative `${file:...}` paths start at `base_dir`. In GitHub
+    Actions every value is masked (`::add-mask::`) the moment it is resolved."""
+    from reconciler.report.github import in_github_actions
     from reconciler.secrets import ResolvePolicy, SecretResolver
 
-    policy = ResolvePolicy(
-        base_dir=selection.desired.root, allow_cmd=allow_cmd, confine_files=not allow_cmd
-    )
-    result = SecretResolver(policy)
+    policy = ResolvePolicy(base_dir=base_dir, allow_cmd=allow_cmd, confine_files=not allow_cmd)
+    result = SecretResolver(policy, on_resolve=_mask if in_github_actions(os.environ) else None)
     # The log filter asks for these at logging time: every resolved value is redacted.
     state.secret_values = result.known_values
     return result
+
+
+def _mask(value: str) -> None:
+    from reconciler.report.github import add_mask_commands
+
+    for command in add_mask_commands(value):
+        click.echo(command)  # stdout, flushed: the runner masks every later line
 
 
 def client_options(selection: Selection) -> ClientOptions:
@@ -76,7 +100,14 @@ def progress_printer(
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:
-    """Write a JSON report file (created with mode 0600: reports name tenants)."""
+    """Write a JSON report or plan file (it holds no secret value)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a rendered report (e.g. Markdown for a job summary) to `path`."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")

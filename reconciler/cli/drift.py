@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from datetime import date
 from typing import TYPE_CHECKING
 
 import click
@@ -15,8 +17,11 @@ from reconciler.cli.common import (
     resolver,
     select,
     write_json,
+    write_text,
 )
-from reconciler.cli.options import fleet_options, format_option
+from reconciler.cli.options import fleet_options, format_option, markdown_option
+
+TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
 if TYPE_CHECKING:
     from reconciler.model import LiveState
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 @click.command()
 @fleet_options
 @format_option
+@markdown_option
 @click.option(
     "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
 )
@@ -44,6 +50,7 @@ def drift(
     concurrency: int | None,
     progress: bool | None,
     fmt: str,
+    markdown_file: str | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
@@ -52,8 +59,6 @@ def drift(
     Exit 0 when clean, 2 when some tenant drifted or is unhealthy, 1 on error.
     Like plan, it resolves only the API credentials and runs no command.
     """
-    from datetime import date
-
     from reconciler.drift import build_report
     from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
     from reconciler.report.style import dumps
@@ -62,12 +67,14 @@ def drift(
     secrets = resolver(state, selection, allow_cmd=False)
     live, verified = _read(selection, secrets, verify, progress)
     report = build_report(
-        selection.tenants, live, selection.desired.settings.ignore, date.today(), verified
+        selection.tenants, live, selection.desired.settings.ignore, _today(), verified
     )
     document = drift_document(report)
     document["shard"] = selection.shard
     if report_file:
         write_json(report_file, document)
+    if markdown_file:
+        write_text(markdown_file, render_drift_markdown(report))
     if fmt == "json":
         out(dumps(document))
     elif fmt == "markdown":
@@ -77,6 +84,19 @@ def drift(
     if any(t.error for t in report.tenants):
         return EXIT_ERROR
     return EXIT_OK if report.clean else EXIT_CHANGES
+
+
+def _today() -> date:
+    """Today, or the date in QLIK_EMAIL_TODAY (YYYY-MM-DD): tests, and a look at
+    which ignore rules will have expired by a given day."""
+    text = os.environ.get(TODAY_VARIABLE, "").strip()
+    if not text:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        message = f"{TODAY_VARIABLE} must be a date like 2026-12-31, got {text!r}"
+        raise click.UsageError(message) from None
 
 
 def _read(

@@ -52,3 +52,13 @@ def format_option(func: FuncT) -> FuncT:
         show_default=True,
         help="Report format on stdout.",
     )(func)
+
+
+def markdown_option(func: FuncT) -> FuncT:
+    """--markdown FILE: the Markdown report as well, whatever --format prints."""
+    return click.option(
+        "--markdown",
+        "markdown_file",
+        type=click.Path(dir_okay=False),
+        help="Also write the Markdown report to FILE (for a PR comment or a job summary).",
+    )(func)

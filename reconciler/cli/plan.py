@@ -7,13 +7,21 @@ import sys
 import click
 
 from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
-from reconciler.cli.common import client_options, progress_printer, resolver, select, write_json
-from reconciler.cli.options import fleet_options, format_option
+from reconciler.cli.common import (
+    client_options,
+    progress_printer,
+    resolver,
+    select,
+    write_json,
+    write_text,
+)
+from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 
 @click.command()
 @fleet_options
 @format_option
+@markdown_option
 @click.option(
     "--out",
     "out_file",
@@ -32,6 +40,7 @@ def plan(
     concurrency: int | None,
     progress: bool | None,
     fmt: str,
+    markdown_file: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
 ) -> int:
@@ -70,6 +79,8 @@ def plan(
     document["shard"] = selection.shard
     if out_file:
         write_json(out_file, document)
+    if markdown_file:
+        write_text(markdown_file, render_plan_markdown(result))
     if fmt == "json":
         out(dumps(document))
     elif fmt == "markdown":

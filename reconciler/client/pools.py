@@ -4,9 +4,22 @@ Measured on a 2-core machine (1,000 GETs, 50 ms server latency): one
 `httpx.AsyncClient` with 64 connections took 10.4 s and ~10 ms CPU per
 request; 16 clients of 4 connections each took 1.2 s and ~1 ms per request.
 So connections are split into small pools, created lazily, and each tenant
-sticks to one pool (by a stable hash of its URL) to reuse its keep-alive
+(base URL) sticks to one pool for the session, to reuse its keep-alive
 connections. Clients are never created per tenant, and they share one SSL
 context, whose creation costs tens of milliseconds of CPU.
+
+A tenant is given the pool with the fewest requests in flight when it is first
+seen (ties: the pool with the fewest tenants). Spreading by a hash of the URL
+left some pools with more requests than connections while others idled: the
+surplus queued inside httpcore, whose queue handling is costly. Measured on
+the same machine (1,000 GETs at 50 ms, 64 in flight, median of 5): 1.08 s by
+hash, 1.01 s least-loaded.
+
+The clients keep no cookies. The API authenticates every request with its
+bearer token; a cookie one tenant's edge sets has no business in the next
+request, and a session cookie could make the API expect a CSRF header on
+writes. Skipping httpx's cookie jar also saves ~0.05 ms of CPU per request
+(3,000 GETs at zero latency: 0.57 ms of CPU per GET with it, 0.52 without).
 """
 
 from __future__ import annotations
@@ -14,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import ssl
-import zlib
 from collections.abc import Mapping
 
 import httpx
@@ -41,6 +53,31 @@ def default_ssl_context(env: Mapping[str, str] = os.environ) -> ssl.SSLContext:
         raise ReconcilerError(f"cannot load the CA certificates from {source}: {exc}") from None
 
 
+class _NoCookies(httpx.Cookies):
+    """An always-empty cookie jar: nothing is stored, so nothing is sent."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An AsyncClient that ignores Set-Cookie and never sends a Cookie header."""
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        pass  # httpx's __init__ sets an empty jar; there is nothing to keep
+
+
 class PoolSet:
     """`ceil(connections / connections_per_pool)` AsyncClients, created on first use."""
 
@@ -54,6 +91,7 @@ class PoolSet:
         self._ssl: ssl.SSLContext | None = None
         self._in_flight = [0] * len(self._clients)
         self._tenants = [0] * len(self._clients)
+        self._assigned: dict[str, int] = {}
         self._closed = False
 
     @property
@@ -61,22 +99,33 @@ class PoolSet:
         """How many pools there are (created or not)."""
         return len(self._clients)
 
-    def assign(self) -> int:
-        """A pool for a new tenant: the one with the fewest requests in flight."""
-        index = min(range(len(self._clients)), key=self._load)
-        self._tenants[index] += 1
+    def index_for(self, base_url: str) -> int:
+        """The pool of the tenant at `base_url`: on first sight the least loaded
+        one, then always the same one for this session."""
+        index = self._assigned.get(base_url)
+        if index is None:
+            index = min(range(len(self._clients)), key=self._load)
+            self._assigned[base_url] = index
+            self._tenants[index] += 1
         return index
 
     def _load(self, index: int) -> tuple[int, int]:
         return self._in_flight[index], self._tenants[index]
 
     def acquire(self, index: int) -> httpx.AsyncClient:
+        """The client of pool `index`, counted as in flight until `release`."""
         client = self.client(index)
         self._in_flight[index] += 1
         return client
 
     def release(self, index: int) -> None:
+        """A request acquired on pool `index` has ended (answered or failed)."""
         self._in_flight[index] -= 1
+
+    @property
+    def in_flight(self) -> tuple[int, ...]:
+        """Requests in flight per pool (for tests and benchmarks)."""
+        return tuple(self._in_flight)
 
     def client(self, index: int) -> httpx.AsyncClient:
         """The AsyncClient of pool `index`, created on first use."""
@@ -93,7 +142,7 @@ class PoolSet:
         transport = options.transport
         if transport is None and self._ssl is None:
             self._ssl = default_ssl_context()
-        return httpx.AsyncClient(
+        return CookielessClient(
             transport=transport,
             # An injected transport brings its own TLS settings; ours always verifies.
             verify=self._ssl if self._ssl is not None else True,

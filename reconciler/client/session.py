@@ -73,7 +73,8 @@ class ApiSession:
         return TenantClient(self._sender, Target(name, base, credentials, endpoint))
 
     def pool_index(self, base_url: str) -> int:
-        """Which connection pool serves the tenant at `base_url` (stable across runs)."""
+        """Which connection pool serves the tenant at `base_url`: the least loaded
+        one when first asked, then the same one for the rest of the session."""
         return self._pools.index_for(base_url.rstrip("/"))
 
     @property
@@ -88,4 +89,4 @@ class ApiSession:
             tier1 = SlidingWindow(options.tier1_per_minute, options.clock, options.sleep)
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
         token = TokenCache(options.clock) if isinstance(credentials, OAuthCredentials) else None
-        return Endpoint(pool=self._pools.assign(), tier1=tier1, tier2=tier2, token=token)
+        return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)

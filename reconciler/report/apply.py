@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.applier import ApplyReport, Outcome, TenantResult
+from reconciler.model import Action
 from reconciler.report.style import MARKDOWN_LIMIT, Painter, envelope, md_cell, truncate_markdown
 
 _MARK = {
@@ -72,6 +73,26 @@ def _json_result(result: TenantResult) -> dict[str, Any]:
         "testEmail": result.test_email,
         "durationSeconds": result.duration_s,
     }
+
+
+def apply_report_from_document(document: dict[str, Any]) -> ApplyReport:
+    """The ApplyReport a (schema-valid) apply report document describes."""
+    results = (
+        TenantResult(
+            tenant=t["name"],
+            url=t["url"],
+            action=Action(t["action"]),
+            outcome=Outcome(t["outcome"]),
+            message=t["message"],
+            verified=t["verified"],
+            test_email=t["testEmail"],
+            duration_s=t["durationSeconds"],
+        )
+        for t in document["tenants"]
+    )
+    return ApplyReport(
+        tuple(sorted(results, key=lambda r: r.tenant)), interrupted=document["interrupted"]
+    )
 
 
 def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.drift import DriftReport, TenantDrift
+from reconciler.drift import DriftReport, HealthProblem, TenantDrift, drift_fingerprint
+from reconciler.model import FieldChange, Health
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
@@ -108,6 +109,39 @@ def _json_tenant(tenant: TenantDrift) -> dict[str, Any]:
         "problems": [{"code": p.code, "message": p.message} for p in tenant.problems],
         "error": tenant.error,
     }
+
+
+def drift_report_from_document(document: dict[str, Any]) -> DriftReport:
+    """The DriftReport a (schema-valid) drift report document describes. The
+    fingerprint is computed again from the tenants, as `drift` computes it."""
+    tenants = tuple(sorted((_tenant_from_json(t) for t in document["tenants"]), key=_name))
+    return DriftReport(tenants, drift_fingerprint(tenants))
+
+
+def _name(tenant: TenantDrift) -> str:
+    return tenant.tenant
+
+
+def _tenant_from_json(data: dict[str, Any]) -> TenantDrift:
+    health = data["health"]
+    return TenantDrift(
+        tenant=data["name"],
+        url=data["url"],
+        changes=tuple(
+            FieldChange(c["field"], c["live"], c["desired"], c["sensitive"])
+            for c in data["changes"]
+        ),
+        ignored=tuple((i["field"], i["reason"]) for i in data["ignored"]),
+        problems=tuple(HealthProblem(p["code"], p["message"]) for p in data["problems"]),
+        health=None
+        if health is None
+        else Health(
+            is_valid=health.get("isValid"),
+            error_code=health.get("errorCode"),
+            auth_failures=health.get("authFailures"),
+        ),
+        error=data["error"],
+    )
 
 
 def render_drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:

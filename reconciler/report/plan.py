@@ -143,6 +143,14 @@ def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
     }
 
 
+def plan_from_document(document: dict[str, Any]) -> Plan:
+    """The Plan a (schema-valid) plan document describes, tenants sorted by name."""
+    from reconciler.planfile import tenant_plan_from_json
+
+    tenants = (tenant_plan_from_json(t) for t in document["tenants"])
+    return Plan(tuple(sorted(tenants, key=lambda t: t.tenant)))
+
+
 def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a pull-request comment or a job summary: the summary first,
     then a table of changed tenants, then details collapsed per tenant; kept

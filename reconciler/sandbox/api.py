@@ -13,7 +13,12 @@ Paths are per tenant: `/t/<tenant>/api/v1/transports/email-config[...]` and
     the operation              operations.py
 
 Faults come first, as they would at a gateway in front of the service, so a
-faulted request never changes state. Plain requests are answered
+faulted request never changes state.
+
+Outside the API, for benchmarks and tests that run the sandbox in another
+process: `GET /_sandbox/stats` answers the counters (requests, statuses, 429s,
+peak in flight, server time per route) and `POST /_sandbox/reset` clears them
+and the rate-limit windows. These requests are not counted. Plain requests are answered
 synchronously; only those that must wait return a coroutine.
 """
 
@@ -35,6 +40,7 @@ from reconciler.sandbox.tenants import SandboxTenant, TenantDirectory
 Result = Response | Awaitable[Response]
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 TOKEN = "/oauth/token"
+CONTROL = "/_sandbox/"
 # path -> method -> (operation name, rate-limit tier)
 ROUTES: dict[str, dict[str, tuple[str, str]]] = {
     EMAIL_CONFIG: {
@@ -85,6 +91,8 @@ class SandboxApp:
         }
 
     def dispatch(self, request: Request) -> Result:
+        if request.path.startswith(CONTROL):
+            return self._control(request)
         name, sub_path = _split(request.path)
         tenant = self._directory.get(name) if name else None
         logged_path = sub_path if tenant is not None else request.path
@@ -98,6 +106,27 @@ class SandboxApp:
             self._recorder.end(call, result.status)
             return result
         return self._finish(call, result)
+
+    def _control(self, request: Request) -> Response:
+        """The sandbox's own endpoints (not Qlik's): counters, and resetting them."""
+        if request.path == CONTROL + "stats" and request.method == "GET":
+            stats = self._recorder.snapshot()
+            return Response.json(
+                200,
+                {
+                    "requests": stats.requests,
+                    "byStatus": {str(k): v for k, v in sorted(stats.by_status.items())},
+                    "responses429": stats.responses_429,
+                    "inFlight": stats.in_flight,
+                    "peakInFlight": stats.peak_in_flight,
+                    "routes": self._recorder.durations(),
+                },
+            )
+        if request.path == CONTROL + "reset" and request.method == "POST":
+            self._recorder.reset()
+            self._limiter.reset()
+            return Response(204)
+        return Response.error(404, "NOTFOUND-1", f"No route for {request.method} {request.path}")
 
     async def _finish(self, call: Call, pending: Awaitable[Response]) -> Response:
         status = 0  # stays 0 if the request is cancelled (sandbox shutting down)

@@ -136,6 +136,14 @@ class Recorder:
                 },
             )
 
+    def durations(self) -> dict[str, dict[str, float]]:
+        """Server-side time per route (`METHOD path`) over the logged requests:
+        count, mean, p50, p95 and max in milliseconds (latency and SMTP included)."""
+        by_route: dict[str, list[float]] = {}
+        for entry in self.log():
+            by_route.setdefault(f"{entry.method} {entry.path}", []).append(entry.duration_ms)
+        return {route: _summary(values) for route, values in sorted(by_route.items())}
+
     def log(self) -> list[LogEntry]:
         with self._lock:
             return list(self._log)
@@ -150,3 +158,14 @@ class Recorder:
             self._in_flight = in_flight
             for name, count in tenants_in_flight.items():
                 self._tenants[name] = _Tenant(in_flight=count)
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "mean_ms": round(sum(ordered) / len(ordered), 3),
+        "p50_ms": round(ordered[len(ordered) // 2], 3),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
+        "max_ms": round(ordered[-1], 3),
+    }

@@ -1,0 +1,276 @@
+"""`qlik-email import`: write a configuration repository from live tenants."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli.app import EXIT_ERROR, EXIT_OK, ProgressPrinter, State, err, out
+from reconciler.cli.common import resolver_at
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.importer import ImportedTenant, InventoryEntry
+    from reconciler.model import LiveState, TenantSpec
+
+DEFAULT_API_KEY_REF = "${env:QLIK_API_KEY}"
+
+
+@click.command()
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option(
+    "--inventory",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Tenants to import: a CSV file (name,url[,apiKey|oauthClientId,oauthClientSecret]) "
+    "or a YAML list of {name, url[, auth]}.",
+)
+@click.option(
+    "--tenant",
+    "tenant_options",
+    multiple=True,
+    metavar="NAME=URL",
+    help="A tenant to import (repeatable; adds to --inventory).",
+)
+@click.option(
+    "--api-key-ref",
+    metavar="REF",
+    help=f"defaults.auth: an API key reference (default: {DEFAULT_API_KEY_REF}).",
+)
+@click.option("--oauth-client-id", metavar="ID", help="defaults.auth: an OAuth client id.")
+@click.option(
+    "--oauth-secret-ref", metavar="REF", help="defaults.auth: the OAuth client secret reference."
+)
+@click.option("--oauth-scope", metavar="SCOPE", help="defaults.auth: an OAuth scope.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=64,
+    show_default=True,
+    help="Tenants read at once.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress on stderr (default: only on a TTY)."
+)
+@click.pass_obj
+def import_command(
+    state: State,
+    outdir: str,
+    inventory: str | None,
+    tenant_options: tuple[str, ...],
+    api_key_ref: str | None,
+    oauth_client_id: str | None,
+    oauth_secret_ref: str | None,
+    oauth_scope: str | None,
+    force: bool,
+    concurrency: int,
+    progress: bool | None,
+) -> int:
+    """Read live tenants and write OUTDIR/qlik-email.yaml and OUTDIR/tenants/<name>.yaml.
+
+    The files hold each tenant's live e-mail configuration (`email: absent` when
+    it has none), with secret fields as references to fill in, such as
+    ${env:ACME_SMTP_PASSWORD}: the API never returns secrets. Like plan, import
+    resolves only the API credentials and runs no command from a reference.
+    Nothing is written unless every tenant could be read.
+    """
+    entries = _entries(inventory, tenant_options)
+    default_auth = _default_auth(
+        entries, api_key_ref, oauth_client_id, oauth_secret_ref, oauth_scope
+    )
+    root = Path(outdir)
+    _refuse_existing(root, entries, force)
+    live = _read(state, root, entries, default_auth, concurrency, progress)
+    failed = {name: reason for name, reason in live.items() if isinstance(reason, str)}
+    if failed:
+        for entry in entries:
+            if entry.name in failed:
+                err(f"Error: tenant {entry.name} ({entry.url}): {failed[entry.name]}")
+        err(f"Error: {len(failed)} tenant(s) could not be read; nothing was written.")
+        return EXIT_ERROR
+    tenants = _write(entries, default_auth, live, root)
+    out(_summary(root, tenants))
+    _validate(root)
+    return EXIT_OK
+
+
+def _validate(root: Path) -> None:
+    """Load what was written: a live value the configuration language refuses (say,
+    a malformed address) is reported at its line, for the user to fix."""
+    from reconciler.config import load_config
+    from reconciler.errors import ConfigError
+
+    try:
+        load_config(root)
+    except ConfigError:
+        err("The imported files do not validate yet: fix the problems below, then plan.")
+        raise
+
+
+def _entries(inventory: str | None, options: tuple[str, ...]) -> list[InventoryEntry]:
+    from reconciler.errors import ConfigError
+    from reconciler.importer import entry_issues, load_inventory, parse_tenant_option
+
+    entries = load_inventory(Path(inventory)) if inventory else []
+    try:
+        extra = [parse_tenant_option(text) for text in options]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not entries and not extra:
+        raise click.UsageError("name the tenants to import: --inventory FILE or --tenant NAME=URL")
+    if extra:
+        issues = entry_issues([*entries, *extra])
+        if issues:
+            raise ConfigError(issues)
+    return [*entries, *extra]
+
+
+def _default_auth(
+    entries: list[InventoryEntry],
+    api_key_ref: str | None,
+    client_id: str | None,
+    secret_ref: str | None,
+    scope: str | None,
+) -> dict[str, Any] | None:
+    """defaults.auth from the options; None when every tenant has its own."""
+    from reconciler.importer import auth_issues
+
+    oauth_given = client_id is not None or secret_ref is not None or scope is not None
+    if api_key_ref is not None and oauth_given:
+        raise click.UsageError("use either --api-key-ref or the --oauth-* options, not both")
+    auth: dict[str, Any]
+    if oauth_given:
+        if client_id is None or secret_ref is None:
+            raise click.UsageError("--oauth-client-id and --oauth-secret-ref go together")
+        oauth = {"clientId": client_id, "clientSecret": secret_ref}
+        auth = {"oauth": {**oauth, "scope": scope} if scope else oauth}
+    elif api_key_ref is not None:
+        auth = {"apiKey": api_key_ref}
+    elif all(entry.auth is not None for entry in entries):
+        return None
+    else:
+        auth = {"apiKey": DEFAULT_API_KEY_REF}
+    problems = auth_issues(auth, None)
+    if problems:
+        raise click.UsageError("; ".join(problems).replace("auth.", "defaults.auth."))
+    return auth
+
+
+def _targets(root: Path, entries: list[InventoryEntry]) -> list[Path]:
+    return [root / "qlik-email.yaml", *(root / "tenants" / f"{e.name}.yaml" for e in entries)]
+
+
+def _refuse_existing(root: Path, entries: list[InventoryEntry], force: bool) -> None:
+    if (root / "qlik-email.yml").exists():
+        raise ReconcilerError(
+            f"{root / 'qlik-email.yml'} exists: import writes qlik-email.yaml; remove it first"
+        )
+    if force:
+        return
+    existing = [path for path in _targets(root, entries) if path.exists()]
+    existing += [root / "tenants" / f"{e.name}.yml" for e in entries]
+    existing = [path for path in existing if path.exists()]
+    if existing:
+        shown = ", ".join(str(path) for path in existing[:5])
+        more = f" and {len(existing) - 5} more" if len(existing) > 5 else ""
+        raise ReconcilerError(f"refusing to overwrite {shown}{more}: pass --force to replace")
+
+
+def _specs(entries: list[InventoryEntry], default_auth: dict[str, Any] | None) -> list[TenantSpec]:
+    from reconciler.config.build import build_auth
+    from reconciler.model import SourcePos, TenantSpec
+
+    specs = []
+    for entry in entries:
+        auth = build_auth(dict(entry.auth if entry.auth is not None else default_auth or {}))
+        assert auth is not None  # checked with the entries
+        source = SourcePos(entry.file, entry.line, entry.column)
+        specs.append(TenantSpec(entry.name, entry.url, auth, None, source))
+    return specs
+
+
+def _read(
+    state: State,
+    root: Path,
+    entries: list[InventoryEntry],
+    default_auth: dict[str, Any] | None,
+    concurrency: int,
+    flag: bool | None,
+) -> dict[str, LiveState | str]:
+    """GET every tenant, as plan does: concurrent, paced, API credentials only."""
+    import asyncio
+
+    from reconciler.client import ApiSession, ClientOptions
+    from reconciler.fleet import read_live
+
+    secrets = resolver_at(state, root.resolve(), allow_cmd=False)
+    mode = None if flag is None else ("always" if flag else "never")
+    ticker = ProgressPrinter(len(entries), "Reading tenants", mode)
+    specs = _specs(entries, default_auth)
+
+    async def go() -> dict[str, LiveState | str]:
+        async with ApiSession(ClientOptions(connections=concurrency)) as session:
+            return await read_live(
+                session, specs, secrets, concurrency=concurrency, progress=ticker
+            )
+
+    return asyncio.run(go())
+
+
+def _write(
+    entries: list[InventoryEntry],
+    default_auth: dict[str, Any] | None,
+    live: dict[str, LiveState | str],
+    root: Path,
+) -> list[ImportedTenant]:
+    """Render every file, then write them (the root file first)."""
+    from reconciler.importer import render_root, render_tenant, secret_references
+
+    ref_names = secret_references(e.name for e in entries)
+    tenants = []
+    for entry in entries:
+        state = live[entry.name]
+        assert not isinstance(state, str)
+        tenants.append(
+            render_tenant(entry.name, entry.url, entry.auth, state, ref_names[entry.name])
+        )
+    (root / "tenants").mkdir(parents=True, exist_ok=True)
+    today = date.today().isoformat()
+    (root / "qlik-email.yaml").write_text(
+        render_root(default_auth, len(tenants), today), encoding="utf-8"
+    )
+    for tenant in tenants:
+        (root / "tenants" / f"{tenant.name}.yaml").write_text(tenant.text, encoding="utf-8")
+    return tenants
+
+
+def _summary(root: Path, tenants: list[ImportedTenant]) -> str:
+    from reconciler.importer import summary_counts
+
+    counts = summary_counts(tenants)
+    legacy = f" ({counts['legacy']} legacy)" if counts["legacy"] else ""
+    lines = [
+        f"Imported {len(tenants)} tenant(s) into {root}: {counts['BasicAuth']} BasicAuth{legacy}, "
+        f"{counts['Microsoft365']} Microsoft365, {counts['absent']} without configuration "
+        "(email: absent).",
+    ]
+    secrets = [t for t in tenants if t.secret_ref]
+    if secrets:
+        lines += [
+            "",
+            "Set these secret references before plan and apply (the API never returns them):",
+        ]
+        lines += [f"  {t.secret_ref}  ({t.name} email.{t.secret_field})" for t in secrets]
+    legacy_names = [t.name for t in tenants if t.legacy]
+    if legacy_names:
+        lines += [
+            "",
+            f"{len(legacy_names)} legacy configuration(s) made by the deprecated PATCH "
+            f"({', '.join(legacy_names[:5])}{', ...' if len(legacy_names) > 5 else ''}) "
+            "will plan as an update: apply migrates them with a PUT.",
+        ]
+    lines += ["", f"Next: qlik-email validate {root} && qlik-email plan {root}"]
+    return "\n".join(lines) + "\n"

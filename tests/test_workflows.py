@@ -1,0 +1,304 @@
+"""The GitHub workflows: their security shape, the examples' calls against the
+reusable workflows' inputs, and their scripts run for real (bash, the installed
+qlik-email, a sandbox fleet, and a fake `gh`), step by step as a runner would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REUSABLE = {
+    name: ROOT / ".github" / "workflows" / f"{name}.yml" for name in ("plan", "apply", "drift")
+}
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
+    path  # the examples' workflows, wherever they lie (as scripts/lint-workflows finds them)
+    for path in (ROOT / "examples").rglob("*.yml")
+    if re.search(r"^jobs:", path.read_text(), re.MULTILINE)
+)
+PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="the workflows use jq")
+
+
+def load(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(path.read_text())
+    document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads `on` as true
+    return document
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_workflow_security_shape(path):
+    document = load(path)
+    text = path.read_text()
+    assert document["permissions"] == {}, "permissions: {} at the top"
+    for job in document["jobs"].values():
+        assert "permissions" in job, "each job says which permissions it needs"
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert PIN.match(step["uses"]), f"{step['uses']} is not pinned to a commit"
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+            assert "${{" not in str(step.get("run", "")), "expressions go through env:"
+        if "uses" in job:
+            assert PIN.match(job["uses"]), f"{job['uses']} is not pinned to a commit"
+    for line in text.splitlines():
+        if re.search(r"uses: \S+@[0-9a-f]{40}", line):
+            assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
+
+
+def test_examples_call_the_reusable_workflows_with_known_inputs():
+    for path in sorted((ROOT / "examples").rglob(".github/workflows/*.yml")):
+        for job in load(path)["jobs"].values():
+            name = re.search(r"/workflows/(\w+)\.yml@", job["uses"]).group(1)
+            declared = load(REUSABLE[name])["on"]["workflow_call"]
+            assert set(job.get("with", {})) <= set(declared["inputs"]), path
+            assert set(job.get("secrets", {})) <= set(declared["secrets"]), path
+
+
+def test_the_apply_job_is_gated_and_never_overlaps():
+    job = load(REUSABLE["apply"])["jobs"]["apply"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    assert job["concurrency"]["cancel-in-progress"] is False
+    assert job["permissions"] == {"contents": "read"}
+
+
+# -- running the scripts ---------------------------------------------------------------
+
+
+class Runner:
+    """Runs a workflow job's `run:` steps like a GitHub runner: bash -eo pipefail,
+    the step's env with its expressions filled in, GITHUB_OUTPUT and friends."""
+
+    def __init__(self, workflow: str, tmp: Path, workspace: Path, context: dict[str, Any]):
+        self.document = load(REUSABLE[workflow])
+        self.tmp, self.workspace, self.context = tmp, workspace, context
+        self.context.setdefault("steps", {})
+        self.summary = tmp / "summary.md"
+        self.summary.touch()
+        (tmp / "runner" / "qlik-email-out").mkdir(parents=True, exist_ok=True)
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        gh = bin_dir / "gh"
+        gh.write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "tests" / "fake_gh.py"}" "$@"\n'
+        )
+        gh.chmod(0o755)
+        self.state = tmp / "gh.json"
+        self.path = os.pathsep.join(
+            [str(bin_dir), str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+        )
+
+    def value(self, text: str) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            node: Any = self.context
+            for part in match.group(1).split("."):
+                node = node.get(part, "") if isinstance(node, dict) else ""
+            return (
+                "" if node is None else str(node).lower() if isinstance(node, bool) else str(node)
+            )
+
+        return EXPRESSION.sub(lookup, str(text))
+
+    def run(self, job: str, step_name: str) -> subprocess.CompletedProcess[str]:
+        spec = self.document["jobs"][job]
+        step = next(s for s in spec["steps"] if s.get("name") == step_name)
+        output = self.tmp / "output.txt"
+        output.write_text("")
+        env = {
+            "PATH": self.path,
+            "HOME": str(self.tmp),
+            "GITHUB_ACTIONS": "true",
+            "RUNNER_TEMP": str(self.tmp / "runner"),
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_PATH": str(self.tmp / "path.txt"),
+            "GITHUB_REPOSITORY": "owner/repo",
+            "GITHUB_SHA": self.context["github"]["sha"],
+            "GITHUB_REF_NAME": "main",
+            "FAKE_GH_STATE": str(self.state),
+        }
+        for scope in (spec.get("env", {}), step.get("env", {})):
+            env.update({key: self.value(value) for key, value in scope.items()})
+        script = self.tmp / "step.sh"
+        script.write_text(step["run"])
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=self.workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outputs = dict(
+            line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
+        )
+        if "id" in step:
+            self.context["steps"][step["id"]] = {"outputs": outputs}
+        return done
+
+    def gh(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text()) if self.state.exists() else {}
+
+
+def context(inputs: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "inputs": inputs,
+        "secrets": secrets or {},
+        "github": {
+            "token": "fake-token",
+            "server_url": "https://github.com",
+            "repository": "owner/repo",
+            "run_id": "4242",
+            "sha": "a" * 40,
+            "event": {"pull_request": {"number": 7, "head": {"sha": "b" * 40}}},
+        },
+    }
+
+
+def env_repo(sandbox, repo: Path) -> dict[str, str]:
+    """Point the repo's API keys at ${env:...} and return the NAME=value pairs."""
+    values = {}
+    for tenant in sandbox.tenants:
+        name = tenant.name.upper().replace("-", "_") + "_API_KEY"
+        path = repo / "tenants" / f"{tenant.name}.yaml"
+        text = path.read_text()
+        path.write_text(re.sub(r'apiKey: ".*"', f'apiKey: "${{env:{name}}}"', text))
+        values[name] = tenant.api_key
+    return values
+
+
+@needs_jq
+def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
+    values = env_repo(sandbox, repo)
+    dotenv = "".join(f"{k}={v}\n" for k, v in values.items())
+    inputs = {"config": "config", "shard": "", "comment": True, "allowed-hosts": ""}
+    runner = Runner("plan", tmp_path, repo.parent, context(inputs, {"QLIK_EMAIL_ENV": dotenv}))
+    assert runner.run("plan", "Validate").returncode == 0
+    planned = runner.run("plan", "Plan")
+    assert planned.returncode == 0, planned.stderr
+    assert runner.context["steps"]["plan"]["outputs"] == {"has-changes": "true"}
+    lines = planned.stdout.splitlines()
+    for secret in values.values():  # masked first (by the step, then by qlik-email), and only
+        assert lines.index(f"::add-mask::{secret}") < len(values)
+        assert all(secret not in line or line == f"::add-mask::{secret}" for line in lines)
+        assert secret not in planned.stderr
+    assert "**Plan: 4 to create" in runner.summary.read_text()
+    assert json.loads((tmp_path / "runner" / "qlik-email-out" / "plan.json").read_text())
+
+    assert runner.run("plan", "Comment on the pull request").returncode == 0
+    first = runner.gh()["comments"]["7"]
+    assert len(first) == 1
+    assert first[0]["body"].startswith("<!-- qlik-email-plan config=config shard= -->\n## ")
+    assert "https://github.com/owner/repo/actions/runs/4242" in first[0]["body"]
+
+    # Someone else's comment, even with the marker, is left alone.
+    state = runner.gh()
+    state["comments"]["7"].insert(
+        0, {"id": 1, "body": first[0]["body"], "user": {"login": "mallory", "type": "User"}}
+    )
+    runner.state.write_text(json.dumps(state))
+    (repo / "tenants" / "tenant-004.yaml").write_text(
+        (repo / "tenants" / "tenant-004.yaml").read_text().replace('"Tenant 004"', '"Four"')
+    )
+    assert runner.run("plan", "Plan").returncode == 0
+    assert runner.run("plan", "Comment on the pull request").returncode == 0
+    comments = runner.gh()["comments"]["7"]
+    assert len(comments) == 2 and comments[0]["user"]["login"] == "mallory"
+    assert '"Four"' in comments[1]["body"] and '"Four"' not in comments[0]["body"]
+
+
+@needs_jq
+def test_plan_workflow_reports_an_invalid_configuration(repo, tmp_path):
+    (repo / "tenants" / "tenant-001.yaml").write_text("name: tenant-001\nurl: nope\n")
+    inputs = {"config": "config", "shard": "", "comment": True}
+    runner = Runner("plan", tmp_path, repo.parent, context(inputs))
+    validated = runner.run("plan", "Validate")
+    assert validated.returncode == 1
+    assert "::error file=config/tenants/tenant-001.yaml,line=2,col=6" in validated.stdout
+    assert runner.run("plan", "Comment on the pull request").returncode == 0
+    (comment,) = runner.gh()["comments"]["7"]
+    assert ":x: **The configuration is not valid**" in comment["body"]
+    assert "config/tenants/tenant-001.yaml:2:6:" in comment["body"]
+
+
+@needs_jq
+def test_drift_workflow_opens_updates_and_closes_one_issue(cli, sandbox, repo, tmp_path):
+    assert cli("apply", str(repo), "--auto-approve").code == 0
+    inputs = {"config": "config", "shard": "", "verify": True, "label": "drift", "issue": True}
+    runner = Runner("drift", tmp_path, repo.parent, context(inputs))
+
+    def nightly() -> list[dict[str, Any]]:
+        runner.run("drift", "Drift")
+        assert runner.run("drift", "Open, update or close the drift issue").returncode == 0
+        return runner.gh().get("issues", [])
+
+    assert nightly() == [] and runner.context["steps"]["drift"]["outputs"]["status"] == "clean"
+    sandbox.edit("tenant-001", senderName="Edited")
+    (opened,) = nightly()
+    assert opened["labels"] == ["drift"] and opened["state"] == "open"
+    assert opened["title"] == "qlik-email drift: 1 drifted, 0 unhealthy, 0 unreadable"
+    assert "tenant-001" in opened["body"] and "Fingerprint: `sha256:" in opened["body"]
+    assert runner.gh()["labels"] == ["drift"]
+
+    (same,) = nightly()  # the same drift: no edit, no comment
+    assert same == opened
+
+    sandbox.break_password("tenant-003")
+    (changed,) = nightly()
+    assert changed["title"].endswith("1 drifted, 1 unhealthy, 0 unreadable")
+    assert len(changed["comments"]) == 1 and "The drift changed" in changed["comments"][0]
+
+    result = runner.run("drift", "Result")
+    assert result.returncode == 0 and "::warning" in result.stdout
+    assert cli("apply", str(repo), "--auto-approve", "--rotate-secrets").code == 0
+    (closed,) = nightly()
+    assert closed["state"] == "closed" and "healthy again" in closed["comments"][-1]
+
+
+@needs_jq
+def test_apply_workflow_applies_and_skips_stale_commits(sandbox, repo, tmp_path):
+    values = env_repo(sandbox, repo)
+    dotenv = "# API keys\n" + "".join(f"{k}={v}\r\n" for k, v in values.items())
+    inputs = {"config": "config", "shard": "", "allow-delete": False, "force": False}
+    runner = Runner("apply", tmp_path, repo.parent, context(inputs, {"QLIK_EMAIL_ENV": dotenv}))
+    runner.state.write_text(json.dumps({**_gh_state(), "heads": {"main": "c" * 40}}))
+    stale = runner.run("newest", "Check that this is the newest commit of the branch")
+    assert stale.returncode == 0 and "::notice" in stale.stdout
+    assert runner.context["steps"]["check"]["outputs"] == {"stale": "true"}
+
+    applied = runner.run("apply", "Apply")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "**Apply: 4 applied" in runner.summary.read_text()
+    assert all(sandbox.live_config(t.name) for t in sandbox.tenants)
+    assert json.loads((tmp_path / "runner" / "qlik-email-out" / "apply.json").read_text())
+
+    runner.context["secrets"]["QLIK_EMAIL_ENV"] = "not a name=value line\n"
+    refused = runner.run("apply", "Apply")
+    assert refused.returncode == 1 and "each line must be NAME=value" in refused.stdout
+    assert "not a name" not in refused.stdout + refused.stderr
+
+
+def _gh_state() -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_gh import empty_state
+
+    return empty_state()
+
+
+def test_pre_commit_hook_validates_the_repository():
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["entry"] == "qlik-email validate"
+    assert hook["language"] == "python" and hook["pass_filenames"] is False
+    files = re.compile(hook["files"])
+    assert files.search("tenants/acme.yaml") and files.search("qlik-email.yml")
+    assert not files.search("README.md")
