@@ -65,6 +65,7 @@ class Run:
     code: int
     stderr: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, line)
     server: dict[str, Any] = field(default_factory=dict)
+    server_cpu_s: float | None = None
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +80,16 @@ class Fleet:
     base_url: str
     config: Path
     names: list[str]
+    pid: int
+    smtp_ports: dict[str, int]
+
+    def cpu_s(self) -> float:
+        """CPU time (user + sys) the sandbox process has used so far (Linux /proc)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def control(self, what: str) -> dict[str, Any]:
         method = "GET" if what == "stats" else "POST"
@@ -96,8 +107,10 @@ def cli_command() -> list[str]:
 
 def run_cli(args: Sequence[str], fleet: Fleet | None = None, out: Path | None = None) -> Run:
     """Run the CLI once; stdout to `out` (or /dev/null), stderr lines time-stamped."""
+    server_cpu = None
     if fleet is not None:
         fleet.control("reset")
+        server_cpu = fleet.cpu_s()
     stdout = open(out, "w") if out else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -131,8 +144,9 @@ def run_cli(args: Sequence[str], fleet: Fleet | None = None, out: Path | None = 
         process.returncode,
         lines,
     )
-    if fleet is not None:
+    if fleet is not None and server_cpu is not None:
         run.server = fleet.control("stats")
+        run.server_cpu_s = round(fleet.cpu_s() - server_cpu, 2)
     return run
 
 
@@ -152,7 +166,7 @@ def sandbox(tenants: int, latency_ms: float, workdir: Path) -> Iterator[Fleet]:
             raise SystemExit(f"the sandbox did not start: {line!r}")
         described = json.loads(ready_file.read_text())
         names = [t["name"] for t in described["tenants"]]
-        yield Fleet(described["base_url"], config, names)
+        yield Fleet(described["base_url"], config, names, described["pid"], described["smtp_ports"])
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -178,6 +192,14 @@ def change_sender_names(fleet: Fleet, generation: int) -> None:
         text = re.sub(r'(?m)^  senderName: .*$', f'  senderName: "{name} ({generation})"',
                       path.read_text())  # fmt: skip
         path.write_text(text)
+
+
+def use_plain_smtp(fleet: Fleet) -> None:
+    """Point the defaults at the sandbox's plain SMTP listener: logins without TLS."""
+    root = fleet.config / "qlik-email.yaml"
+    text = re.sub(r"(?m)^    serverPort: .*$", f"    serverPort: {fleet.smtp_ports['none']}",
+                  root.read_text())  # fmt: skip
+    root.write_text(text.replace("securityType: StartTLS", "securityType: none"))
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -239,7 +261,9 @@ def measure_latency_fleet(n: int, c1_subset: int, repeats: int, work: Path) -> d
         results["plan"] = plans
         applies = []
         generation = 0
-        for concurrency, times in ((None, repeats), (10, 1)):
+        for concurrency, times, plain in ((None, repeats, False), (10, 1, False), (None, 1, True)):
+            if plain:
+                use_plain_smtp(fleet)
             runs = []
             for _ in range(times):
                 generation += 1
@@ -247,13 +271,18 @@ def measure_latency_fleet(n: int, c1_subset: int, repeats: int, work: Path) -> d
                 args = ["apply", config, "--auto-approve", "--progress", "--format", "json"]
                 if concurrency is not None:
                     args += ["--concurrency", str(concurrency)]
-                runs.append(check(run_cli(args, fleet)))
+                report = work / "apply.json"
+                runs.append(check(run_cli(args, fleet, out=report)))
+                applied = json.loads(report.read_text())["summary"]["applied"]
+                if applied != n:
+                    raise SystemExit(f"apply applied {applied} of {n} tenants")
             c = concurrency or DEFAULT_CONCURRENCY
             middle = median_run(runs)
             applies.append(
                 {
                     "concurrency": c,
-                    "default": concurrency is None,
+                    "default": concurrency is None and not plain,
+                    "smtp": "none (no TLS)" if plain else "StartTLS",
                     "tenants": n,
                     "ideal_phase_s": math.ceil(n / c) * 3 * LATENCY_MS / 1000,
                     "phase_s": apply_phase_s(middle),
@@ -310,11 +339,11 @@ def verdict(ok: bool) -> str:
 
 def table(results: dict[str, Any]) -> str:
     fleet = results["latency"]
-    cpu = results["cpu"]
     n = fleet["tenants"]
     rows = [
-        "| measurement | wall | ideal | client CPU | peak RSS | 429s | peak in flight | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| measurement | wall | ideal | client CPU | sandbox CPU | client peak RSS | 429s "
+        "| peak in flight | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     by_c = {p["concurrency"]: p for p in fleet["plan"]}
     for p in fleet["plan"]:
@@ -328,57 +357,53 @@ def table(results: dict[str, Any]) -> str:
             wanted = p["concurrency"] / 10 / 1.5
             target = (
                 f"<= 1.5 s: {verdict(m['wall_s'] <= 1.5)}; "
-                f"{faster:.1f}x C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
+                f"{faster:.1f}x faster than C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
             )
         rows.append(_row(label, m, f"{p['ideal_s']:.2f} s", target))
-    applies = {a["concurrency"]: a for a in fleet["apply"]}
+    ten = next(a for a in fleet["apply"] if a["concurrency"] == 10)
     for a in fleet["apply"]:
         m = a["median"]
-        phase = a["phase_s"]
-        smtp = a["smtp_ms"]
-        label = f"apply, {n:,} tenants, C={a['concurrency']}: whole command"
-        rows.append(_row(label, m, "", ""))
+        phase, smtp = a["phase_s"], a["smtp_ms"]
+        label = f"apply, {n:,} tenants, C={a['concurrency']}, SMTP {a['smtp']}"
+        rows.append(_row(f"{label}: whole command", m, "", ""))
         target = ""
         if a["default"] and phase is not None:
             ratio = phase / a["ideal_phase_s"]
-            other = applies[10]["phase_s"]
-            faster = (other / phase) if other else float("nan")
+            faster = ten["phase_s"] / phase if ten["phase_s"] else float("nan")
             wanted = a["concurrency"] / 10 / 1.5
             target = (
                 f"<= 1.5x ideal ({ratio:.2f}x): {verdict(ratio <= 1.5)}; "
-                f"{faster:.1f}x C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
+                f"{faster:.1f}x faster than C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
             )
         rows.append(
-            f"| apply phase (PUT, verify, GET; SMTP adds {smtp['put']} ms per PUT, "
-            f"{smtp['verify']} ms per verify on the server) | {_s(phase)} "
-            f"| {a['ideal_phase_s']:.2f} s | | | | | {target} |"
+            f"| ... its apply phase (PUT, verify, GET); the sandbox spent {smtp['put']} ms per "
+            f"PUT and {smtp['verify']} ms per verify beyond the 50 ms latency | {_s(phase)} "
+            f"| {a['ideal_phase_s']:.2f} s | | | | | | {target} |"
         )
+    cpu = results["cpu"]
     small, big = (cpu[k] for k in sorted(cpu, key=int))
     for entry in (small, big):
         m = entry["median"]
-        target = ""
+        per = entry["cpu_ms_per_tenant"]
+        target = f"{per:.2f} ms CPU per tenant"
         if entry is big:
-            per = entry["cpu_ms_per_tenant"]
             ratio = m["cpu_s"] / small["median"]["cpu_s"]
             wall_ratio = m["wall_s"] / small["median"]["wall_s"]
-            target = (
-                f"{per:.2f} ms CPU/tenant (<= 1): {verdict(per <= 1)}; "
-                f"CPU ratio {ratio:.1f}, wall ratio {wall_ratio:.1f} (<= 11): "
-                f"{verdict(max(ratio, wall_ratio) <= 11)}; "
+            target += (
+                f" (<= 1): {verdict(per <= 1)}; CPU ratio {ratio:.1f}, wall ratio "
+                f"{wall_ratio:.1f} (<= 11): {verdict(max(ratio, wall_ratio) <= 11)}; "
                 f"RSS <= 250 MB: {verdict(m['maxrss_mb'] <= 250)}"
             )
-        else:
-            target = f"{entry['cpu_ms_per_tenant']:.2f} ms CPU/tenant"
         label = f"plan, {entry['tenants']:,} tenants, zero latency, C={DEFAULT_CONCURRENCY}"
         rows.append(_row(label, m, "", target))
     start = fleet["startup"]
     rows.append(
-        f"| `qlik-email --help` (median) | {_s(start['help_s'])} | | | | | | "
+        f"| `qlik-email --help` (median) | {_s(start['help_s'])} | | | | | | | "
         f"<= 0.25 s: {verdict(start['help_s'] <= 0.25)} |"
     )
     rows.append(
         f"| `validate`, {start['validate_tenants']:,} tenant files (median) "
-        f"| {_s(start['validate_s'])} | | | | | | <= 2 s: {verdict(start['validate_s'] <= 2)} |"
+        f"| {_s(start['validate_s'])} | | | | | | | <= 2 s: {verdict(start['validate_s'] <= 2)} |"
     )
     return "\n".join(rows)
 
@@ -386,13 +411,14 @@ def table(results: dict[str, Any]) -> str:
 def _row(label: str, m: dict[str, Any], ideal: str, target: str) -> str:
     server = m.get("server", {})
     return (
-        f"| {label} | {_s(m['wall_s'])} | {ideal} | {_s(m['cpu_s'])} | {m['maxrss_mb']:.0f} MB "
-        f"| {server.get('responses429', '')} | {server.get('peakInFlight', '')} | {target} |"
+        f"| {label} | {_s(m['wall_s'])} | {ideal} | {_s(m['cpu_s'])} | {_s(m['server_cpu_s'])} "
+        f"| {m['maxrss_mb']:.0f} MB | {server.get('responses429', '')} "
+        f"| {server.get('peakInFlight', '')} | {target} |"
     )
 
 
 def _s(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds:.2f} s"
+    return "" if seconds is None else f"{seconds:.2f} s"
 
 
 def machine() -> dict[str, Any]:

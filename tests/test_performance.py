@@ -110,20 +110,20 @@ def test_plan_concurrency_option_bounds_the_requests_in_flight(tmp_path: Path) -
 
 
 def test_an_oauth_fleet_fetches_one_token_per_tenant(tmp_path: Path) -> None:
-    with Sandbox(tenants=20, seed=5) as sb:
+    with Sandbox(tenants=50, seed=5) as sb:
         desired = load(sb.write_config(tmp_path / "config", auth="oauth"))
         secrets = resolver_for(desired.root)
 
         async def work() -> ApiSession:
-            async with ApiSession(ClientOptions(connections=8)) as session:
-                await read_live(session, desired.tenants, secrets, concurrency=8)
-                await read_live(session, desired.tenants, secrets, concurrency=8)
-                await verify_all(session, desired.tenants, secrets, concurrency=8)
+            async with ApiSession(ClientOptions(connections=16)) as session:
+                await read_live(session, desired.tenants, secrets, concurrency=16)
+                await read_live(session, desired.tenants, secrets, concurrency=16)
+                await verify_all(session, desired.tenants, secrets, concurrency=16)
             return session
 
         session = asyncio.run(work())
         tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
-        assert session.stats.token_fetches == len(tokens) == 20
+        assert session.stats.token_fetches == len(tokens) == 50
         assert {e.tenant for e in tokens} == {t.name for t in sb.tenants}
 
 

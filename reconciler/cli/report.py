@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -12,6 +12,9 @@ from reconciler.cli.common import write_json, write_text
 from reconciler.cli.options import format_option, markdown_option
 
 if TYPE_CHECKING:
+    from reconciler.applier import ApplyReport
+    from reconciler.drift import DriftReport
+    from reconciler.model import Plan
     from reconciler.report.merge import MergedReport, Source
 
 EXIT_PARTIAL = 3  # as `apply`: not every tenant converged
@@ -92,45 +95,40 @@ def _read(path: str) -> Source:
 
 
 def _render(merged: MergedReport, fmt: str, *, color: bool) -> str:
-    from reconciler.applier import ApplyReport
-    from reconciler.drift import DriftReport
-    from reconciler.report.apply import render_apply_markdown, render_apply_text
-    from reconciler.report.drift import render_drift_markdown, render_drift_text
-    from reconciler.report.plan import render_plan_markdown, render_plan_text
     from reconciler.report.style import dumps
 
-    report = merged.report
     if fmt == "json":
         return dumps(merged.document)
-    if isinstance(report, ApplyReport):
-        return (
-            render_apply_markdown(report)
-            if fmt == "markdown"
-            else render_apply_text(report, color=color)
-        )
-    if isinstance(report, DriftReport):
-        return (
-            render_drift_markdown(report)
-            if fmt == "markdown"
-            else render_drift_text(report, color=color)
-        )
-    return (
-        render_plan_markdown(report) if fmt == "markdown" else render_plan_text(report, color=color)
-    )
+    if merged.kind == "apply":
+        from reconciler.report.apply import render_apply_markdown, render_apply_text
+
+        applied = cast("ApplyReport", merged.report)
+        if fmt == "markdown":
+            return render_apply_markdown(applied)
+        return render_apply_text(applied, color=color)
+    if merged.kind == "drift":
+        from reconciler.report.drift import render_drift_markdown, render_drift_text
+
+        drifted = cast("DriftReport", merged.report)
+        if fmt == "markdown":
+            return render_drift_markdown(drifted)
+        return render_drift_text(drifted, color=color)
+    from reconciler.report.plan import render_plan_markdown, render_plan_text
+
+    plan = cast("Plan", merged.report)
+    return render_plan_markdown(plan) if fmt == "markdown" else render_plan_text(plan, color=color)
 
 
 def _exit_code(merged: MergedReport, detailed_exitcode: bool) -> int:
-    from reconciler.applier import ApplyReport
-    from reconciler.drift import DriftReport
-
-    report = merged.report
-    if isinstance(report, ApplyReport):
-        return EXIT_OK if report.ok else EXIT_PARTIAL
-    if isinstance(report, DriftReport):
-        if any(t.error for t in report.tenants):
+    if merged.kind == "apply":
+        return EXIT_OK if cast("ApplyReport", merged.report).ok else EXIT_PARTIAL
+    if merged.kind == "drift":
+        drifted = cast("DriftReport", merged.report)
+        if any(t.error for t in drifted.tenants):
             return EXIT_ERROR
-        return EXIT_OK if report.clean else EXIT_CHANGES
-    if report.errors:
-        err(f"Error: {len(report.errors)} tenant(s) could not be read; see the report.")
+        return EXIT_OK if drifted.clean else EXIT_CHANGES
+    plan = cast("Plan", merged.report)
+    if plan.errors:
+        err(f"Error: {len(plan.errors)} tenant(s) could not be read; see the report.")
         return EXIT_ERROR
-    return EXIT_CHANGES if detailed_exitcode and report.has_changes else EXIT_OK
+    return EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK

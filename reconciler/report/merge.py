@@ -8,15 +8,19 @@ its summary (and, for drift, its fingerprint) is computed afresh, not added up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.applier import ApplyReport
-from reconciler.drift import DriftReport
 from reconciler.errors import ReportFileError
-from reconciler.model import Plan
 
+if TYPE_CHECKING:  # the applier pulls in the HTTP client, which merging never needs
+    from reconciler.applier import ApplyReport
+    from reconciler.drift import DriftReport
+    from reconciler.model import Plan
+
+_SHARD = re.compile(r"^([0-9]+)/([0-9]+)$")
 # document kind -> (short name, schema)
 KINDS = {
     "qlik-email/plan": ("plan", "plan.schema.json"),
@@ -57,7 +61,10 @@ def merge_reports(sources: Sequence[Source]) -> MergedReport:
         raise ReportFileError(f"cannot merge reports of different kinds ({listed})")
     _check_disjoint(sources)
     kind = next(iter(kinds.values()))
-    shards = tuple(sorted({s.document.get("shard") for s in sources} - {None}, key=_shard_key))
+    recorded = {s.document.get("shard") for s in sources}
+    shards = tuple(
+        sorted((s for s in recorded if isinstance(s, str) and _SHARD.match(s)), key=_shard_key)
+    )
     tenants = [t for source in sources for t in source.document["tenants"]]
     if kind == "plan":
         return _merge_plans(sources, tenants, shards)
