@@ -133,6 +133,7 @@ class SecretResolver:
         self.policy = policy
         self.on_resolve = on_resolve
         self._cache: dict[SecretRef, Secret] = {}
+        self._root: str | None = None
 
     def resolve(self, ref: SecretRef) -> Secret:
         """The secret `ref` points to; raises SecretError with an actionable message."""
@@ -166,16 +167,18 @@ class SecretResolver:
         return value
 
     def _read_file(self, ref: SecretRef) -> str:
-        path = Path(os.path.expanduser(ref.target))
-        if not path.is_absolute():
-            path = self.policy.base_dir / path
-        path = path.resolve()
-        if self.policy.confine_files and not path.is_relative_to(self.policy.base_dir.resolve()):
+        if self._root is None:  # resolved once: realpath costs a system call per component
+            self._root = os.path.realpath(self.policy.base_dir)
+        target = os.path.expanduser(ref.target)
+        # realpath resolves symlinks, so a link inside the repository that points
+        # outside is caught by the check below.
+        path = os.path.realpath(os.path.join(self._root, target))
+        if self.policy.confine_files and os.path.commonpath([path, self._root]) != self._root:
             raise SecretError(
                 f"{ref}: refusing to read a file outside the config repository in this command"
             )
         try:
-            with path.open("rb") as handle:
+            with open(path, "rb") as handle:
                 data = handle.read(_MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise SecretError(f"{ref}: cannot read {path}: {exc.strerror}") from None

