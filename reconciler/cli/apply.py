@@ -15,6 +15,7 @@ from reconciler.cli.common import (
     Selection,
     client_options,
     progress_printer,
+    read_tenants,
     resolver,
     select,
     write_json,
@@ -143,25 +144,11 @@ def _restrict(plan: Plan, selection: Selection) -> Plan:
 def _plan_now(
     selection: Selection, secrets: SecretResolver, rotate: bool, flag: bool | None
 ) -> Plan:
-    from reconciler.client import ApiSession
-    from reconciler.fleet import read_live
-    from reconciler.model import LiveState
     from reconciler.planner import make_plan
 
-    ticker = progress_printer(selection, "Reading tenants", flag)
-
-    async def read() -> dict[str, LiveState | str]:
-        async with ApiSession(client_options(selection)) as session:
-            return await read_live(
-                session,
-                selection.tenants,
-                secrets,
-                concurrency=selection.concurrency,
-                progress=ticker,
-            )
-
+    live = read_tenants(selection, secrets, flag)
     rotated = {t.name for t in selection.tenants} if rotate else set()
-    return make_plan(selection.tenants, asyncio.run(read()), rotate=rotated)
+    return make_plan(selection.tenants, live, rotate=rotated)
 
 
 def _render_plan(state: State, plan: Plan) -> str:

@@ -15,6 +15,7 @@ from reconciler.model import DesiredState, TenantSpec
 
 if TYPE_CHECKING:
     from reconciler.client import ClientOptions
+    from reconciler.model import LiveState
     from reconciler.secrets import SecretResolver
 
 
@@ -111,3 +112,19 @@ def write_text(path: str, text: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
+
+
+def read_tenants(
+    selection: Selection, secrets: SecretResolver, flag: bool | None
+) -> dict[str, LiveState | str]:
+    """Every selected tenant's live state, or why it could not be read (large
+    fleets are read by several processes: see reconciler.parallel)."""
+    from reconciler.parallel import read_fleet
+
+    return read_fleet(
+        selection.tenants,
+        secrets,
+        client_options(selection),
+        concurrency=selection.concurrency,
+        progress=progress_printer(selection, "Reading tenants", flag),
+    )

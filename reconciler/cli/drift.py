@@ -13,7 +13,7 @@ from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, out
 from reconciler.cli.common import (
     Selection,
     client_options,
-    progress_printer,
+    read_tenants,
     resolver,
     select,
     write_json,
@@ -105,28 +105,18 @@ def _read(
     import asyncio
 
     from reconciler.client import ApiSession
-    from reconciler.fleet import read_live, verify_all
+    from reconciler.fleet import verify_all
 
-    ticker = progress_printer(selection, "Reading tenants", flag)
+    live = read_tenants(selection, secrets, flag)
+    if not verify:
+        return live, {}
+    configured = [t for t in selection.tenants if _configured(live[t.name])]
 
-    async def go() -> tuple[dict[str, LiveState | str], dict[str, tuple[bool, str]]]:
+    async def check() -> dict[str, tuple[bool, str]]:
         async with ApiSession(client_options(selection)) as session:
-            live = await read_live(
-                session,
-                selection.tenants,
-                secrets,
-                concurrency=selection.concurrency,
-                progress=ticker,
-            )
-            if not verify:
-                return live, {}
-            configured = [t for t in selection.tenants if _configured(live[t.name])]
-            checked = await verify_all(
-                session, configured, secrets, concurrency=selection.concurrency
-            )
-            return live, checked
+            return await verify_all(session, configured, secrets, concurrency=selection.concurrency)
 
-    return asyncio.run(go())
+    return live, asyncio.run(check())
 
 
 def _configured(state: LiveState | str) -> bool:

@@ -7,14 +7,7 @@ import sys
 import click
 
 from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
-from reconciler.cli.common import (
-    client_options,
-    progress_printer,
-    resolver,
-    select,
-    write_json,
-    write_text,
-)
+from reconciler.cli.common import read_tenants, resolver, select, write_json, write_text
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 
@@ -49,30 +42,13 @@ def plan(
     Needs only the API credentials: no e-mail secret is resolved and no command
     from the configuration is run.
     """
-    import asyncio
-
-    from reconciler.client import ApiSession
-    from reconciler.fleet import read_live
-    from reconciler.model import LiveState
     from reconciler.planner import make_plan
     from reconciler.report import plan_document, render_plan_markdown, render_plan_text
     from reconciler.report.style import dumps
 
     selection = select(path, tenants, shard, concurrency)
     secrets = resolver(state, selection, allow_cmd=False)
-    ticker = progress_printer(selection, "Reading tenants", progress)
-
-    async def read() -> dict[str, LiveState | str]:
-        async with ApiSession(client_options(selection)) as session:
-            return await read_live(
-                session,
-                selection.tenants,
-                secrets,
-                concurrency=selection.concurrency,
-                progress=ticker,
-            )
-
-    live = asyncio.run(read())
+    live = read_tenants(selection, secrets, progress)
     result = make_plan(selection.tenants, live)
     document = plan_document(result)
     document["configRoot"] = str(selection.desired.root)

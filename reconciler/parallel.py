@@ -1,0 +1,182 @@
+"""Reading a large fleet with every core: forked worker processes.
+
+Reading tenants is bound by the client's CPU (about 0.7 ms per request in the
+HTTP stack), and one Python process uses one core. For large fleets the
+tenants are split round-robin over a few processes forked *after* the
+configuration was validated, so the children inherit the loaded state and
+parse nothing again. Each child reads its share with its own event loop and
+session and streams one JSON line per tenant back through a pipe; the parent
+reads its own share meanwhile, turns the lines into LiveStates and reports
+progress as they arrive.
+
+Forking is used only where it is safe and pays: on Linux, in a process with no
+other thread (a fork copies locks other threads may hold), with at least two
+usable cores and enough tenants per worker. Anywhere else it is one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.client import ApiSession, ClientOptions
+from reconciler.errors import ReconcilerError
+from reconciler.fleet import Progress, credentials_for, read_live, run_bounded
+from reconciler.live import normalize
+from reconciler.model import LiveState, TenantSpec
+from reconciler.secrets import SecretResolver
+
+MIN_TENANTS_PER_WORKER = 250
+MAX_WORKERS = 4
+
+
+def worker_count(tenants: int) -> int:
+    """How many processes should read `tenants` tenants (1: no fork). The
+    environment variable QLIK_EMAIL_WORKERS sets it (1 turns forking off)."""
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return 1
+    if threading.active_count() > 1:
+        return 1
+    wanted = os.environ.get("QLIK_EMAIL_WORKERS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return min(int(wanted), MAX_WORKERS)
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(cores, MAX_WORKERS, tenants // MIN_TENANTS_PER_WORKER))
+
+
+def read_fleet(
+    tenants: Sequence[TenantSpec],
+    resolver: SecretResolver,
+    options: ClientOptions,
+    *,
+    concurrency: int,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> dict[str, LiveState | str]:
+    """Every tenant's live state (or why it could not be read), using `workers`
+    processes (default: `worker_count`); concurrency is split between them."""
+    count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
+    if count == 1:
+        return asyncio.run(_gather(list(tenants), [], resolver, options, concurrency, progress))
+    # Resolve every credential here, once: the children inherit the values, so a
+    # `${cmd:...}` reference (apply allows them) runs once, not once per process.
+    failed = _resolve_all(tenants, resolver, progress)
+    readable = [t for t in tenants if t.name not in failed]
+    parts = [readable[i::count] for i in range(count)]
+    share = max(1, concurrency // count)
+    sys.stdout.flush()
+    sys.stderr.flush()  # a child must not write out what the parent had buffered
+    children = [_fork(part, resolver, options, share) for part in parts[1:]]
+    live = asyncio.run(_gather(parts[0], children, resolver, options, share, progress))
+    return {t.name: failed.get(t.name) or live[t.name] for t in tenants}
+
+
+def _resolve_all(
+    tenants: Sequence[TenantSpec], resolver: SecretResolver, progress: Progress | None
+) -> dict[str, str]:
+    failed: dict[str, str] = {}
+    for spec in tenants:
+        try:
+            credentials_for(spec.auth, resolver)
+        except ReconcilerError as exc:
+            failed[spec.name] = str(exc)
+            if progress is not None:
+                progress(spec.name, "error")
+    return failed
+
+
+def _fork(
+    part: list[TenantSpec], resolver: SecretResolver, options: ClientOptions, share: int
+) -> tuple[int, int, list[TenantSpec]]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read, stream the results, and leave without cleanup
+        os.close(read_end)
+        code = 1
+        try:
+            asyncio.run(_child(part, resolver, options, share, write_end))
+            code = 0
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    return pid, read_end, part
+
+
+async def _child(
+    part: list[TenantSpec],
+    resolver: SecretResolver,
+    options: ClientOptions,
+    share: int,
+    fd: int,
+) -> None:
+    with os.fdopen(fd, "wb") as pipe:
+        async with ApiSession(options) as session:
+
+            async def read(spec: TenantSpec) -> None:
+                try:
+                    client = session.tenant(
+                        spec.name, spec.url, credentials_for(spec.auth, resolver)
+                    )
+                    line: dict[str, Any] = {"t": spec.name, "raw": await client.get_email_config()}
+                except (ReconcilerError, ValueError) as exc:
+                    line = {"t": spec.name, "error": str(exc)}
+                pipe.write(json.dumps(line).encode() + b"\n")
+                pipe.flush()
+
+            await run_bounded(part, read, share)
+
+
+async def _gather(
+    own: list[TenantSpec],
+    children: list[tuple[int, int, list[TenantSpec]]],
+    resolver: SecretResolver,
+    options: ClientOptions,
+    share: int,
+    progress: Progress | None,
+) -> dict[str, LiveState | str]:
+    async with ApiSession(options) as session:
+        mine = read_live(session, own, resolver, concurrency=share, progress=progress)
+        results = await asyncio.gather(mine, *(_collect(c, progress) for c in children))
+    merged: dict[str, LiveState | str] = {}
+    for result in results:
+        merged.update(result)
+    return merged
+
+
+async def _collect(
+    child: tuple[int, int, list[TenantSpec]], progress: Progress | None
+) -> dict[str, LiveState | str]:
+    pid, fd, part = child
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
+    pipe = os.fdopen(fd, "rb")
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    found: dict[str, LiveState | str] = {}
+    try:
+        while line := await reader.readline():
+            found.update(_decode(line, progress))
+    finally:
+        transport.close()
+    status = await loop.run_in_executor(None, _wait, pid)
+    lost = f"not read: its worker process ended unexpectedly ({status})"
+    return {spec.name: found.get(spec.name, lost) for spec in part}
+
+
+def _decode(line: bytes, progress: Progress | None) -> dict[str, LiveState | str]:
+    record = json.loads(line)
+    state: LiveState | str = record["error"] if "error" in record else normalize(record["raw"])
+    if progress is not None:
+        progress(record["t"], "error" if isinstance(state, str) else "read")
+    return {record["t"]: state}
+
+
+def _wait(pid: int) -> str:
+    _, status = os.waitpid(pid, 0)
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
