@@ -12,14 +12,14 @@ import click
 
 from reconciler.cli.app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, State, err, out
 from reconciler.cli.common import (
+    Rendered,
     Selection,
     client_options,
+    emit,
     progress_printer,
     read_tenants,
     resolver,
     select,
-    write_json,
-    write_text,
 )
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
@@ -110,7 +110,7 @@ def apply(
             out(_render_plan(state, plan))
     if not plan.has_changes and not plan.errors:
         out("Nothing to apply: every tenant already matches the configuration.\n")
-        _write_files(_unchanged(plan), (report_file, markdown_file), selection)
+        _emit(state, _unchanged(plan), fmt, (report_file, markdown_file), selection, show=False)
         return EXIT_OK
     check_safety(
         plan,
@@ -223,35 +223,20 @@ def _emit(
     fmt: str,
     files: tuple[str | None, str | None],
     selection: Selection,
+    *,
+    show: bool = True,
 ) -> None:
-    """Print the report in `fmt`; write the JSON and Markdown `files` when named."""
+    """Write the JSON and Markdown `files` when named; print the report in `fmt`."""
     from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
-    from reconciler.report.style import dumps
 
-    _write_files(report, files, selection)
-    if fmt == "json":
-        document = apply_document(report)
-        document["shard"] = selection.shard
-        out(dumps(document))
-    elif fmt == "markdown":
-        out(render_apply_markdown(report))
-    else:
-        out(render_apply_text(report, color=state.use_color(sys.stdout)))
-
-
-def _write_files(
-    report: ApplyReport, files: tuple[str | None, str | None], selection: Selection
-) -> None:
-    """Write the JSON report and the Markdown report, when asked for."""
-    from reconciler.report.apply import apply_document, render_apply_markdown
-
-    report_file, markdown_file = files
-    if report_file:
-        document = apply_document(report)
-        document["shard"] = selection.shard
-        write_json(report_file, document)
-    if markdown_file:
-        write_text(markdown_file, render_apply_markdown(report))
+    document = apply_document(report)
+    document["shard"] = selection.shard
+    rendered = Rendered(
+        document,
+        lambda: render_apply_markdown(report),
+        lambda color: render_apply_text(report, color=color),
+    )
+    emit(state, rendered, fmt, json_file=files[0], markdown_file=files[1], show=show)
 
 
 def _unchanged(plan: Plan) -> ApplyReport:

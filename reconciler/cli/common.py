@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.app import ProgressPrinter, State
+from reconciler.cli.app import ProgressPrinter, State, out
 from reconciler.model import DesiredState, TenantSpec
 
 if TYPE_CHECKING:
@@ -128,3 +130,39 @@ def read_tenants(
         concurrency=selection.concurrency,
         progress=progress_printer(selection, "Reading tenants", flag),
     )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One report in every form: the JSON document and how to render the rest
+    (callables, so that a form nobody asked for is never built)."""
+
+    document: dict[str, Any]
+    markdown: Callable[[], str]
+    text: Callable[[bool], str]
+
+
+def emit(
+    state: State,
+    report: Rendered,
+    fmt: str,
+    *,
+    json_file: str | None = None,
+    markdown_file: str | None = None,
+    show: bool = True,
+) -> None:
+    """Write the report files asked for, then (if `show`) print it in `fmt`."""
+    from reconciler.report.style import dumps
+
+    if json_file:
+        write_json(json_file, report.document)
+    if markdown_file:
+        write_text(markdown_file, report.markdown())
+    if not show:
+        return
+    if fmt == "json":
+        out(dumps(report.document))
+    elif fmt == "markdown":
+        out(report.markdown())
+    else:
+        out(report.text(state.use_color(sys.stdout)))

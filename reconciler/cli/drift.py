@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, out
+from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State
 from reconciler.cli.common import (
+    Rendered,
     Selection,
     client_options,
+    emit,
     read_tenants,
     resolver,
     select,
-    write_json,
-    write_text,
 )
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
@@ -61,7 +60,6 @@ def drift(
     """
     from reconciler.drift import build_report
     from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
-    from reconciler.report.style import dumps
 
     selection = select(path, tenants, shard, concurrency)
     secrets = resolver(state, selection, allow_cmd=False)
@@ -71,16 +69,12 @@ def drift(
     )
     document = drift_document(report)
     document["shard"] = selection.shard
-    if report_file:
-        write_json(report_file, document)
-    if markdown_file:
-        write_text(markdown_file, render_drift_markdown(report))
-    if fmt == "json":
-        out(dumps(document))
-    elif fmt == "markdown":
-        out(render_drift_markdown(report))
-    else:
-        out(render_drift_text(report, color=state.use_color(sys.stdout)))
+    rendered = Rendered(
+        document,
+        lambda: render_drift_markdown(report),
+        lambda color: render_drift_text(report, color=color),
+    )
+    emit(state, rendered, fmt, json_file=report_file, markdown_file=markdown_file)
     if any(t.error for t in report.tenants):
         return EXIT_ERROR
     return EXIT_OK if report.clean else EXIT_CHANGES

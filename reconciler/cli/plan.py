@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
-from reconciler.cli.common import read_tenants, resolver, select, write_json, write_text
+from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err
+from reconciler.cli.common import Rendered, emit, read_tenants, resolver, select
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 
@@ -44,7 +42,6 @@ def plan(
     """
     from reconciler.planner import make_plan
     from reconciler.report import plan_document, render_plan_markdown, render_plan_text
-    from reconciler.report.style import dumps
 
     selection = select(path, tenants, shard, concurrency)
     secrets = resolver(state, selection, allow_cmd=False)
@@ -53,16 +50,12 @@ def plan(
     document = plan_document(result)
     document["configRoot"] = str(selection.desired.root)
     document["shard"] = selection.shard
-    if out_file:
-        write_json(out_file, document)
-    if markdown_file:
-        write_text(markdown_file, render_plan_markdown(result))
-    if fmt == "json":
-        out(dumps(document))
-    elif fmt == "markdown":
-        out(render_plan_markdown(result))
-    else:
-        out(render_plan_text(result, color=state.use_color(sys.stdout)))
+    rendered = Rendered(
+        document,
+        lambda: render_plan_markdown(result),
+        lambda color: render_plan_text(result, color=color),
+    )
+    emit(state, rendered, fmt, json_file=out_file, markdown_file=markdown_file)
     if result.errors:
         err(f"Error: {len(result.errors)} tenant(s) could not be read; see the report.")
         return EXIT_ERROR
