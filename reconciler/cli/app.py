@@ -1,8 +1,9 @@
 """The click group, shared options, and `main`, which maps outcomes to exit codes.
 
-Exit codes: 0 success / no changes; 2 changes present (plan --detailed-exitcode);
-1 error (invalid configuration, unreachable tenant, API error, usage error);
-130 interrupted.
+Exit codes: 0 success / no changes; 2 changes present (plan --detailed-exitcode,
+drift); 1 error (invalid configuration, unreachable tenant, API error, usage
+error); 3 apply ran but not every tenant converged; 130 / 143 interrupted by
+SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
