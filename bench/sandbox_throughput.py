@@ -32,9 +32,11 @@ EMAIL_CONFIG = "/api/v1/transports/email-config"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_sandbox(tenants: int, ready_file: Path) -> subprocess.Popen[str]:
+def start_sandbox(tenants: int, ready_file: Path, latency_ms: float = 0) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "reconciler.sandbox", "serve", "--tenants", str(tenants)]
     command += ["--no-rate-limit", "--ready-file", str(ready_file)]
+    if latency_ms:
+        command += ["--latency-ms", str(latency_ms)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until the sandbox is ready (or dies)
@@ -166,12 +168,15 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per level")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before measuring")
     parser.add_argument("--connections", default="1,16,64,128")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="latency injected per request (e.g. 50)"
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/sandbox_throughput.json")
     args = parser.parse_args()
     levels = [int(n) for n in args.connections.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         ready_file = Path(tmp) / "ready.json"
-        process = start_sandbox(args.tenants, ready_file)
+        process = start_sandbox(args.tenants, ready_file, args.latency_ms)
         try:
             fleet = json.loads(ready_file.read_text())
             host, port = fleet["base_url"].removeprefix("http://").rsplit(":", 1)
