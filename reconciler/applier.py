@@ -234,20 +234,16 @@ async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) ->
         try:
             converged = plan_tenant(spec, normalize(await client.get_email_config()))
         except ReconcilerError as again:
-            raise ApiError(
-                f"{exc}; whether the change took effect is unknown (the read-back failed: {again})",
-                tenant=exc.tenant,
-                status=exc.status,
-                code=exc.code,
-            ) from None
+            detail = f"; whether the change took effect is unknown (the read-back failed: {again})"
+            raise _amended(exc, detail) from None
         if converged.action is not Action.NOOP:
-            raise ApiError(
-                f"{exc} (a read-back shows the change was not made)",
-                tenant=exc.tenant,
-                status=exc.status,
-                code=exc.code,
-            ) from None
+            raise _amended(exc, " (a read-back shows the change was not made)") from None
         return "the write got no answer, but a read-back shows it took effect; "
+
+
+def _amended(exc: ApiError, detail: str) -> ApiError:
+    """`exc` with `detail` added to its message."""
+    return ApiError(f"{exc}{detail}", tenant=exc.tenant, status=exc.status, code=exc.code)
 
 
 async def _confirmed(step: Awaitable[TenantResult], tenant: TenantPlan) -> TenantResult:

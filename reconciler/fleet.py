@@ -8,7 +8,7 @@ import asyncio
 import fnmatch
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconciler.client import ApiKeyCredentials, ApiSession, Credentials, OAuthCredentials
 from reconciler.errors import ReconcilerError, SecretError
@@ -103,6 +103,17 @@ async def run_bounded(
     return results
 
 
+async def read_raw(
+    session: ApiSession, spec: TenantSpec, resolver: SecretResolver
+) -> dict[str, Any] | str:
+    """One tenant's GET email-config body, or why it could not be read."""
+    try:
+        client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
+        return await client.get_email_config()
+    except (ReconcilerError, ValueError) as exc:
+        return str(exc)
+
+
 async def read_live(
     session: ApiSession,
     tenants: Sequence[TenantSpec],
@@ -115,11 +126,8 @@ async def read_live(
     reason (one failure never stops the others)."""
 
     async def read(spec: TenantSpec) -> LiveState | str:
-        try:
-            client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
-            state: LiveState | str = normalize(await client.get_email_config())
-        except (ReconcilerError, ValueError) as exc:
-            state = str(exc)
+        raw = await read_raw(session, spec, resolver)
+        state = raw if isinstance(raw, str) else normalize(raw)
         if progress is not None:
             progress(spec.name, "error" if isinstance(state, str) else "read")
         return state

@@ -28,7 +28,9 @@ from reconciler.errors import ConfigError, ReconcilerError
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_PARTIAL = 3  # apply ran, but not every tenant converged
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 @dataclass
@@ -89,6 +91,14 @@ class ProgressPrinter:
         self.total, self.label = total, label
         self.done = self.failed = 0
         self._last = time.monotonic()
+
+    @classmethod
+    def for_flag(
+        cls, total: int, label: str, flag: bool | None, per_tenant: bool = False
+    ) -> ProgressPrinter:
+        """From --progress (True), --no-progress (False) or neither (None: a TTY only)."""
+        mode = None if flag is None else ("always" if flag else "never")
+        return cls(total, label, mode, per_tenant)
 
     def __call__(self, tenant: str, outcome: str) -> None:
         self.done += 1

@@ -10,10 +10,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, State, err, out
+from reconciler.cli.app import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    State,
+    err,
+    out,
+)
 from reconciler.cli.common import (
-    Rendered,
     Selection,
+    apply_exit_code,
+    apply_output,
     client_options,
     emit,
     progress_printer,
@@ -27,9 +36,6 @@ if TYPE_CHECKING:
     from reconciler.applier import ApplyOptions, ApplyReport
     from reconciler.model import Plan
     from reconciler.secrets import SecretResolver
-
-EXIT_PARTIAL = 3
-EXIT_TERMINATED = 143
 
 
 @click.command()
@@ -131,7 +137,7 @@ def apply(
     _emit(state, report, fmt, (report_file, markdown_file), selection)
     if signum is not None:
         return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
-    return EXIT_OK if report.ok else EXIT_PARTIAL
+    return apply_exit_code(report)
 
 
 def _restrict(plan: Plan, selection: Selection) -> Plan:
@@ -227,15 +233,11 @@ def _emit(
     show: bool = True,
 ) -> None:
     """Write the JSON and Markdown `files` when named; print the report in `fmt`."""
-    from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
+    from reconciler.report.apply import apply_document
 
     document = apply_document(report)
     document["shard"] = selection.shard
-    rendered = Rendered(
-        document,
-        lambda: render_apply_markdown(report),
-        lambda color: render_apply_text(report, color=color),
-    )
+    rendered = apply_output(report, document)
     emit(state, rendered, fmt, json_file=files[0], markdown_file=files[1], show=show)
 
 

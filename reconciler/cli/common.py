@@ -12,12 +12,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.app import ProgressPrinter, State, out
+from reconciler.cli.app import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ProgressPrinter,
+    State,
+    err,
+    out,
+)
 from reconciler.model import DesiredState, TenantSpec
 
 if TYPE_CHECKING:
+    from reconciler.applier import ApplyReport
     from reconciler.client import ClientOptions
-    from reconciler.model import LiveState
+    from reconciler.drift import DriftReport
+    from reconciler.model import LiveState, Plan
     from reconciler.secrets import SecretResolver
 
 
@@ -97,9 +108,8 @@ def progress_printer(
     total: int | None = None,
 ) -> ProgressPrinter:
     """The progress display for this run (--progress / --no-progress / auto)."""
-    mode = None if flag is None else ("always" if flag else "never")
     count = len(selection.tenants) if total is None else total
-    return ProgressPrinter(count, label, mode, per_tenant)
+    return ProgressPrinter.for_flag(count, label, flag, per_tenant)
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:
@@ -166,3 +176,54 @@ def emit(
         out(report.markdown())
     else:
         out(report.text(state.use_color(sys.stdout)))
+
+
+def plan_output(plan: Plan, document: dict[str, Any]) -> Rendered:
+    """A plan in every form."""
+    from reconciler.report import render_plan_markdown, render_plan_text
+
+    return Rendered(
+        document, lambda: render_plan_markdown(plan), lambda c: render_plan_text(plan, color=c)
+    )
+
+
+def apply_output(report: ApplyReport, document: dict[str, Any]) -> Rendered:
+    """An apply report in every form."""
+    from reconciler.report.apply import render_apply_markdown, render_apply_text
+
+    return Rendered(
+        document,
+        lambda: render_apply_markdown(report),
+        lambda color: render_apply_text(report, color=color),
+    )
+
+
+def drift_output(report: DriftReport, document: dict[str, Any]) -> Rendered:
+    """A drift report in every form."""
+    from reconciler.report.drift import render_drift_markdown, render_drift_text
+
+    return Rendered(
+        document,
+        lambda: render_drift_markdown(report),
+        lambda color: render_drift_text(report, color=color),
+    )
+
+
+def plan_exit_code(plan: Plan, detailed_exitcode: bool) -> int:
+    """1 when a tenant could not be read, 2 for changes with --detailed-exitcode, else 0."""
+    if plan.errors:
+        err(f"Error: {len(plan.errors)} tenant(s) could not be read; see the report.")
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK
+
+
+def apply_exit_code(report: ApplyReport) -> int:
+    """0 when every change was applied and verified, 3 otherwise."""
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def drift_exit_code(report: DriftReport) -> int:
+    """1 when a tenant could not be read, 2 for drift or unhealthy tenants, else 0."""
+    if any(t.error for t in report.tenants):
+        return EXIT_ERROR
+    return EXIT_OK if report.clean else EXIT_CHANGES

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State
+from reconciler.cli.app import State
 from reconciler.cli.common import (
-    Rendered,
     Selection,
     client_options,
+    drift_exit_code,
+    drift_output,
     emit,
     read_tenants,
     resolver,
@@ -59,7 +60,7 @@ def drift(
     Like plan, it resolves only the API credentials and runs no command.
     """
     from reconciler.drift import build_report
-    from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+    from reconciler.report.drift import drift_document
 
     selection = select(path, tenants, shard, concurrency)
     secrets = resolver(state, selection, allow_cmd=False)
@@ -69,15 +70,14 @@ def drift(
     )
     document = drift_document(report)
     document["shard"] = selection.shard
-    rendered = Rendered(
-        document,
-        lambda: render_drift_markdown(report),
-        lambda color: render_drift_text(report, color=color),
+    emit(
+        state,
+        drift_output(report, document),
+        fmt,
+        json_file=report_file,
+        markdown_file=markdown_file,
     )
-    emit(state, rendered, fmt, json_file=report_file, markdown_file=markdown_file)
-    if any(t.error for t in report.tenants):
-        return EXIT_ERROR
-    return EXIT_OK if report.clean else EXIT_CHANGES
+    return drift_exit_code(report)
 
 
 def _today() -> date:

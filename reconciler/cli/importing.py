@@ -201,23 +201,14 @@ def _read(
     flag: bool | None,
 ) -> dict[str, LiveState | str]:
     """GET every tenant, as plan does: concurrent, paced, API credentials only."""
-    import asyncio
-
-    from reconciler.client import ApiSession, ClientOptions
-    from reconciler.fleet import read_live
+    from reconciler.client import ClientOptions
+    from reconciler.parallel import read_fleet
 
     secrets = resolver_at(state, root.resolve(), allow_cmd=False)
-    mode = None if flag is None else ("always" if flag else "never")
-    ticker = ProgressPrinter(len(entries), "Reading tenants", mode)
+    ticker = ProgressPrinter.for_flag(len(entries), "Reading tenants", flag)
     specs = _specs(entries, default_auth)
-
-    async def go() -> dict[str, LiveState | str]:
-        async with ApiSession(ClientOptions(connections=concurrency)) as session:
-            return await read_live(
-                session, specs, secrets, concurrency=concurrency, progress=ticker
-            )
-
-    return asyncio.run(go())
+    options = ClientOptions(connections=concurrency)
+    return read_fleet(specs, secrets, options, concurrency=concurrency, progress=ticker)
 
 
 def _write(

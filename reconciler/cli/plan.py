@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err
-from reconciler.cli.common import Rendered, emit, read_tenants, resolver, select
+from reconciler.cli.app import State
+from reconciler.cli.common import (
+    emit,
+    plan_exit_code,
+    plan_output,
+    read_tenants,
+    resolver,
+    select,
+)
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 
@@ -41,7 +48,7 @@ def plan(
     from the configuration is run.
     """
     from reconciler.planner import make_plan
-    from reconciler.report import plan_document, render_plan_markdown, render_plan_text
+    from reconciler.report import plan_document
 
     selection = select(path, tenants, shard, concurrency)
     secrets = resolver(state, selection, allow_cmd=False)
@@ -50,13 +57,6 @@ def plan(
     document = plan_document(result)
     document["configRoot"] = str(selection.desired.root)
     document["shard"] = selection.shard
-    rendered = Rendered(
-        document,
-        lambda: render_plan_markdown(result),
-        lambda color: render_plan_text(result, color=color),
-    )
+    rendered = plan_output(result, document)
     emit(state, rendered, fmt, json_file=out_file, markdown_file=markdown_file)
-    if result.errors:
-        err(f"Error: {len(result.errors)} tenant(s) could not be read; see the report.")
-        return EXIT_ERROR
-    return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK
+    return plan_exit_code(result, detailed_exitcode)

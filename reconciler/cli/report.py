@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, cast
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, State, err, out
-from reconciler.cli.common import write_json, write_text
+from reconciler.cli.app import State, err
+from reconciler.cli.common import (
+    Rendered,
+    apply_exit_code,
+    apply_output,
+    drift_exit_code,
+    drift_output,
+    emit,
+    plan_exit_code,
+    plan_output,
+)
 from reconciler.cli.options import format_option, markdown_option
 
 if TYPE_CHECKING:
@@ -16,8 +24,6 @@ if TYPE_CHECKING:
     from reconciler.drift import DriftReport
     from reconciler.model import Plan
     from reconciler.report.merge import MergedReport, Source
-
-EXIT_PARTIAL = 3  # as `apply`: not every tenant converged
 
 
 @click.group()
@@ -73,12 +79,9 @@ def merge(
         raise ReportFileError(f"{problem}: pass --partial to merge what there is")
     if problem:
         err(f"Warning: {problem}; the merged report covers only the shards given.")
-    if out_file:
-        write_json(out_file, merged.document)
-    if markdown_file:
-        write_text(markdown_file, _render(merged, "markdown", color=False))
-    out(_render(merged, fmt, color=state.use_color(sys.stdout)))
-    return _exit_code(merged, detailed_exitcode)
+    rendered, code = _outcome(merged, detailed_exitcode)
+    emit(state, rendered, fmt, json_file=out_file, markdown_file=markdown_file)
+    return code
 
 
 def _read(path: str) -> Source:
@@ -94,41 +97,13 @@ def _read(path: str) -> Source:
         raise ReportFileError(f"{path}: cannot read the report: {exc}") from None
 
 
-def _render(merged: MergedReport, fmt: str, *, color: bool) -> str:
-    from reconciler.report.style import dumps
-
-    if fmt == "json":
-        return dumps(merged.document)
+def _outcome(merged: MergedReport, detailed_exitcode: bool) -> tuple[Rendered, int]:
+    """The merged report in every form, and the exit code of the command that made it."""
     if merged.kind == "apply":
-        from reconciler.report.apply import render_apply_markdown, render_apply_text
-
         applied = cast("ApplyReport", merged.report)
-        if fmt == "markdown":
-            return render_apply_markdown(applied)
-        return render_apply_text(applied, color=color)
-    if merged.kind == "drift":
-        from reconciler.report.drift import render_drift_markdown, render_drift_text
-
-        drifted = cast("DriftReport", merged.report)
-        if fmt == "markdown":
-            return render_drift_markdown(drifted)
-        return render_drift_text(drifted, color=color)
-    from reconciler.report.plan import render_plan_markdown, render_plan_text
-
-    plan = cast("Plan", merged.report)
-    return render_plan_markdown(plan) if fmt == "markdown" else render_plan_text(plan, color=color)
-
-
-def _exit_code(merged: MergedReport, detailed_exitcode: bool) -> int:
-    if merged.kind == "apply":
-        return EXIT_OK if cast("ApplyReport", merged.report).ok else EXIT_PARTIAL
+        return apply_output(applied, merged.document), apply_exit_code(applied)
     if merged.kind == "drift":
         drifted = cast("DriftReport", merged.report)
-        if any(t.error for t in drifted.tenants):
-            return EXIT_ERROR
-        return EXIT_OK if drifted.clean else EXIT_CHANGES
+        return drift_output(drifted, merged.document), drift_exit_code(drifted)
     plan = cast("Plan", merged.report)
-    if plan.errors:
-        err(f"Error: {len(plan.errors)} tenant(s) could not be read; see the report.")
-        return EXIT_ERROR
-    return EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK
+    return plan_output(plan, merged.document), plan_exit_code(plan, detailed_exitcode)

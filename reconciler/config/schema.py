@@ -9,18 +9,16 @@ password, never what the password is.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from reconciler import schemas_util
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import SECRET_KEYS, describe, path_text, suggest
 from reconciler.errors import ConfigIssue
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _TYPE_NAMES = {
     "integer": "an integer",
     "number": "a number",
@@ -41,8 +39,7 @@ Translate = Callable[[Document, JsonPath, Any], Iterator[ConfigIssue]]
 
 def load_schema(kind: str) -> dict[str, Any]:
     """The parsed `<kind>.schema.json` ("root" or "tenant")."""
-    schema: dict[str, Any] = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text("utf-8"))
-    return schema
+    return schemas_util.load_schema(f"{kind}.schema.json")
 
 
 @functools.cache
