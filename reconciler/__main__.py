@@ -1,7 +1,5 @@
 """`python -m reconciler` runs the command-line interface."""
 
-import sys
+from reconciler.cli import run
 
-from reconciler.cli import main
-
-sys.exit(main())
+run()

@@ -10,9 +10,7 @@ session and streams one JSON line per tenant back through a pipe; the parent
 reads its own share meanwhile, turns the lines into LiveStates and reports
 progress as they arrive.
 
-Forking is used only where it is safe and pays: on Linux, in a process with no
-other thread (a fork copies locks other threads may hold), with at least two
-usable cores and enough tenants per worker. Anywhere else it is one process.
+When forking is safe and pays is decided in `reconciler.forking`.
 """
 
 from __future__ import annotations
@@ -21,10 +19,10 @@ import asyncio
 import json
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler import forking, tls
 from reconciler.client import ApiSession, ClientOptions
 from reconciler.errors import ReconcilerError
 from reconciler.fleet import Progress, credentials_for, read_live, read_raw, run_bounded
@@ -33,21 +31,11 @@ from reconciler.model import LiveState, TenantSpec
 from reconciler.secrets import SecretResolver
 
 MIN_TENANTS_PER_WORKER = 250
-MAX_WORKERS = 4
 
 
 def worker_count(tenants: int) -> int:
-    """How many processes should read `tenants` tenants (1: no fork). The
-    environment variable QLIK_EMAIL_WORKERS sets it (1 turns forking off)."""
-    if sys.platform != "linux" or not hasattr(os, "fork"):
-        return 1
-    if threading.active_count() > 1:
-        return 1
-    wanted = os.environ.get("QLIK_EMAIL_WORKERS", "").strip()
-    if wanted.isdigit() and int(wanted) > 0:
-        return min(int(wanted), MAX_WORKERS)
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, MAX_WORKERS, tenants // MIN_TENANTS_PER_WORKER))
+    """How many processes should read `tenants` tenants (1: no fork)."""
+    return forking.worker_count(tenants, MIN_TENANTS_PER_WORKER)
 
 
 def read_fleet(
@@ -61,6 +49,8 @@ def read_fleet(
 ) -> dict[str, LiveState | str]:
     """Every tenant's live state (or why it could not be read), using `workers`
     processes (default: `worker_count`); concurrency is split between them."""
+    if options.transport is None:
+        tls.shared()  # built (or waited for) now: children inherit it, and no thread runs at fork
     count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
     if count == 1:
         return asyncio.run(_gather(list(tenants), [], resolver, options, concurrency, progress))
@@ -70,8 +60,7 @@ def read_fleet(
     readable = [t for t in tenants if t.name not in failed]
     parts = [readable[i::count] for i in range(count)]
     share = max(1, concurrency // count)
-    sys.stdout.flush()
-    sys.stderr.flush()  # a child must not write out what the parent had buffered
+    forking.flush_std_streams()
     children = [_fork(part, resolver, options, share) for part in parts[1:]]
     live = asyncio.run(_gather(parts[0], children, resolver, options, share, progress))
     return {t.name: failed.get(t.name) or live[t.name] for t in tenants}

@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from reconciler import tls
 from reconciler.client import (
     ApiKeyCredentials,
     ApiSession,
@@ -28,7 +29,6 @@ from reconciler.client import (
     TenantClient,
     build_put_body,
 )
-from reconciler.client import pools as pools_module
 from reconciler.errors import ApiError, AuthError, NotAdminError, ReconcilerError
 from reconciler.model import DesiredEmail, Provider
 from reconciler.secrets import REDACTED, Secret
@@ -688,13 +688,13 @@ def test_tenants_spread_over_pools_and_keep_their_pool() -> None:
 
 def test_real_pools_share_one_ssl_context(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[ssl.SSLContext] = []
-    real = pools_module.default_ssl_context
+    real = tls.shared
 
     def counting() -> ssl.SSLContext:
         made.append(real())
         return made[-1]
 
-    monkeypatch.setattr(pools_module, "default_ssl_context", counting)
+    monkeypatch.setattr(tls, "shared", counting)
     session = ApiSession(ClientOptions(connections=8, connections_per_pool=4))
 
     async def work(s: ApiSession) -> list[httpx.AsyncClient]:
@@ -706,10 +706,10 @@ def test_real_pools_share_one_ssl_context(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_ssl_context_uses_the_ca_bundle_from_the_environment() -> None:
-    context = pools_module.default_ssl_context({"SSL_CERT_FILE": certifi.where()})
+    context = tls.default_context({"SSL_CERT_FILE": certifi.where()})
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
-        pools_module.default_ssl_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
+        tls.default_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
 
 
 def test_client_options_are_validated() -> None:

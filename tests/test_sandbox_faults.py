@@ -102,6 +102,42 @@ def test_latency_delays_the_answer(
     assert time.perf_counter() - started >= 0.14  # timers may fire a hair early
 
 
+def test_latency_counts_from_the_arrival_of_each_request(
+    sb: Sandbox, tenant: SandboxTenant
+) -> None:
+    # Two requests pipelined on one connection arrive together; the second is
+    # handled only after the first is answered, yet both are due `latency`
+    # after their arrival. Counted from when the sandbox got round to it, the
+    # second answer would come at twice the latency.
+    sb.faults.set(latency_ms=300, tenant=tenant.name)
+    host, port = sb.base_url.removeprefix("http://").split(":")
+    path = tenant.url.removeprefix(sb.base_url) + EMAIL_CONFIG
+    head = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {tenant.api_key}\r\n\r\n"
+
+    async def two_pipelined() -> tuple[list[bytes], float]:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        started = time.perf_counter()
+        writer.write(head.encode() * 2)
+        await writer.drain()
+        statuses = []
+        for _ in range(2):
+            answer = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in answer.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            statuses.append(answer.split(b" ")[1])
+        elapsed = time.perf_counter() - started
+        writer.close()
+        return statuses, elapsed
+
+    statuses, elapsed = asyncio.run(two_pipelined())
+    assert statuses == [b"200", b"200"]
+    assert 0.29 <= elapsed < 0.5
+
+
 def test_a_stall_outlasts_the_client_timeout(sb: Sandbox, tenant: SandboxTenant) -> None:
     sb.faults.set(stall_s=30, tenant=tenant.name)
     with httpx.Client(trust_env=False, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):

@@ -6,6 +6,6 @@ Each command lives in its own module, imported only when it runs (see
 
 from __future__ import annotations
 
-from reconciler.cli.app import cli, main
+from reconciler.cli.app import cli, main, run
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -267,3 +267,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK
+
+
+def run() -> NoReturn:
+    """The `qlik-email` console script: `main()`, then end the process at once.
+
+    Tearing the interpreter down frees every object one by one, which serves no
+    purpose at exit and takes time after a large run (about 40 ms after `plan`
+    over 1,000 tenants). So once the output is flushed and logging is shut
+    down, the process ends with `os._exit`. Anything that must happen before
+    exit (temporary directories, the sandbox of `demo`) is done by then, by
+    context managers inside `main()`.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # e.g. a closed pipe: the output is incomplete
+        code = code or EXIT_ERROR
+    logging.shutdown()
+    os._exit(code)

@@ -131,6 +131,9 @@ def read_tenants(
 ) -> dict[str, LiveState | str]:
     """Every selected tenant's live state, or why it could not be read (large
     fleets are read by several processes: see reconciler.parallel)."""
+    from reconciler import tls
+
+    tls.warm()  # loads the CA bundle while the HTTP stack is imported
     from reconciler.parallel import read_fleet
 
     return read_fleet(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
@@ -173,9 +174,11 @@ class SandboxApp:
         decision: FaultDecision,
     ) -> Response:
         # asyncio.sleep, never time.sleep: a thousand delayed requests must
-        # wait side by side, not one after another.
+        # wait side by side, not one after another. The latency counts from the
+        # request's arrival, as a real service's does: a single-process sandbox
+        # would otherwise add its own queueing on top of it.
         if decision.latency_s:
-            await asyncio.sleep(decision.latency_s)
+            await asyncio.sleep(decision.latency_s - (time.monotonic() - request.received))
         if decision.stall_s:
             await asyncio.sleep(decision.stall_s)
             stalled = Response.error(504, "FAULT-504", "Injected stall: the gateway timed out")

@@ -14,8 +14,9 @@ socket is closed without an answer, as when a gateway drops the reply: the
 client cannot tell whether its write happened) with probability `lost`; else a
 stall (hold the request `stall_s` seconds, then answer 504) with probability
 `stalls`; else an error status drawn from `errors` (Transports API routes) or
-`token_errors` (`/oauth/token`). Latency is added to every request, faulted or
-not, with `asyncio.sleep`. Apart from a lost one, a faulted request never
+`token_errors` (`/oauth/token`). Every request, faulted or not, waits with
+`asyncio.sleep` until `latency_ms` after its arrival (not after the sandbox
+got round to it), then is handled. Apart from a lost one, a faulted request never
 reaches the handlers, so it never changes state. `echo_body` appends the raw
 request body to every error title, to prove that a client never shows error
 titles verbatim (they would then leak its secrets).

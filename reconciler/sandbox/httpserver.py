@@ -48,6 +48,9 @@ class Request:
     query: str
     headers: dict[str, str]
     body: bytes
+    # time.monotonic() when its first bytes were read: injected latency counts
+    # from here, so time spent queued behind other requests is not added to it.
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -152,6 +155,7 @@ class _Connection(asyncio.Protocol):
         self._server = server
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._arrived = 0.0
         self._busy = False
         self._closed = False
         self._continued = False
@@ -173,6 +177,8 @@ class _Connection(asyncio.Protocol):
         self._server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        if not self._buffer:
+            self._arrived = time.monotonic()
         self._buffer += data
         if not self._busy:
             self._process()
@@ -251,7 +257,7 @@ class _Connection(asyncio.Protocol):
         path, _, query = target.partition("?")
         if version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
             headers["connection"] = "close"
-        return Request(method, path, query, headers, body)
+        return Request(method, path, query, headers, body, self._arrived)
 
     def _answer(self, request: Request, response: Response) -> None:
         transport = self._transport
