@@ -21,12 +21,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_WORKERS = 4
+# Chunks per process in `fork_map`: small enough to even out the processes'
+# loads, few enough that taking one costs nothing (at most 4 x 64 x 4 bytes
+# of chunk numbers, well within a pipe's buffer).
+CHUNKS_PER_WORKER = 64
 
 
 def worker_count(items: int, min_per_worker: int) -> int:
@@ -48,74 +52,141 @@ def flush_std_streams() -> None:
     sys.stderr.flush()
 
 
-def fork_map(work: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """`[work(item) for item in items]`, with the items split into `workers`
-    contiguous chunks; forked children compute all chunks but the first, which
-    this process computes meanwhile. Results come back pickled through a pipe.
+def fork_map(
+    work: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    *,
+    first: Callable[[], object] | None = None,
+) -> list[R]:
+    """`[work(item) for item in items]`, computed by this process and
+    `workers - 1` forked children together.
+
+    The items are cut into small chunks whose numbers wait in a pipe; every
+    process takes the next number until none is left, so a process that is
+    slowed down (or busy with `first`, which this process runs before taking
+    any chunk: work for the next stage that can overlap this one) simply takes
+    fewer. A child sends each chunk's results back, pickled, as soon as it has
+    them, and this process takes them in between its own chunks, so little is
+    left to receive at the end. The order of the results is kept.
 
     A child that fails in any way (an exception, a crash, a signal) only costs
-    time: its chunk is then computed here, so the result is always the same as
-    without forking. `work` must not have side effects the parent relies on.
+    time: the chunks it took and did not deliver are then computed here, so
+    the result is always the same as without forking. `work` must not have side
+    effects the parent relies on.
     """
     count = max(1, min(workers, len(items)))
     if count == 1:
+        if first is not None:
+            first()
         return [work(item) for item in items]
-    size = -(-len(items) // count)
+    size = max(1, -(-len(items) // (count * CHUNKS_PER_WORKER)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    tasks = _task_pipe(len(chunks))
     flush_std_streams()
-    children: list[tuple[int, int]] = []
+    children: list[_Child] = []
     try:
-        for chunk in chunks[1:]:
-            children.append(_spawn(work, chunk))
-        results = [work(item) for item in chunks[0]]
-        for (pid, fd), chunk in zip(children, chunks[1:], strict=True):
-            part: list[R] | None = _collect(pid, fd, len(chunk))
-            results.extend(part if part is not None else [work(item) for item in chunk])
+        for _ in range(count - 1):
+            children.append(_spawn(work, chunks, tasks))
+        if first is not None:
+            first()
+        done: dict[int, list[R]] = {}
+        while len(number := os.read(tasks, 4)) == 4:
+            index = int.from_bytes(number, "big")
+            done[index] = [work(item) for item in chunks[index]]
+            for child in children:
+                child.receive(done, wait=False)
+        for child in children:
+            child.receive(done, wait=True)
         children.clear()
-        return results
+        return [
+            result
+            for index, chunk in enumerate(chunks)
+            for result in done.get(index) or [work(item) for item in chunk]
+        ]
     finally:
-        for pid, fd in children:  # only when interrupted: stop and reap the rest
-            _abandon(pid, fd)
+        os.close(tasks)
+        for child in children:  # only when interrupted: stop and reap the rest
+            child.abandon()
 
 
-def _spawn(work: Callable[[T], R], chunk: Sequence[T]) -> tuple[int, int]:
+def _task_pipe(count: int) -> int:
+    """A pipe holding the numbers 0..count-1 (4 bytes each), closed for writing:
+    a read of 4 bytes takes one number, atomically, and b"" means none is left."""
+    read_end, write_end = os.pipe()
+    try:
+        # Written whole before any reader exists, so it must fit the pipe's buffer.
+        os.write(write_end, b"".join(i.to_bytes(4, "big") for i in range(count)))
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+def _spawn(work: Callable[[T], R], chunks: Sequence[Sequence[T]], tasks: int) -> _Child:
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: compute, send, and leave without any cleanup
+    if pid == 0:  # the child: compute and send chunk by chunk, then leave without cleanup
         code = 1
         try:
             os.close(read_end)
-            payload = pickle.dumps([work(item) for item in chunk], pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(payload)
+            with os.fdopen(write_end, "wb", buffering=0) as pipe:
+                while len(number := os.read(tasks, 4)) == 4:
+                    index = int.from_bytes(number, "big")
+                    results = [work(item) for item in chunks[index]]
+                    frame = pickle.dumps((index, results), pickle.HIGHEST_PROTOCOL)
+                    pipe.write(len(frame).to_bytes(4, "big") + frame)
             code = 0
-        except BaseException:  # the parent computes the chunk instead
+        except BaseException:  # the parent computes what was not delivered
             pass
         finally:
             os._exit(code)
     os.close(write_end)
-    return pid, read_end
+    os.set_blocking(read_end, False)
+    return _Child(pid, read_end)
 
 
-def _collect(pid: int, fd: int, expected: int) -> list[R] | None:
-    """The child's results, or None when it did not deliver all of them."""
-    with os.fdopen(fd, "rb") as pipe:
-        payload = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return None
-    try:
-        part = pickle.loads(payload)  # our own child's, through our own pipe
-    except Exception:  # a truncated payload: compute the chunk here
-        return None
-    return part if isinstance(part, list) and len(part) == expected else None
+class _Child:
+    """The receiving end of one child: frames of (chunk number, results)."""
 
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+        self._buffer = bytearray()
 
-def _abandon(pid: int, fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+    def receive(self, done: dict[int, list[Any]], *, wait: bool) -> None:
+        """Add every complete frame received so far to `done`; with `wait`, read
+        until the child has finished (then reap it and close the pipe)."""
+        if wait:
+            os.set_blocking(self.fd, True)
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self._buffer += data
+        self._unpack(done)
+        if wait:
+            os.close(self.fd)
+            os.waitpid(self.pid, 0)
+
+    def _unpack(self, done: dict[int, list[Any]]) -> None:
+        buffer, offset = self._buffer, 0
+        while len(buffer) - offset >= 4:
+            end = offset + 4 + int.from_bytes(buffer[offset : offset + 4], "big")
+            if end > len(buffer):
+                break  # the rest of this frame is still on its way (or was lost)
+            index, results = pickle.loads(buffer[offset + 4 : end])  # our own child's
+            done[index] = results
+            offset = end
+        del buffer[:offset]
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass

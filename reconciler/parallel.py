@@ -27,8 +27,8 @@ from reconciler.client import ApiSession, ClientOptions
 from reconciler.errors import ReconcilerError
 from reconciler.fleet import Progress, credentials_for, read_live, read_raw, run_bounded
 from reconciler.live import normalize
-from reconciler.model import LiveState, TenantSpec
-from reconciler.secrets import SecretResolver
+from reconciler.model import ApiKeyAuth, Auth, LiveState, OAuthAuth, TenantSpec
+from reconciler.secrets import SecretRef, SecretResolver, parse_reference
 
 MIN_TENANTS_PER_WORKER = 250
 
@@ -54,9 +54,10 @@ def read_fleet(
     count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
     if count == 1:
         return asyncio.run(_gather(list(tenants), [], resolver, options, concurrency, progress))
-    # Resolve every credential here, once: the children inherit the values, so a
-    # `${cmd:...}` reference (apply allows them) runs once, not once per process.
-    failed = _resolve_all(tenants, resolver, progress)
+    # Credentials that run a command (`${cmd:...}`, which apply allows) are resolved
+    # here, once: the children inherit the values, so a command runs once, not once
+    # per process. Files and variables are read by the process that needs them.
+    failed = _resolve_all([t for t in tenants if _runs_a_command(t.auth)], resolver, progress)
     readable = [t for t in tenants if t.name not in failed]
     parts = [readable[i::count] for i in range(count)]
     share = max(1, concurrency // count)
@@ -78,6 +79,13 @@ def _resolve_all(
             if progress is not None:
                 progress(spec.name, "error")
     return failed
+
+
+def _runs_a_command(auth: Auth) -> bool:
+    refs: list[SecretRef | None] = [auth.key] if isinstance(auth, ApiKeyAuth) else []
+    if isinstance(auth, OAuthAuth):
+        refs += [auth.client_secret, parse_reference(auth.client_id)]
+    return any(ref is not None and ref.kind == "cmd" for ref in refs)
 
 
 def _fork(

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,12 +28,33 @@ def square_and_pid(n: int) -> tuple[int, int]:
 
 
 def test_fork_map_keeps_the_order_and_really_uses_children() -> None:
-    items = list(range(103))
+    items = list(range(1003))
     results = forking.fork_map(square_and_pid, items, 3)
     assert [value for value, _ in results] == [n * n for n in items]
+    assert len({pid for _, pid in results}) >= 2
+
+
+def slow_square_and_pid(n: int) -> tuple[int, int]:
+    time.sleep(0.002)
+    return square_and_pid(n)
+
+
+def test_chunks_go_to_whoever_is_free() -> None:
+    # This process is busy with `first` for a while: the two children share every
+    # chunk (about 0.2 s of work each).
+    results = forking.fork_map(
+        slow_square_and_pid, list(range(200)), 3, first=lambda: time.sleep(0.6)
+    )
+    assert [value for value, _ in results] == [n * n for n in range(200)]
     pids = {pid for _, pid in results}
-    assert PARENT in pids and len(pids) == 3  # the first chunk here, the others in two children
-    assert [pid for _, pid in results[:35]] == [PARENT] * 35
+    assert PARENT not in pids and len(pids) == 2
+
+
+def test_first_runs_once_here_whether_or_not_the_work_is_split() -> None:
+    calls: list[int] = []
+    forking.fork_map(square_and_pid, list(range(100)), 2, first=lambda: calls.append(os.getpid()))
+    forking.fork_map(square_and_pid, list(range(100)), 1, first=lambda: calls.append(os.getpid()))
+    assert calls == [PARENT, PARENT]
 
 
 def test_fork_map_with_one_worker_or_few_items_stays_here() -> None:
@@ -44,6 +66,12 @@ def test_fork_map_with_one_worker_or_few_items_stays_here() -> None:
 def fails_in_children(n: int) -> int:
     if os.getpid() != PARENT:
         raise RuntimeError("a child failed")
+    return n + 1
+
+
+def killed_in_children_after_a_while(n: int) -> int:
+    if os.getpid() != PARENT and n >= 300:
+        os.kill(os.getpid(), signal.SIGKILL)  # after delivering its first chunks
     return n + 1
 
 
@@ -60,10 +88,18 @@ def exits_silently_in_children(n: int) -> int:
 
 
 @pytest.mark.parametrize(
-    "work", [fails_in_children, killed_in_children, exits_silently_in_children]
+    "work",
+    [
+        fails_in_children,
+        killed_in_children,
+        killed_in_children_after_a_while,
+        exits_silently_in_children,
+    ],
 )
 def test_a_failed_child_only_costs_time(work: Callable[[int], int]) -> None:
-    assert forking.fork_map(work, list(range(50)), 3) == list(range(1, 51))
+    # `first` keeps this process away until the children have taken (and lost) chunks.
+    results = forking.fork_map(work, list(range(500)), 3, first=lambda: time.sleep(0.2))
+    assert results == list(range(1, 501))
 
 
 def raises_on_13(n: int) -> int:
@@ -74,9 +110,9 @@ def raises_on_13(n: int) -> int:
 
 def test_an_error_of_the_work_itself_is_raised_here_as_without_forking() -> None:
     with pytest.raises(ValueError, match="thirteen"):
-        forking.fork_map(raises_on_13, list(range(40)), 2)  # 13 is in the parent's chunk
+        forking.fork_map(raises_on_13, list(range(400)), 2)  # here, or in a child and again here
     with pytest.raises(ValueError, match="thirteen"):
-        forking.fork_map(raises_on_13, list(range(40)), 4)  # 13 is in a child's chunk
+        forking.fork_map(raises_on_13, list(range(400)), 3, first=lambda: time.sleep(0.2))
 
 
 def test_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:

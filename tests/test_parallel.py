@@ -77,3 +77,32 @@ def test_no_fork_with_threads_or_small_fleets(monkeypatch):
     assert worker_count(10) == 1
     with Sandbox(tenants=1):  # the sandbox runs threads in this process
         assert worker_count(100_000) == 1
+
+
+def test_command_references_run_in_one_process_before_the_readers_fork(tmp_path):
+    # A command shared by many tenants then runs once (the resolver caches it),
+    # not once per reading process.
+    runs = tmp_path / "runs.log"
+    script = tmp_path / "api-key.sh"
+    script.write_text('echo "$PPID" >> "$1"\ncat "$2"\n')  # which process ran it
+    with Sandbox(tenants=40, seed=5) as sandbox:
+        repo = sandbox.write_config(tmp_path / "config")
+        for tenant in sandbox.tenants:
+            path = repo / "tenants" / f"{tenant.name}.yaml"
+            data = yaml.safe_load(path.read_text())
+            key_file = repo / ".secrets" / f"{tenant.name}.apikey"
+            data["auth"] = {"apiKey": f"${{cmd:/bin/sh {script} {runs} {key_file}}}"}
+            path.write_text(yaml.safe_dump(data))
+        env = {**os.environ, "QLIK_EMAIL_WORKERS": "3"}
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "apply", str(repo), "--auto-approve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert all(sandbox.live_config(t.name) is not None for t in sandbox.tenants)
+    runners = runs.read_text().splitlines()
+    assert len(runners) == 40 and len(set(runners)) == 1

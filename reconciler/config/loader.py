@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +27,20 @@ DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
 MIN_FILES_PER_WORKER = 200
 
 
-def load_config(path: str | Path, *, allowed_hosts: Sequence[str] | None = None) -> DesiredState:
+def load_config(
+    path: str | Path,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    prepare: Callable[[], object] | None = None,
+) -> DesiredState:
     """Load the configuration repository at `path` into the desired state.
 
     `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
     itself. `allowed_hosts`, when given, replaces `settings.allowedHosts` (the CLI
-    passes QLIK_EMAIL_ALLOWED_HOSTS). Raises ConfigError listing every problem
-    found in every file; never resolves a secret.
+    passes QLIK_EMAIL_ALLOWED_HOSTS). `prepare`, when given, runs once while the
+    tenant files are read (in parallel with them when they are read by several
+    processes): work for the next stage, such as importing what it needs. Raises
+    ConfigError listing every problem found in every file; never resolves a secret.
     """
     root_file, root_dir = _locate(Path(path))
     issues: list[ConfigIssue] = []
@@ -43,7 +50,7 @@ def load_config(path: str | Path, *, allowed_hosts: Sequence[str] | None = None)
     settings = build_settings(root) if root is not None and not issues else Settings()
     if allowed_hosts is not None:
         settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
-    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts)
+    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts, prepare)
     if issues or root is None:
         raise ConfigError(issues)
     return DesiredState(
@@ -163,7 +170,11 @@ def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
 
 
 def _load_tenants(
-    files: list[Path], defaults: Defaults, issues: list[ConfigIssue], allowed: Sequence[str]
+    files: list[Path],
+    defaults: Defaults,
+    issues: list[ConfigIssue],
+    allowed: Sequence[str],
+    prepare: Callable[[], object] | None,
 ) -> list[TenantSpec]:
     """Read, check and build every tenant file. Large repositories are split over
     forked processes (`reconciler.forking`); the result is the same either way."""
@@ -175,7 +186,7 @@ def _load_tenants(
     workers = forking.worker_count(len(files), MIN_FILES_PER_WORKER)
     docs: list[Document] = []
     tenants: list[TenantSpec] = []
-    for doc, tenant, found in forking.fork_map(load, files, workers):
+    for doc, tenant, found in forking.fork_map(load, files, workers, first=prepare):
         issues.extend(found)
         if doc is not None:
             docs.append(doc)
