@@ -18,7 +18,10 @@ from its `/_sandbox/stats` endpoint, reset before each run.
    from the end of the plan read to the last tenant applied (stderr progress);
    its ideal is ceil(N/C) x 3 x 50 ms. The sandbox really logs in to its SMTP
    server on PUT and verify: the server time beyond the injected latency is
-   reported as the SMTP cost;
+   reported as the SMTP cost. Twice: with the fleet's StartTLS listener, where
+   the sandbox's TLS handshakes (both ends, in Python, on the same cores as
+   the client) saturate it, and with its plain SMTP listener, where the
+   harness costs little and the figures show the client;
 3. client CPU and peak memory of `plan` over 1,000 and 10,000 tenants at zero
    latency (one sandbox of 10,000; the 1,000 are a subset);
 4. start-up: `qlik-email --help`, and `validate` over the 1,000 tenant files.
@@ -261,9 +264,16 @@ def measure_latency_fleet(n: int, c1_subset: int, repeats: int, work: Path) -> d
         results["plan"] = plans
         applies = []
         generation = 0
-        for concurrency, times, plain in ((None, repeats, False), (10, 1, False), (None, 1, True)):
-            if plain:
+        plain_now = False
+        for concurrency, times, plain in (
+            (None, repeats, False),
+            (10, 1, False),
+            (None, repeats, True),
+            (10, 1, True),
+        ):
+            if plain and not plain_now:
                 use_plain_smtp(fleet)
+                plain_now = True
             runs = []
             for _ in range(times):
                 generation += 1
@@ -281,7 +291,7 @@ def measure_latency_fleet(n: int, c1_subset: int, repeats: int, work: Path) -> d
             applies.append(
                 {
                     "concurrency": c,
-                    "default": concurrency is None and not plain,
+                    "default": concurrency is None,
                     "smtp": "none (no TLS)" if plain else "StartTLS",
                     "tenants": n,
                     "ideal_phase_s": math.ceil(n / c) * 3 * LATENCY_MS / 1000,
@@ -360,8 +370,9 @@ def table(results: dict[str, Any]) -> str:
                 f"{faster:.1f}x faster than C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
             )
         rows.append(_row(label, m, f"{p['ideal_s']:.2f} s", target))
-    ten = next(a for a in fleet["apply"] if a["concurrency"] == 10)
+    tens = {a["smtp"]: a for a in fleet["apply"] if a["concurrency"] == 10}
     for a in fleet["apply"]:
+        ten = tens[a["smtp"]]
         m = a["median"]
         phase, smtp = a["phase_s"], a["smtp_ms"]
         label = f"apply, {n:,} tenants, C={a['concurrency']}, SMTP {a['smtp']}"
@@ -375,6 +386,8 @@ def table(results: dict[str, Any]) -> str:
                 f"<= 1.5x ideal ({ratio:.2f}x): {verdict(ratio <= 1.5)}; "
                 f"{faster:.1f}x faster than C=10 (>= {wanted:.1f}x): {verdict(faster >= wanted)}"
             )
+            busy = (m["server_cpu_s"] or 0) / m["wall_s"]
+            target += f"; the sandbox's CPU time was {busy:.0%} of the command's wall time"
         rows.append(
             f"| ... its apply phase (PUT, verify, GET); the sandbox spent {smtp['put']} ms per "
             f"PUT and {smtp['verify']} ms per verify beyond the 50 ms latency | {_s(phase)} "

@@ -16,6 +16,7 @@ When forking is safe and pays is decided in `reconciler.forking`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler import forking, tls
-from reconciler.client import ApiSession, ClientOptions
+from reconciler.client import ApiSession, ClientOptions, TokenStore
 from reconciler.errors import ReconcilerError
 from reconciler.fleet import Progress, credentials_for, read_live, read_raw, run_bounded
 from reconciler.live import normalize
@@ -46,14 +47,24 @@ def read_fleet(
     concurrency: int,
     progress: Progress | None = None,
     workers: int | None = None,
+    tokens: TokenStore | None = None,
 ) -> dict[str, LiveState | str]:
     """Every tenant's live state (or why it could not be read), using `workers`
-    processes (default: `worker_count`); concurrency is split between them."""
+    processes (default: `worker_count`); concurrency is split between them.
+
+    OAuth tokens fetched here are put in `tokens`, when given, for the sessions
+    that follow (apply, verify): then tenants that use OAuth are read in this
+    process only, since a child's tokens would be lost with it.
+    """
     if options.transport is None:
         tls.shared()  # built (or waited for) now: children inherit it, and no thread runs at fork
     count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
+    if tokens is not None and any(isinstance(t.auth, OAuthAuth) for t in tenants):
+        count = 1
     if count == 1:
-        return asyncio.run(_gather(list(tenants), [], resolver, options, concurrency, progress))
+        return asyncio.run(
+            _gather(list(tenants), [], resolver, options, concurrency, progress, tokens)
+        )
     # Credentials that run a command (`${cmd:...}`, which apply allows) are resolved
     # here, once: the children inherit the values, so a command runs once, not once
     # per process. Files and variables are read by the process that needs them.
@@ -61,6 +72,10 @@ def read_fleet(
     readable = [t for t in tenants if t.name not in failed]
     parts = [readable[i::count] for i in range(count)]
     share = max(1, concurrency // count)
+    # What exists now (the configuration, above all) lives until the end: out of
+    # the collector's sight, it is never scanned again, in this process or in the
+    # children, which then share its memory pages instead of copying them.
+    gc.freeze()
     forking.flush_std_streams()
     children = [_fork(part, resolver, options, share) for part in parts[1:]]
     live = asyncio.run(_gather(parts[0], children, resolver, options, share, progress))
@@ -134,8 +149,9 @@ async def _gather(
     options: ClientOptions,
     share: int,
     progress: Progress | None,
+    tokens: TokenStore | None = None,
 ) -> dict[str, LiveState | str]:
-    async with ApiSession(options) as session:
+    async with ApiSession(options, tokens) as session:
         mine = read_live(session, own, resolver, concurrency=share, progress=progress)
         results = await asyncio.gather(mine, *(_collect(c, progress) for c in children))
     merged: dict[str, LiveState | str] = {}

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +128,37 @@ def test_an_oauth_fleet_fetches_one_token_per_tenant(tmp_path: Path) -> None:
         tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
         assert session.stats.token_fetches == len(tokens) == 50
         assert {e.tenant for e in tokens} == {t.name for t in sb.tenants}
+
+
+@pytest.mark.parametrize("command", [("apply", "--auto-approve"), ("drift", "--verify")])
+def test_a_command_that_reads_then_writes_fetches_each_token_once(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # apply reads (plan) then writes, drift --verify reads then verifies: two
+    # sessions, one token per tenant. Run as a separate process that is allowed
+    # to fork readers, whose tokens would otherwise be lost with them.
+    with Sandbox(tenants=30, seed=6) as sb:
+        root = sb.write_config(tmp_path / "config", auth="oauth")
+        if command[0] == "drift":
+            for tenant in sb.tenants:
+                sb.seed(tenant.name, sb.basic_auth_body(tenant.name))
+        sb.reset_stats()
+        env = {**os.environ, "QLIK_EMAIL_WORKERS": "2"}
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", command[0], str(root), command[1]],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
+        writes = [
+            e for e in sb.request_log if e.method in ("PUT", "POST") and e.path != "/oauth/token"
+        ]
+        assert len(writes) >= 30  # the second session did work for every tenant
+        assert sorted(e.tenant for e in tokens) == sorted(t.name for t in sb.tenants)
 
 
 def test_httpcore_finds_sniffio() -> None:

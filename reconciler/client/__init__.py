@@ -37,6 +37,7 @@ Exceptions (from `reconciler.errors`), each naming the tenant:
 
 from __future__ import annotations
 
+from reconciler.client.auth import TokenStore
 from reconciler.client.body import build_put_body, parse_smtp_result
 from reconciler.client.options import (
     ApiKeyCredentials,
@@ -58,6 +59,7 @@ __all__ = [
     "SessionStats",
     "SmtpResult",
     "TenantClient",
+    "TokenStore",
     "build_put_body",
     "parse_smtp_result",
 ]

@@ -36,12 +36,13 @@ _EXAMPLE_ENV = {
     ("oauth", "clientSecret"): "QLIK_CLIENT_SECRET",
 }
 _FORMS = "${env:NAME}, ${file:PATH} or ${cmd:COMMAND}"
+_WHITESPACE = re.compile(r"\s")
 
 
 def url_problem(url: str) -> str | None:
     """Why `url` is not a usable tenant address (https://host[:port][/path])."""
     text = url.strip()
-    if any(char.isspace() for char in text):
+    if _WHITESPACE.search(text):
         return "url must not contain spaces"
     if "@" in text:  # not echoed: the user-info usually holds a password
         return "url must not contain a user name or password: credentials belong under auth"
@@ -92,10 +93,12 @@ def _is_loopback(host: str) -> bool:
 
 def host_is_valid(host: str) -> bool:
     """True for a DNS host name or an IP address."""
+    if _HOST.match(host) is not None:
+        return True
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return _HOST.match(host) is not None
+        return False
     return True
 
 
