@@ -50,8 +50,8 @@ def test_validate_prints_annotations_in_github_actions(cli, tmp_path, monkeypatc
     assert quiet.code == 1 and "::error" not in quiet.stdout + quiet.stderr
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = cli("validate", ".")
-    assert result.code == 1
-    annotations = result.stdout.splitlines()
+    assert result.code == 1 and result.stdout == ""  # stdout is for reports only
+    annotations = [line for line in result.stderr.splitlines() if line.startswith("::")]
     issues = [line for line in result.stderr.splitlines() if line.startswith("tenants/")]
     assert len(annotations) == len(issues) >= 2
     assert all(line.startswith("::error file=tenants/acme.yaml,line=") for line in annotations)
@@ -75,7 +75,7 @@ def test_on_resolve_sees_each_value_once_before_resolve_returns(tmp_path):
 def test_no_mask_is_printed_outside_github_actions(cli, repo, monkeypatch):
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     result = cli("plan", str(repo))
-    assert result.code == 0 and "::add-mask::" not in result.stdout
+    assert result.code == 0 and "::add-mask::" not in result.stdout + result.stderr
 
 
 def test_markdown_file_matches_the_markdown_format(cli, repo, tmp_path):

@@ -4,6 +4,7 @@ failure paths, report and plan files, and a server that echoes request bodies
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -105,7 +106,8 @@ def test_github_actions_masks_every_secret_before_printing_anything_else(
     sandbox, repo, cli, tmp_path, monkeypatch
 ):
     """With GITHUB_ACTIONS=true a secret may appear only on an `::add-mask::` line,
-    printed the moment it is resolved: before the report that could contain it."""
+    printed on stderr the moment it is resolved: before any other line of the
+    run. stdout holds the report alone, so `--format json` output stays JSON."""
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     plan = cli("--debug", "plan", str(repo), "--format", "markdown")
     apply = cli("--debug", "apply", str(repo), "--auto-approve", "--test-email", "ops@example.com")
@@ -118,18 +120,19 @@ def test_github_actions_masks_every_secret_before_printing_anything_else(
         sandbox.tenant("tenant-001").smtp_password,
         sandbox.tenant("tenant-002").m365_client_secret,
     ]
+    assert json.loads(drift.stdout)  # nothing but the report on stdout
     for result in (plan, apply, rotate, drift):
-        lines = result.stdout.splitlines()
+        assert "::add-mask::" not in result.stdout
+        lines = result.stderr.splitlines()
         masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
         for secret in secrets_of(sandbox):
-            assert secret not in result.stderr
+            assert secret not in result.stdout
             for line in lines:
                 assert secret not in line or line == f"::add-mask::{secret}", line
-        # The API keys are resolved before any tenant is read, so before any output.
+        # The API keys are resolved before any tenant is read, so before any request
+        # could be logged (--debug) and before any progress line.
         assert masks[: len(sandbox.tenants)] == list(range(len(sandbox.tenants)))
     for result in (apply, rotate):
-        lines = result.stdout.splitlines()
+        lines = result.stderr.splitlines()
         for secret in resolved:
             assert f"::add-mask::{secret}" in lines
-        report = next(i for i, line in enumerate(lines) if line.startswith(("ok ", "!! ", "xx ")))
-        assert max(i for i, line in enumerate(lines) if line.startswith("::add-mask::")) < report

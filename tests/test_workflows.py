@@ -188,10 +188,12 @@ def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
     assert planned.returncode == 0, planned.stderr
     assert runner.context["steps"]["plan"]["outputs"] == {"has-changes": "true"}
     lines = planned.stdout.splitlines()
-    for secret in values.values():  # masked first (by the step, then by qlik-email), and only
+    errors = planned.stderr.splitlines()
+    for secret in values.values():  # masked first by the step, again by qlik-email, and only
         assert lines.index(f"::add-mask::{secret}") < len(values)
-        assert all(secret not in line or line == f"::add-mask::{secret}" for line in lines)
-        assert secret not in planned.stderr
+        assert f"::add-mask::{secret}" in errors
+        for line in lines + errors:
+            assert secret not in line or line == f"::add-mask::{secret}"
     assert "**Plan: 4 to create" in runner.summary.read_text()
     assert json.loads((tmp_path / "runner" / "qlik-email-out" / "plan.json").read_text())
 
@@ -224,11 +226,12 @@ def test_plan_workflow_reports_an_invalid_configuration(repo, tmp_path):
     runner = Runner("plan", tmp_path, repo.parent, context(inputs))
     validated = runner.run("plan", "Validate")
     assert validated.returncode == 1
-    assert "::error file=config/tenants/tenant-001.yaml,line=2,col=6" in validated.stdout
+    assert "::error file=config/tenants/tenant-001.yaml,line=2,col=6" in validated.stderr
     assert runner.run("plan", "Comment on the pull request").returncode == 0
     (comment,) = runner.gh()["comments"]["7"]
     assert ":x: **The configuration is not valid**" in comment["body"]
     assert "config/tenants/tenant-001.yaml:2:6:" in comment["body"]
+    assert "::error" not in comment["body"]  # annotations are for the runner, not the comment
 
 
 @needs_jq

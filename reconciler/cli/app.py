@@ -208,7 +208,7 @@ def _annotate(exc: ConfigError) -> None:
     from reconciler.report.github import error_annotations, in_github_actions
 
     if in_github_actions(os.environ):
-        out(error_annotations(exc.issues))
+        err(error_annotations(exc.issues).rstrip("\n"))
 
 
 # Collect cyclic garbage after 50,000 net allocations instead of 700. A fleet run

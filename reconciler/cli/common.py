@@ -106,7 +106,9 @@ def _mask(value: str) -> None:
     from reconciler.report.github import add_mask_commands
 
     for command in add_mask_commands(value):
-        click.echo(command)  # stdout, flushed: the runner masks every later line
+        # The runner reads workflow commands from stderr as well as stdout, and
+        # stdout carries only the report (`--format json > plan.json` stays JSON).
+        click.echo(command, err=True)
 
 
 def client_options(selection: Selection) -> ClientOptions:

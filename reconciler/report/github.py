@@ -1,8 +1,9 @@
 """GitHub Actions workflow commands: secret masks and file annotations.
 
-The runner reads these from a step's output: `::add-mask::VALUE` hides VALUE in
-every later log line, `::error file=F,line=L,col=C::MESSAGE` puts an annotation
-on a line of a file (shown on the pull request's diff). Data and property
+The runner reads these from a step's stdout and stderr alike; qlik-email
+writes them to stderr, so that stdout holds only the report. `::add-mask::VALUE`
+hides VALUE in every later log line, `::error file=F,line=L,col=C::MESSAGE`
+puts an annotation on a line of a file (shown on the pull request's diff). Data and property
 values are escaped as GitHub's toolkit does (`%`, CR and LF; in properties also
 `:` and `,`), so a message can never end a command early or start another one.
 """
