@@ -152,6 +152,7 @@ class _Child:
         self.pid = pid
         self.fd = fd
         self._buffer = bytearray()
+        self._reaped = False
 
     def receive(self, done: dict[int, list[Any]], *, wait: bool) -> None:
         """Add every complete frame received so far to `done`; with `wait`, read
@@ -166,10 +167,11 @@ class _Child:
             if not data:
                 break
             self._buffer += data
-        self._unpack(done)
         if wait:
             os.close(self.fd)
             os.waitpid(self.pid, 0)
+            self._reaped = True
+        self._unpack(done)
 
     def _unpack(self, done: dict[int, list[Any]]) -> None:
         buffer, offset = self._buffer, 0
@@ -183,6 +185,8 @@ class _Child:
         del buffer[:offset]
 
     def abandon(self) -> None:
+        if self._reaped:  # its pid may belong to another process by now
+            return
         with contextlib.suppress(OSError):
             os.close(self.fd)
         try:
