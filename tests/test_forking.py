@@ -18,7 +18,13 @@ from reconciler import forking
 from reconciler.config import load_config
 from reconciler.errors import ConfigError
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="forking is used on Linux only")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="forking is used on Linux only"),
+    # These tests call fork_map directly, in a test process where other tests'
+    # sandboxes run threads: qlik-email itself never forks next to a thread
+    # (worker_count), and the work forked here takes no lock those threads hold.
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
+]
 
 PARENT = os.getpid()
 
