@@ -181,6 +181,39 @@ def test_console_script_starts(tmp_path):
     assert "Manage the e-mail configuration" in done.stdout
 
 
+def test_the_script_ends_with_its_exit_code_and_its_output_flushed(tmp_path):
+    # It ends without tearing the interpreter down (os._exit): nothing may be lost.
+    (tmp_path / "qlik-email.yaml").write_text("version: 1\ntenants: tenants/*.yaml\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.rstrip().endswith("matches no file")  # the last line made it out
+    listing = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--help"],
+        stdout=subprocess.PIPE,
+        check=False,
+    )
+    assert listing.returncode == 0 and listing.stdout.endswith(b"\n")
+
+
+def test_under_a_profiler_the_script_exits_normally(tmp_path):
+    # cProfile (like coverage.py) writes its results at exit: the fast exit must
+    # not skip that.
+    results = tmp_path / "profile.out"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(results), "-m", "reconciler", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert results.stat().st_size > 0
+
+
 class FakeTerminal:
     """A stdin that says it is a terminal and answers one line."""
 

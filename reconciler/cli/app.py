@@ -277,9 +277,12 @@ def run() -> NoReturn:
     over 1,000 tenants). So once the output is flushed and logging is shut
     down, the process ends with `os._exit`. Anything that must happen before
     exit (temporary directories, the sandbox of `demo`) is done by then, by
-    context managers inside `main()`.
+    context managers inside `main()`. Under a coverage tool or a profiler, which
+    write their results at exit, it exits normally.
     """
     code = main()
+    if _observed():  # a coverage tool or profiler writes its results at exit
+        sys.exit(code)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -287,3 +290,13 @@ def run() -> NoReturn:
         code = code or EXIT_ERROR
     logging.shutdown()
     os._exit(code)
+
+
+def _observed() -> bool:
+    """True under a tracer or profiler (coverage.py, cProfile, a debugger)."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+
+    return monitoring is not None and any(
+        monitoring.get_tool(tool) is not None for tool in range(6)
+    )
