@@ -122,25 +122,38 @@ def _task_pipe(count: int) -> int:
     return read_end
 
 
-def _spawn(work: Callable[[T], R], chunks: Sequence[Sequence[T]], tasks: int) -> _Child:
+def fork_child(body: Callable[[int], object]) -> tuple[int, int]:
+    """Fork a child that runs `body(fd)`, `fd` being the write end of a pipe, then
+    leaves at once (exit status 0, or 1 if `body` raised anything), without the
+    cleanup of the parent's state it inherited. Returns (pid, read end)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: compute and send chunk by chunk, then leave without cleanup
+    if pid == 0:
         code = 1
         try:
             os.close(read_end)
-            with os.fdopen(write_end, "wb", buffering=0) as pipe:
-                while len(number := os.read(tasks, 4)) == 4:
-                    index = int.from_bytes(number, "big")
-                    results = [work(item) for item in chunks[index]]
-                    frame = pickle.dumps((index, results), pickle.HIGHEST_PROTOCOL)
-                    pipe.write(len(frame).to_bytes(4, "big") + frame)
+            body(write_end)
             code = 0
-        except BaseException:  # the parent computes what was not delivered
+        except BaseException:  # the parent deals with what was not delivered
             pass
         finally:
+            with contextlib.suppress(Exception):
+                flush_std_streams()
             os._exit(code)
     os.close(write_end)
+    return pid, read_end
+
+
+def _spawn(work: Callable[[T], R], chunks: Sequence[Sequence[T]], tasks: int) -> _Child:
+    def compute_and_send(fd: int) -> None:  # chunk by chunk, as long as any is left
+        with os.fdopen(fd, "wb", buffering=0) as pipe:
+            while len(number := os.read(tasks, 4)) == 4:
+                index = int.from_bytes(number, "big")
+                results = [work(item) for item in chunks[index]]
+                frame = pickle.dumps((index, results), pickle.HIGHEST_PROTOCOL)
+                pipe.write(len(frame).to_bytes(4, "big") + frame)
+
+    pid, read_end = fork_child(compute_and_send)
     os.set_blocking(read_end, False)
     return _Child(pid, read_end)
 

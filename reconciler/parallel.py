@@ -19,7 +19,6 @@ import asyncio
 import gc
 import json
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,19 +105,9 @@ def _runs_a_command(auth: Auth) -> bool:
 def _fork(
     part: list[TenantSpec], resolver: SecretResolver, options: ClientOptions, share: int
 ) -> tuple[int, int, list[TenantSpec]]:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: read, stream the results, and leave without cleanup
-        os.close(read_end)
-        code = 1
-        try:
-            asyncio.run(_child(part, resolver, options, share, write_end))
-            code = 0
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(write_end)
+    pid, read_end = forking.fork_child(
+        lambda fd: asyncio.run(_child(part, resolver, options, share, fd))
+    )
     return pid, read_end, part
 
 

@@ -73,7 +73,7 @@ class ApiSession:
         key = (base, credential_identity(credentials))
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            endpoint = self._endpoints[key] = self._endpoint(base, credentials)
+            endpoint = self._endpoints[key] = self._endpoint(key, credentials)
         return TenantClient(self._sender, Target(name, base, credentials, endpoint))
 
     def pool_index(self, base_url: str) -> int:
@@ -86,7 +86,9 @@ class ApiSession:
         """How many connection pools the session may create."""
         return self._pools.count
 
-    def _endpoint(self, base: str, credentials: Credentials) -> Endpoint:
+    def _endpoint(self, key: tuple[str, str], credentials: Credentials) -> Endpoint:
+        """What the callers with `key` (base URL, credential identity) share."""
+        base = key[0]
         options = self.options
         tier1 = tier2 = None
         if options.pace:
@@ -94,6 +96,5 @@ class ApiSession:
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
         token = None
         if isinstance(credentials, OAuthCredentials):
-            key = (base, credential_identity(credentials))
             token = TokenCache(options.clock, self._tokens, key)
         return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)
