@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+
+# The published OpenAPI document of the endpoints, which every response is checked against.
+SPEC = str(Path(__file__).parent / "data" / "openapi-transports-email-config.yaml")
 
 
 @pytest.fixture
@@ -38,6 +46,35 @@ def run_cli(*argv: str) -> Result:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(list(argv))
     return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_cli_process(*argv: str, workers: int) -> Result:
+    """Run `qlik-email ARGV` as a process of its own (`python -m reconciler`),
+    allowed to fork `workers` processes (QLIK_EMAIL_WORKERS): unlike the test
+    process, it runs no other thread, so forking really happens."""
+    env = {**os.environ, "QLIK_EMAIL_WORKERS": str(workers)}
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@contextlib.contextmanager
+def checked_client(sandbox: Any, scanner: Any = None) -> Iterator[httpx.Client]:
+    """A client for the sandbox whose every response is validated against SPEC and
+    scanned for the fleet's secrets (`scanner`, by default one for all of them)."""
+    from reconciler.sandbox.conformance import SecretScanner, shared_checker
+
+    if scanner is None:
+        scanner = SecretScanner(v for t in sandbox.tenants for v in t.secrets())
+    hooks = {"response": [shared_checker(SPEC).hook, scanner.hook]}
+    with httpx.Client(event_hooks=hooks, trust_env=False, timeout=30) as http:
+        yield http
 
 
 @pytest.fixture

@@ -4,27 +4,17 @@ same as one process's, every tenant exactly once, errors included."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import yaml
+from conftest import run_cli_process
 
 from reconciler.parallel import worker_count
 from reconciler.sandbox import Sandbox
 
 
 def plan_json(repo, workers: int) -> tuple[int, dict, str]:
-    env = {**os.environ, "QLIK_EMAIL_WORKERS": str(workers)}
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "plan", str(repo), "--format", "json", "--progress"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    return done.returncode, json.loads(done.stdout), done.stderr
+    done = run_cli_process("plan", str(repo), "--format", "json", "--progress", workers=workers)
+    return done.code, json.loads(done.stdout), done.stderr
 
 
 def comparable(document: dict) -> list:
@@ -93,16 +83,8 @@ def test_command_references_run_in_one_process_before_the_readers_fork(tmp_path)
             key_file = repo / ".secrets" / f"{tenant.name}.apikey"
             data["auth"] = {"apiKey": f"${{cmd:/bin/sh {script} {runs} {key_file}}}"}
             path.write_text(yaml.safe_dump(data))
-        env = {**os.environ, "QLIK_EMAIL_WORKERS": "3"}
-        done = subprocess.run(
-            [sys.executable, "-m", "reconciler", "apply", str(repo), "--auto-approve"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr + done.stdout
+        done = run_cli_process("apply", str(repo), "--auto-approve", workers=3)
+        assert done.code == 0, done
         assert all(sandbox.live_config(t.name) is not None for t in sandbox.tenants)
     runners = runs.read_text().splitlines()
     assert len(runners) == 40 and len(set(runners)) == 1

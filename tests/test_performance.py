@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_cli_process
 
 from reconciler.cli import app as app_module
 from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
@@ -143,16 +140,8 @@ def test_a_command_that_reads_then_writes_fetches_each_token_once(
             for tenant in sb.tenants:
                 sb.seed(tenant.name, sb.basic_auth_body(tenant.name))
         sb.reset_stats()
-        env = {**os.environ, "QLIK_EMAIL_WORKERS": "2"}
-        done = subprocess.run(
-            [sys.executable, "-m", "reconciler", command[0], str(root), command[1]],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        done = run_cli_process(command[0], str(root), command[1], workers=2)
+        assert done.code == 0, done
         tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
         writes = [
             e for e in sb.request_log if e.method in ("PUT", "POST") and e.path != "/oauth/token"

@@ -10,16 +10,15 @@ import itertools
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import checked_client
 
 from reconciler.sandbox import Sandbox
-from reconciler.sandbox.conformance import SecretScanner, shared_checker
+from reconciler.sandbox.conformance import SecretScanner
 
-SPEC = str(Path(__file__).parent / "data" / "openapi-transports-email-config.yaml")
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 WRONG_PASSWORD = "wrong-password-9f8e7d"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -40,9 +39,8 @@ def scanner(sb: Sandbox) -> SecretScanner:
 
 
 @pytest.fixture(scope="module")
-def client(scanner: SecretScanner) -> Iterator[httpx.Client]:
-    hooks = {"response": [shared_checker(SPEC).hook, scanner.hook]}
-    with httpx.Client(event_hooks=hooks, trust_env=False, timeout=30) as http:
+def client(sb: Sandbox, scanner: SecretScanner) -> Iterator[httpx.Client]:
+    with checked_client(sb, scanner) as http:
         yield http
 
 

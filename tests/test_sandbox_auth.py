@@ -5,15 +5,13 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from conftest import checked_client
 
 from reconciler.sandbox import Sandbox, SandboxTenant
-from reconciler.sandbox.conformance import SecretScanner, shared_checker
 
-SPEC = str(Path(__file__).parent / "data" / "openapi-transports-email-config.yaml")
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 UNAUTHORIZED = {"errors": [{"code": "AUTH-1", "title": "Unauthorized"}]}
 
@@ -27,9 +25,7 @@ def sb() -> Iterator[Sandbox]:
 @pytest.fixture(scope="module")
 def client(sb: Sandbox) -> Iterator[httpx.Client]:
     # Access tokens are not in the scanner: the token endpoint must return them.
-    scanner = SecretScanner(v for t in sb.tenants for v in t.secrets())
-    hooks = {"response": [shared_checker(SPEC).hook, scanner.hook]}
-    with httpx.Client(event_hooks=hooks, trust_env=False, timeout=30) as http:
+    with checked_client(sb) as http:
         yield http
 
 

@@ -10,16 +10,15 @@ test that the checker saw enough responses and every operationId.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import SPEC, checked_client
 
 from reconciler.sandbox import Sandbox, SandboxTenant
-from reconciler.sandbox.conformance import SecretScanner, shared_checker
+from reconciler.sandbox.conformance import shared_checker
 
-SPEC = str(Path(__file__).parent / "data" / "openapi-transports-email-config.yaml")
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 
 
@@ -31,9 +30,7 @@ def sb() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def client(sb: Sandbox) -> Iterator[httpx.Client]:
-    scanner = SecretScanner(v for t in sb.tenants for v in t.secrets())
-    hooks = {"response": [shared_checker(SPEC).hook, scanner.hook]}
-    with httpx.Client(event_hooks=hooks, trust_env=False, timeout=30) as http:
+    with checked_client(sb) as http:
         yield http
 
 

@@ -16,13 +16,12 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import checked_client
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.cli import sandbox_command
-from reconciler.sandbox.conformance import SecretScanner, shared_checker
 from reconciler.sandbox.tenants import fleet_key, make_tenant
 
-SPEC = str(Path(__file__).parent / "data" / "openapi-transports-email-config.yaml")
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,9 +34,7 @@ def sb() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def client(sb: Sandbox) -> Iterator[httpx.Client]:
-    scanner = SecretScanner(v for t in sb.tenants for v in t.secrets())
-    hooks = {"response": [shared_checker(SPEC).hook, scanner.hook]}
-    with httpx.Client(event_hooks=hooks, trust_env=False, timeout=30) as http:
+    with checked_client(sb) as http:
         yield http
 
 
