@@ -10,6 +10,8 @@ Field names are those of the configuration language (`serverAddress`,
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -187,6 +189,16 @@ class LiveEmail:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadFailure:
+    """Why a tenant's live state could not be read (its message names the tenant)."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
 class LiveState:
     """A tenant as read: its config (None when it has none), health, and a
     fingerprint of the config used to detect changes between plan and apply."""
@@ -194,6 +206,16 @@ class LiveState:
     email: LiveEmail | None
     health: Health
     fingerprint: str
+
+
+LiveRead = LiveState | ReadFailure  # what reading one tenant gives
+
+
+def fingerprint(document: object) -> str:
+    """A short, stable digest of a JSON-ready `document` (keys sorted): how plans,
+    saved plans and drift reports recognise that the same thing is described."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 class Action(str, Enum):
@@ -233,9 +255,13 @@ class TenantPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every tenant's plan, in a deterministic order (by tenant name)."""
+    """Every tenant's plan, in a deterministic order (by tenant name). `shard` is
+    the `--shard I/N` it covers (None: every selected tenant); `config_root` the
+    configuration repository it was made from (None when merged from several)."""
 
     tenants: tuple[TenantPlan, ...]
+    shard: str | None = None
+    config_root: str | None = None
 
     def count(self, action: Action) -> int:
         return sum(1 for t in self.tenants if t.error is None and t.action is action)

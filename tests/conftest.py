@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -48,16 +47,13 @@ def run_cli(*argv: str) -> Result:
     return Result(code, stdout.getvalue(), stderr.getvalue())
 
 
-def run_cli_process(*argv: str, workers: int) -> Result:
-    """Run `qlik-email ARGV` as a process of its own (`python -m reconciler`),
-    allowed to fork `workers` processes (QLIK_EMAIL_WORKERS): unlike the test
-    process, it runs no other thread, so forking really happens."""
-    env = {**os.environ, "QLIK_EMAIL_WORKERS": str(workers)}
+def run_cli_process(*argv: str) -> Result:
+    """Run `qlik-email ARGV` as a process of its own (`python -m reconciler`), as
+    a user runs it: its own signal handlers, environment and exit."""
     done = subprocess.run(
         [sys.executable, "-m", "reconciler", *argv],
         capture_output=True,
         text=True,
-        env=env,
         timeout=120,
         check=False,
     )

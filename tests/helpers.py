@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.live import normalize
+from reconciler.client.live import normalize
 from reconciler.model import ApiKeyAuth, DesiredEmail, LiveState, Provider, SourcePos, TenantSpec
 from reconciler.secrets import SecretRef
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from helpers import basic, live_basic, live_none, spec
 
-from reconciler.applier import ApplyOptions, Outcome, apply_plan, specs_by_name
 from reconciler.client import ApiSession, ClientOptions
-from reconciler.planner import make_plan
+from reconciler.engine.applier import ApplyOptions, Outcome, apply_plan
+from reconciler.engine.planner import make_plan
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
 GET_OK = {
@@ -46,9 +46,10 @@ def run(handler, tenants, live, **options):
             return await apply_plan(
                 session,
                 plan,
-                specs_by_name(tenants),
+                {t.name: t for t in tenants},
                 resolver,
                 ApplyOptions(recheck=False, **options),
+                concurrency=64,
             )
 
     return asyncio.run(go()), calls
@@ -133,7 +134,12 @@ def test_missing_secret_fails_before_any_write():
         options = ClientOptions(transport=httpx.MockTransport(handler), sleep=no_sleep)
         async with ApiSession(options) as session:
             return await apply_plan(
-                session, plan, specs_by_name(tenants), env_less, ApplyOptions(recheck=False)
+                session,
+                plan,
+                {t.name: t for t in tenants},
+                env_less,
+                ApplyOptions(recheck=False),
+                concurrency=64,
             )
 
     result = asyncio.run(go()).results[0]
@@ -157,7 +163,13 @@ def test_stop_event_skips_tenants_not_started():
         )
         async with ApiSession(options) as session:
             return await apply_plan(
-                session, plan, specs_by_name(tenants), resolver, ApplyOptions(), stop=stop
+                session,
+                plan,
+                {t.name: t for t in tenants},
+                resolver,
+                ApplyOptions(),
+                concurrency=64,
+                stop=stop,
             )
 
     report = asyncio.run(go())

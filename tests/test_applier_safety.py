@@ -1,10 +1,10 @@
 import pytest
 from helpers import basic, live_basic, live_none, spec
 
-from reconciler.applier import check_safety
+from reconciler.engine.applier import check_safety
+from reconciler.engine.planner import make_plan
 from reconciler.errors import UnsafePlanError
 from reconciler.model import Safety
-from reconciler.planner import make_plan
 
 
 def plan_with(creates: int, deletes: int, unchanged: int):

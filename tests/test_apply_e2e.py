@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from reconciler.schemas_util import load_schema
+from reconciler.jsonschemas import load_schema
 
 
 def tenant_file(repo: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from reconciler import __version__
-from reconciler.schemas_util import load_schema
+from reconciler.jsonschemas import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "qlik-email.yaml").exists())

@@ -4,11 +4,11 @@ from datetime import date
 import jsonschema
 from helpers import basic, live_basic, live_none, spec
 
-from reconciler.drift import assess, build_report
-from reconciler.live import normalize
-from reconciler.model import IgnoreRule
+from reconciler.client.live import normalize
+from reconciler.engine.drift import ConnectionCheck, assess, build_report
+from reconciler.jsonschemas import load_schema
+from reconciler.model import IgnoreRule, ReadFailure
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
-from reconciler.schemas_util import load_schema
 
 TODAY = date(2026, 11, 22)
 
@@ -48,7 +48,9 @@ def test_health_problems_from_the_api():
             "authFailures": 2,
         }
     )
-    result = assess(spec("acme", basic()), live, [], TODAY, verify=(False, "535 auth failed"))
+    result = assess(
+        spec("acme", basic()), live, [], TODAY, verify=ConnectionCheck(False, "535 auth failed")
+    )
     codes = [p.code for p in result.problems]
     assert codes == ["invalid", "error:INVALID_CREDENTIALS", "auth-failures", "verify-failed"]
     assert result.unhealthy and not result.drifted
@@ -70,7 +72,10 @@ def test_fingerprint_is_stable_while_the_same_things_drift():
 def test_reports_render_and_validate():
     specs = [spec("a", basic()), spec("b", basic()), spec("c", basic())]
     report = build_report(
-        specs, {"a": live_basic(serverPort=25), "b": live_basic(), "c": "refused"}, [], TODAY
+        specs,
+        {"a": live_basic(serverPort=25), "b": live_basic(), "c": ReadFailure("refused")},
+        [],
+        TODAY,
     )
     document = drift_document(report)
     jsonschema.Draft202012Validator(load_schema("drift-report.schema.json")).validate(document)

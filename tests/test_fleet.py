@@ -4,8 +4,9 @@ import pytest
 from helpers import basic, spec
 
 from reconciler.client import ApiKeyCredentials, OAuthCredentials
+from reconciler.engine.fleet import credentials_for
+from reconciler.engine.selection import parse_shard, select_tenants, shard_of
 from reconciler.errors import ReconcilerError
-from reconciler.fleet import credentials_for, parse_shard, select_tenants, shard_of
 from reconciler.model import OAuthAuth
 from reconciler.secrets import ResolvePolicy, SecretRef, SecretResolver
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reconciler.client.live import normalize
 from reconciler.importer import render_tenant, secret_references
 from reconciler.importer.render import quote
-from reconciler.live import normalize
 
 
 def seed_mixed_fleet(sandbox) -> None:

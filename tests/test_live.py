@@ -1,4 +1,4 @@
-from reconciler.live import normalize
+from reconciler.client.live import normalize
 from reconciler.model import Provider
 
 

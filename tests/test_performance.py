@@ -18,13 +18,14 @@ import httpx
 import pytest
 from conftest import run_cli, run_cli_process
 
-from reconciler.cli import app as app_module
+from reconciler.cli import common as common_module
 from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
+from reconciler.engine import Engine, Phase, select
+from reconciler.engine.fleet import run_bounded
+from reconciler.engine.planfile import plan_document
 from reconciler.errors import ReportFileError
-from reconciler.fleet import read_live, run_bounded, verify_all
-from reconciler.model import Action, Plan, TenantPlan
+from reconciler.model import Action, Plan, ReadFailure, TenantPlan
 from reconciler.report.merge import Source, merge_reports, shard_problem
-from reconciler.report.plan import plan_document
 from reconciler.sandbox import Sandbox
 from reconciler.secrets import ResolvePolicy, Secret, SecretResolver
 
@@ -87,17 +88,15 @@ def test_requests_of_different_tenants_overlap_up_to_the_concurrency(tmp_path: P
     with Sandbox(tenants=40, seed=3, latency_ms=20) as sb:
         desired = load(sb.write_config(tmp_path / "config"))
 
-        async def read(concurrency: int) -> None:
-            async with ApiSession(ClientOptions(connections=concurrency)) as session:
-                live = await read_live(
-                    session, desired.tenants, resolver_for(desired.root), concurrency=concurrency
-                )
-            assert all(not isinstance(state, str) for state in live.values())
+        def read(concurrency: int) -> None:
+            selection = select(desired, concurrency=concurrency)
+            live = Engine(selection, resolver_for(desired.root)).read()
+            assert not any(isinstance(state, ReadFailure) for state in live.values())
 
-        asyncio.run(read(10))
+        read(10)
         assert 8 <= sb.stats.peak_in_flight <= 10  # overlapping, and bounded
         sb.reset_stats()
-        asyncio.run(read(1))
+        read(1)
         assert sb.stats.peak_in_flight == 1
 
 
@@ -110,20 +109,19 @@ def test_plan_concurrency_option_bounds_the_requests_in_flight(tmp_path: Path) -
 
 
 def test_an_oauth_fleet_fetches_one_token_per_tenant(tmp_path: Path) -> None:
+    # drift --verify reads every tenant, then verifies each one: one session,
+    # so one token per tenant serves both.
     with Sandbox(tenants=50, seed=5) as sb:
         desired = load(sb.write_config(tmp_path / "config", auth="oauth"))
-        secrets = resolver_for(desired.root)
-
-        async def work() -> ApiSession:
-            async with ApiSession(ClientOptions(connections=16)) as session:
-                await read_live(session, desired.tenants, secrets, concurrency=16)
-                await read_live(session, desired.tenants, secrets, concurrency=16)
-                await verify_all(session, desired.tenants, secrets, concurrency=16)
-            return session
-
-        session = asyncio.run(work())
+        for tenant in sb.tenants:
+            sb.seed(tenant.name, sb.basic_auth_body(tenant.name))
+        sb.reset_stats()
+        engine = Engine(select(desired, concurrency=16), resolver_for(desired.root))
+        report = engine.drift(verify=True)
+        assert not any(t.error for t in report.tenants)
         tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
-        assert session.stats.token_fetches == len(tokens) == 50
+        verifies = [e for e in sb.request_log if e.path.endswith("/verify-connection")]
+        assert len(tokens) == len(verifies) == 50
         assert {e.tenant for e in tokens} == {t.name for t in sb.tenants}
 
 
@@ -131,22 +129,21 @@ def test_an_oauth_fleet_fetches_one_token_per_tenant(tmp_path: Path) -> None:
 def test_a_command_that_reads_then_writes_fetches_each_token_once(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    # apply reads (plan) then writes, drift --verify reads then verifies: two
-    # sessions, one token per tenant. Run as a separate process that is allowed
-    # to fork readers, whose tokens would otherwise be lost with them.
+    # apply reads (plan) then writes, drift --verify reads then verifies: one
+    # session for the whole command, so one token per tenant. Run as a user runs it.
     with Sandbox(tenants=30, seed=6) as sb:
         root = sb.write_config(tmp_path / "config", auth="oauth")
         if command[0] == "drift":
             for tenant in sb.tenants:
                 sb.seed(tenant.name, sb.basic_auth_body(tenant.name))
         sb.reset_stats()
-        done = run_cli_process(command[0], str(root), command[1], workers=2)
+        done = run_cli_process(command[0], str(root), command[1])
         assert done.code == 0, done
         tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
         writes = [
             e for e in sb.request_log if e.method in ("PUT", "POST") and e.path != "/oauth/token"
         ]
-        assert len(writes) >= 30  # the second session did work for every tenant
+        assert len(writes) >= 30  # the second step did work for every tenant
         assert sorted(e.tenant for e in tokens) == sorted(t.name for t in sb.tenants)
 
 
@@ -344,9 +341,7 @@ def _plan_doc(*names: str, shard: str | None = None, error: str | None = None) -
         )
         for name in names
     )
-    document = plan_document(Plan(tenants))
-    document["shard"] = shard
-    return document
+    return plan_document(Plan(tenants, shard=shard))
 
 
 def _write(tmp_path: Path, name: str, document: object) -> str:
@@ -356,7 +351,7 @@ def _write(tmp_path: Path, name: str, document: object) -> str:
 
 
 def test_merge_refuses_mixed_kinds(tmp_path: Path) -> None:
-    from reconciler.drift import DriftReport
+    from reconciler.engine.drift import DriftReport
     from reconciler.report.drift import drift_document
 
     plan = _write(tmp_path, "plan.json", _plan_doc("a"))
@@ -411,7 +406,7 @@ def test_merge_refuses_unreadable_and_foreign_files(tmp_path: Path) -> None:
 
 
 def test_merge_exit_codes_follow_the_commands(tmp_path: Path) -> None:
-    from reconciler.applier import ApplyReport, Outcome, TenantResult
+    from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
     from reconciler.report.apply import apply_document
 
     unreadable = _write(tmp_path, "err.json", _plan_doc("a", error="tenant a: 401"))
@@ -464,16 +459,18 @@ class Ticks:
         return self.now
 
 
-def _progress(monkeypatch: pytest.MonkeyPatch, tty: bool, **kwargs: Any) -> list[str]:
+def _progress(monkeypatch: pytest.MonkeyPatch, tty: bool, phase: Phase = Phase.READ) -> list[str]:
     lines: list[str] = []
-    monkeypatch.setattr(app_module.time, "monotonic", Ticks())
-    monkeypatch.setattr(app_module.sys.stderr, "isatty", lambda: tty, raising=False)
+    monkeypatch.setattr(common_module.time, "monotonic", Ticks())
+    monkeypatch.setattr(common_module.sys.stderr, "isatty", lambda: tty, raising=False)
     monkeypatch.setattr(
-        app_module.click, "echo", lambda text, nl=True, err=False: lines.append(str(text))
+        common_module.click, "echo", lambda text, nl=True, err=False: lines.append(str(text))
     )
-    printer = app_module.ProgressPrinter(10_000, "Reading tenants", "always", **kwargs)
+    printer = common_module.ProgressPrinter(True)
+    printer.begin(phase, 10_000)
     for index in range(10_000):
-        printer(f"tenant-{index}", "error" if index % 1000 == 0 else "read")
+        failed = index % 1000 == 0
+        printer.step(f"tenant-{index}", "failed" if failed else "applied", failed)
     return lines
 
 
@@ -495,7 +492,5 @@ def test_progress_on_a_pipe_prints_counts_every_five_seconds(
         "Reading tenants: 5001/10000 (6 failed)",
         "Reading tenants: 10000/10000 (10 failed)",
     ]
-    per_tenant = _progress(monkeypatch, tty=False, per_tenant=True)
-    assert (
-        len(per_tenant) == 10_000 and per_tenant[0] == "Reading tenants: [1/10000] tenant-0: error"
-    )
+    per_tenant = _progress(monkeypatch, tty=False, phase=Phase.APPLY)
+    assert len(per_tenant) == 10_000 and per_tenant[0] == "Applying: [1/10000] tenant-0: failed"

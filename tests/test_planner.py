@@ -1,8 +1,8 @@
 from helpers import basic, live_basic, live_m365, live_none, m365, spec
 
-from reconciler.live import normalize
-from reconciler.model import Action, FieldChange, Provider
-from reconciler.planner import desired_fingerprint, make_plan, plan_tenant
+from reconciler.client.live import normalize
+from reconciler.engine.planner import desired_fingerprint, make_plan, plan_tenant
+from reconciler.model import Action, FieldChange, Provider, ReadFailure
 
 
 def test_identical_config_is_noop():
@@ -80,7 +80,7 @@ def test_legacy_config_is_migrated_by_an_update():
 
 def test_plan_is_sorted_and_keeps_read_errors():
     tenants = [spec("zeta", basic()), spec("alpha", basic())]
-    result = make_plan(tenants, {"zeta": live_basic(), "alpha": "could not reach it"})
+    result = make_plan(tenants, {"zeta": live_basic(), "alpha": ReadFailure("could not reach it")})
     assert [t.tenant for t in result.tenants] == ["alpha", "zeta"]
     assert result.errors[0].error == "could not reach it"
     assert not result.has_changes

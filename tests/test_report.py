@@ -5,8 +5,10 @@ from pathlib import Path
 import jsonschema
 from helpers import basic, live_basic, live_none, m365, spec
 
-from reconciler.planner import make_plan
-from reconciler.report import plan_document, render_plan_markdown, render_plan_text
+from reconciler.engine.planfile import plan_document
+from reconciler.engine.planner import make_plan
+from reconciler.model import ReadFailure
+from reconciler.report import render_plan_markdown, render_plan_text
 from reconciler.report.style import MARKDOWN_LIMIT
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
@@ -54,7 +56,9 @@ def test_no_changes_message():
 
 
 def test_read_errors_are_listed():
-    result = make_plan([spec("gone", basic())], {"gone": "could not reach https://gone: refused"})
+    result = make_plan(
+        [spec("gone", basic())], {"gone": ReadFailure("could not reach https://gone: refused")}
+    )
     text = render_plan_text(result)
     assert "Error: tenant gone" in text
     assert "1 tenant(s) could not be read." in text
@@ -97,7 +101,7 @@ def test_markdown_stays_under_comment_limit_for_2000_tenants():
 
 
 def test_drift_markdown_stays_under_comment_limit_for_2000_tenants():
-    from reconciler.drift import build_report
+    from reconciler.engine.drift import build_report
     from reconciler.report.drift import render_drift_markdown
 
     tenants = [spec(f"tenant-{i:05d}", basic(senderName=f"S{i}" * 20)) for i in range(2000)]
@@ -109,7 +113,7 @@ def test_drift_markdown_stays_under_comment_limit_for_2000_tenants():
 
 
 def test_apply_markdown_stays_under_comment_limit_for_2000_tenants():
-    from reconciler.applier import ApplyReport, Outcome, TenantResult
+    from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
     from reconciler.model import Action
     from reconciler.report.apply import render_apply_markdown
 

@@ -14,7 +14,6 @@ import importlib
 import logging
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,54 +70,6 @@ def redact(text: str, values: list[str]) -> str:
         if value:
             text = text.replace(value, "(sensitive value)")
     return text
-
-
-class ProgressPrinter:
-    """Progress on stderr: a live counter on a TTY; on a pipe (when asked for with
-    --progress) a line per tenant, or periodic counts for reading-only runs.
-
-    Cheap at 10,000 tenants: the TTY counter is redrawn at most every
-    `TTY_REFRESH_S` (and once at the end), the periodic counts every `PIPE_REFRESH_S`.
-    """
-
-    TTY_REFRESH_S = 0.1
-    PIPE_REFRESH_S = 5.0
-
-    def __init__(self, total: int, label: str, mode: str | None, per_tenant: bool = False) -> None:
-        self.tty = sys.stderr.isatty()
-        self.enabled = total > 1 and (mode == "always" or (mode is None and self.tty))
-        self.per_tenant = per_tenant
-        self.total, self.label = total, label
-        self.done = self.failed = 0
-        self._last = time.monotonic()
-
-    @classmethod
-    def for_flag(
-        cls, total: int, label: str, flag: bool | None, per_tenant: bool = False
-    ) -> ProgressPrinter:
-        """From --progress (True), --no-progress (False) or neither (None: a TTY only)."""
-        mode = None if flag is None else ("always" if flag else "never")
-        return cls(total, label, mode, per_tenant)
-
-    def __call__(self, tenant: str, outcome: str) -> None:
-        self.done += 1
-        self.failed += outcome in ("error", "failed", "verify-failed")
-        if not self.enabled:
-            return
-        finished = self.done == self.total
-        if self.tty or not self.per_tenant:
-            now = time.monotonic()
-            interval = self.TTY_REFRESH_S if self.tty else self.PIPE_REFRESH_S
-            if not finished and now - self._last < interval:
-                return
-            self._last = now
-            counts = f"{self.label}: {self.done}/{self.total} ({self.failed} failed)"
-            if self.tty:
-                click.echo(f"\r{counts}", nl=finished, err=True)
-            else:
-                click.echo(counts, err=True)
-        else:
-            click.echo(f"{self.label}: [{self.done}/{self.total}] {tenant}: {outcome}", err=True)
 
 
 def out(text: str) -> None:
@@ -270,33 +221,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """The `qlik-email` console script: `main()`, then end the process at once.
-
-    Tearing the interpreter down frees every object one by one, which serves no
-    purpose at exit and takes time after a large run (about 40 ms after `plan`
-    over 1,000 tenants). So once the output is flushed and logging is shut
-    down, the process ends with `os._exit`. Anything that must happen before
-    exit (temporary directories, the sandbox of `demo`) is done by then, by
-    context managers inside `main()`. Under a coverage tool or a profiler, which
-    write their results at exit, it exits normally.
-    """
-    code = main()
-    if _observed():  # a coverage tool or profiler writes its results at exit
-        sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # e.g. a closed pipe: the output is incomplete
-        code = code or EXIT_ERROR
-    logging.shutdown()
-    os._exit(code)
-
-
-def _observed() -> bool:
-    """True under a tracer or profiler (coverage.py, cProfile, a debugger)."""
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        return True
-    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+
-    return monitoring is not None and any(
-        monitoring.get_tool(tool) is not None for tool in range(6)
-    )
+    """The `qlik-email` console script."""
+    sys.exit(main())

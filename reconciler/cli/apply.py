@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,24 +17,12 @@ from reconciler.cli.app import (
     err,
     out,
 )
-from reconciler.cli.common import (
-    Selection,
-    apply_exit_code,
-    apply_output,
-    client_options,
-    emit,
-    progress_printer,
-    read_tenants,
-    resolver,
-    select,
-)
+from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
 from reconciler.cli.options import fleet_options, format_option, markdown_option
-
-if TYPE_CHECKING:
-    from reconciler.applier import ApplyOptions, ApplyReport
-    from reconciler.client import TokenStore
-    from reconciler.model import Plan
-    from reconciler.secrets import SecretResolver
+from reconciler.engine import ApplyHooks, ApplyOptions
+from reconciler.engine.planfile import is_plan_file, load_plan
+from reconciler.model import Plan
+from reconciler.report import render_plan_text
 
 
 @click.command()
@@ -98,161 +84,72 @@ def apply(
     as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
     failed (see the report), 1 when nothing could start, 130/143 when interrupted.
     """
-    from reconciler.applier import ApplyOptions, check_safety
-    from reconciler.planfile import is_plan_file, load_plan
-
-    saved = is_plan_file(Path(path))
-    if saved:
-        plan, root = load_plan(Path(path))
-        selection = select(config_path or str(root or "."), tenants, shard, concurrency)
-        plan = _restrict(plan, selection)
+    saved = load_plan(Path(path)) if is_plan_file(Path(path)) else None
+    if saved is not None:
+        path = config_path or saved.config_root or "."
         if rotate_secrets:
             err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
-    else:
-        selection = select(path, tenants, shard, concurrency)
-    from reconciler.client import TokenStore
-
-    secrets = resolver(state, selection, allow_cmd=True)
-    tokens = TokenStore()  # the OAuth tokens of the plan's reads, reused by the writes
-    if not saved:
-        plan = _plan_now(selection, secrets, rotate_secrets, progress, tokens)
-        if fmt == "text":
-            out(_render_plan(state, plan))
-    if not plan.has_changes and not plan.errors:
-        out("Nothing to apply: every tenant already matches the configuration.\n")
-        _emit(state, _unchanged(plan), fmt, (report_file, markdown_file), selection, show=False)
-        return EXIT_OK
-    check_safety(
-        plan,
-        selection.desired.settings.safety,
-        fleet_size=len(selection.tenants),
+    engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=True)
+    options = ApplyOptions(
+        recheck=saved is not None or not auto_approve,
+        test_email=test_email,
         allow_delete=allow_delete,
         force=force,
+        rotate_secrets=rotate_secrets and saved is None,
     )
-    if not saved and not auto_approve and not _confirm():
+    hooks = _Hooks(
+        state, show=saved is None and fmt == "text", ask=saved is None and not auto_approve
+    )
+    run = engine.apply(options, saved=saved, hooks=hooks, handle_signals=True)
+    if run.report is None:
         err("Apply cancelled.")
         return EXIT_ERROR
-    options = ApplyOptions(
-        concurrency=selection.concurrency,
-        recheck=saved or not auto_approve,
-        test_email=test_email,
+    rendered = apply_output(run.report)
+    if run.nothing_to_do:
+        out("Nothing to apply: every tenant already matches the configuration.\n")
+    emit(
+        state,
+        rendered,
+        fmt,
+        json_file=report_file,
+        markdown_file=markdown_file,
+        show=not run.nothing_to_do,
     )
-    report, signum = _run(selection, plan, secrets, options, progress, tokens)
-    _emit(state, report, fmt, (report_file, markdown_file), selection)
-    if signum is not None:
-        return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
-    return apply_exit_code(report)
+    if run.nothing_to_do:
+        return EXIT_OK
+    if run.signal is not None:
+        return EXIT_INTERRUPTED if run.signal == signal.SIGINT else EXIT_TERMINATED
+    return apply_exit_code(run.report)
 
 
-def _restrict(plan: Plan, selection: Selection) -> Plan:
-    from reconciler.model import Plan
+class _Hooks(ApplyHooks):
+    """Print the plan (text format), ask for confirmation (interactive runs), and
+    say what happens when a signal arrives."""
 
-    names = {t.name for t in selection.tenants}
-    return Plan(tuple(t for t in plan.tenants if t.tenant in names))
+    def __init__(self, state: State, *, show: bool, ask: bool) -> None:
+        self.state, self.show, self.ask = state, show, ask
 
+    def planned(self, plan: Plan) -> None:
+        if self.show:
+            out(render_plan_text(plan, color=self.state.use_color(sys.stdout)))
 
-def _plan_now(
-    selection: Selection,
-    secrets: SecretResolver,
-    rotate: bool,
-    flag: bool | None,
-    tokens: TokenStore,
-) -> Plan:
-    from reconciler.planner import make_plan
-
-    live = read_tenants(selection, secrets, flag, tokens)
-    rotated = {t.name for t in selection.tenants} if rotate else set()
-    return make_plan(selection.tenants, live, rotate=rotated)
-
-
-def _render_plan(state: State, plan: Plan) -> str:
-    from reconciler.report import render_plan_text
-
-    return render_plan_text(plan, color=state.use_color(sys.stdout))
-
-
-def _confirm() -> bool:
-    if not sys.stdin.isatty():
-        raise click.UsageError(
-            "refusing to apply without confirmation: stdin is not a terminal. "
-            "Review the plan and pass --auto-approve, or apply a saved plan file."
+    def confirm(self, plan: Plan) -> bool:
+        if not self.ask:
+            return True
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "refusing to apply without confirmation: stdin is not a terminal. "
+                "Review the plan and pass --auto-approve, or apply a saved plan file."
+            )
+        answer = click.prompt(
+            "Do you want to apply these changes? Only 'yes' is accepted",
+            default="",
+            show_default=False,
         )
-    answer = click.prompt(
-        "Do you want to apply these changes? Only 'yes' is accepted", default="", show_default=False
-    )
-    return bool(answer.strip() == "yes")
+        return bool(answer.strip() == "yes")
 
-
-def _run(
-    selection: Selection,
-    plan: Plan,
-    secrets: SecretResolver,
-    options: ApplyOptions,
-    flag: bool | None,
-    tokens: TokenStore,
-) -> tuple[ApplyReport, int | None]:
-    from reconciler.applier import apply_plan, specs_by_name
-    from reconciler.client import ApiSession
-
-    changed = sum(1 for t in plan.tenants if t.error is None and t.action.value != "no-op")
-    ticker = progress_printer(selection, "Applying", flag, per_tenant=True, total=changed)
-    received: list[int] = []
-
-    async def go() -> ApplyReport:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _on_signal, signum, stop, received)
-        try:
-            async with ApiSession(client_options(selection), tokens) as session:
-                return await apply_plan(
-                    session,
-                    plan,
-                    specs_by_name(selection.tenants),
-                    secrets,
-                    options,
-                    progress=ticker,
-                    stop=stop,
-                )
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-
-    report = asyncio.run(go())
-    return report, received[0] if received else None
-
-
-def _on_signal(signum: int, stop: asyncio.Event, received: list[int]) -> None:
-    if not received:
+    def stopping(self, signum: int) -> None:
         err(
             f"\nReceived {signal.Signals(signum).name}: starting no new tenant, "
             "finishing those in flight, then reporting."
         )
-    received.append(signum)
-    stop.set()
-
-
-def _emit(
-    state: State,
-    report: ApplyReport,
-    fmt: str,
-    files: tuple[str | None, str | None],
-    selection: Selection,
-    *,
-    show: bool = True,
-) -> None:
-    """Write the JSON and Markdown `files` when named; print the report in `fmt`."""
-    from reconciler.report.apply import apply_document
-
-    document = apply_document(report)
-    document["shard"] = selection.shard
-    rendered = apply_output(report, document)
-    emit(state, rendered, fmt, json_file=files[0], markdown_file=files[1], show=show)
-
-
-def _unchanged(plan: Plan) -> ApplyReport:
-    """The report of a run that had nothing to apply."""
-    from reconciler.applier import ApplyReport, Outcome, TenantResult
-
-    results = (TenantResult(t.tenant, t.url, t.action, Outcome.UNCHANGED) for t in plan.tenants)
-    return ApplyReport(tuple(results))

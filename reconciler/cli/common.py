@@ -1,136 +1,122 @@
-"""Steps shared by the commands that talk to tenants."""
+"""Steps shared by the commands that talk to tenants: building the engine,
+drawing progress, writing and printing reports, and exit codes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from reconciler.cli.app import (
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    ProgressPrinter,
-    State,
-    err,
-    out,
-)
-from reconciler.model import DesiredState, TenantSpec
-
-if TYPE_CHECKING:
-    from reconciler.applier import ApplyReport
-    from reconciler.client import ClientOptions, TokenStore
-    from reconciler.drift import DriftReport
-    from reconciler.model import LiveState, Plan
-    from reconciler.secrets import SecretResolver
+from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, State, err, out
+from reconciler.cli.options import allowed_hosts_from_env
+from reconciler.config import load_config
+from reconciler.engine import Engine, select
+from reconciler.engine.applier import ApplyReport
+from reconciler.engine.drift import DriftReport
+from reconciler.engine.fleet import Phase
+from reconciler.engine.planfile import plan_document
+from reconciler.model import Plan
+from reconciler.report import render_plan_markdown, render_plan_text
+from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
+from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+from reconciler.report.github import add_mask_commands, in_github_actions
+from reconciler.report.style import dumps
+from reconciler.secrets import ResolvePolicy, SecretResolver
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The loaded configuration and the tenants this run works on."""
+class ProgressPrinter:
+    """Progress on stderr: a live counter on a TTY; on a pipe (when asked for with
+    --progress) a line per tenant while applying, or periodic counts otherwise.
 
-    desired: DesiredState
-    tenants: tuple[TenantSpec, ...]
-    concurrency: int
-    shard: str | None
+    Cheap at 10,000 tenants: the TTY counter is redrawn at most every
+    `TTY_REFRESH_S` (and once at the end), the periodic counts every `PIPE_REFRESH_S`.
+    """
 
+    TTY_REFRESH_S = 0.1
+    PIPE_REFRESH_S = 5.0
+    LABELS = {Phase.READ: "Reading tenants", Phase.APPLY: "Applying", Phase.VERIFY: "Verifying"}
 
-def select(
-    path: str, patterns: tuple[str, ...], shard: str | None, concurrency: int | None
-) -> Selection:
-    """Load and validate the configuration, then pick the tenants of this run."""
-    from reconciler.config import load_config
+    def __init__(self, flag: bool | None) -> None:
+        """`flag`: --progress (True), --no-progress (False) or neither (None: a TTY only)."""
+        self.tty = sys.stderr.isatty()
+        self.wanted = flag is True or (flag is None and self.tty)
+        self.begin(Phase.READ, 0)
 
-    desired = load_config(path, allowed_hosts=allowed_hosts_from_env(), prepare=prepare_for_reading)
-    from reconciler.fleet import parse_shard, select_tenants
+    def begin(self, phase: Phase, total: int) -> None:
+        """Start counting the `total` tenants of `phase`."""
+        self.enabled = self.wanted and total > 1
+        self.per_tenant = phase is Phase.APPLY
+        self.total, self.label = total, self.LABELS[phase]
+        self.done = self.failed = 0
+        self._last = time.monotonic()
 
-    parsed = parse_shard(shard) if shard else None
-    tenants = select_tenants(desired.tenants, patterns, parsed)
-    return Selection(desired, tenants, concurrency or desired.settings.concurrency, shard)
-
-
-def prepare_for_reading() -> None:
-    """What reading tenants needs before the first request, done while the tenant
-    files are being validated (by other processes, on a large repository):
-    loading the CA bundle (in a thread) and importing the HTTP stack, about
-    150 ms of CPU in all, including the modules httpx imports only on its
-    first connection. Nothing here touches the network."""
-    import importlib
-
-    from reconciler import tls
-
-    tls.warm()
-    importlib.import_module("reconciler.parallel")
-    for name in ("httpcore", "anyio._backends._asyncio"):
-        with contextlib.suppress(ImportError):  # a layout change costs time, nothing else
-            importlib.import_module(name)
-
-
-def allowed_hosts_from_env() -> list[str] | None:
-    """QLIK_EMAIL_ALLOWED_HOSTS (comma-separated host globs), which replaces
-    settings.allowedHosts: CI sets it outside the repository a pull request edits."""
-    value = os.environ.get("QLIK_EMAIL_ALLOWED_HOSTS")
-    if value is None:
-        return None
-    return [host.strip() for host in value.split(",") if host.strip()]
+    def step(self, tenant: str, word: str, failed: bool) -> None:
+        """One tenant is through the phase."""
+        self.done += 1
+        self.failed += failed
+        if not self.enabled:
+            return
+        finished = self.done == self.total
+        if self.tty or not self.per_tenant:
+            now = time.monotonic()
+            interval = self.TTY_REFRESH_S if self.tty else self.PIPE_REFRESH_S
+            if not finished and now - self._last < interval:
+                return
+            self._last = now
+            counts = f"{self.label}: {self.done}/{self.total} ({self.failed} failed)"
+            if self.tty:
+                click.echo(f"\r{counts}", nl=finished, err=True)
+            else:
+                click.echo(counts, err=True)
+        else:
+            click.echo(f"{self.label}: [{self.done}/{self.total}] {tenant}: {word}", err=True)
 
 
-def resolver(state: State, selection: Selection, *, allow_cmd: bool) -> SecretResolver:
-    """A resolver for this run. Reading commands (plan, drift) neither run commands
-    nor read files outside the config repository; apply may do both."""
-    return resolver_at(state, selection.desired.root, allow_cmd=allow_cmd)
+def load_engine(
+    state: State,
+    path: str,
+    patterns: tuple[str, ...],
+    shard: str | None,
+    concurrency: int | None,
+    progress: bool | None,
+    *,
+    allow_commands: bool,
+) -> Engine:
+    """The engine of a command on the configuration at `path`. Reading commands
+    (plan, drift) neither run commands nor read files outside the repository;
+    apply may do both."""
+    desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
+    selection = select(desired, patterns, shard, concurrency)
+    secrets = secret_resolver(state, desired.root, allow_commands=allow_commands)
+    return Engine(selection, secrets, progress=ProgressPrinter(progress))
 
 
-def resolver_at(state: State, base_dir: Path, *, allow_cmd: bool) -> SecretResolver:
-    """A resolver whose relative `${file:...}` paths start at `base_dir`. In GitHub
+def secret_resolver(state: State, base_dir: Path, *, allow_commands: bool) -> SecretResolver:
+    """A resolver whose relative `${file:...}` paths start at `base_dir`; in GitHub
     Actions every value is masked (`::add-mask::`) the moment it is resolved."""
-    from reconciler.report.github import in_github_actions
-    from reconciler.secrets import ResolvePolicy, SecretResolver
-
-    policy = ResolvePolicy(base_dir=base_dir, allow_cmd=allow_cmd, confine_files=not allow_cmd)
-    result = SecretResolver(policy, on_resolve=_mask if in_github_actions(os.environ) else None)
+    policy = ResolvePolicy(
+        base_dir=base_dir, allow_cmd=allow_commands, confine_files=not allow_commands
+    )
+    on_resolve = _mask if in_github_actions(os.environ) else None
+    result = SecretResolver(policy, on_resolve=on_resolve)
     # The log filter asks for these at logging time: every resolved value is redacted.
     state.secret_values = result.known_values
     return result
 
 
 def _mask(value: str) -> None:
-    from reconciler.report.github import add_mask_commands
-
+    """In GitHub Actions, every value is masked (`::add-mask::`) once resolved."""
     for command in add_mask_commands(value):
         # The runner reads workflow commands from stderr as well as stdout, and
         # stdout carries only the report (`--format json > plan.json` stays JSON).
         click.echo(command, err=True)
-
-
-def client_options(selection: Selection) -> ClientOptions:
-    from reconciler.client import ClientOptions
-
-    return ClientOptions(
-        timeout_s=selection.desired.settings.timeout_s,
-        connections=selection.concurrency,
-    )
-
-
-def progress_printer(
-    selection: Selection,
-    label: str,
-    flag: bool | None,
-    *,
-    per_tenant: bool = False,
-    total: int | None = None,
-) -> ProgressPrinter:
-    """The progress display for this run (--progress / --no-progress / auto)."""
-    count = len(selection.tenants) if total is None else total
-    return ProgressPrinter.for_flag(count, label, flag, per_tenant)
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:
@@ -147,33 +133,12 @@ def write_text(path: str, text: str) -> None:
     target.write_text(text, encoding="utf-8")
 
 
-def read_tenants(
-    selection: Selection,
-    secrets: SecretResolver,
-    flag: bool | None,
-    tokens: TokenStore | None = None,
-) -> dict[str, LiveState | str]:
-    """Every selected tenant's live state, or why it could not be read (large
-    fleets are read by several processes: see reconciler.parallel). OAuth
-    tokens go into `tokens`, when given, for the sessions that follow."""
-    from reconciler.parallel import read_fleet
-
-    return read_fleet(
-        selection.tenants,
-        secrets,
-        client_options(selection),
-        concurrency=selection.concurrency,
-        progress=progress_printer(selection, "Reading tenants", flag),
-        tokens=tokens,
-    )
-
-
 @dataclass(frozen=True)
 class Rendered:
-    """One report in every form: the JSON document and how to render the rest
-    (callables, so that a form nobody asked for is never built)."""
+    """One report in every form (callables, so that a form nobody asked for is
+    never built): the JSON document, Markdown, and text (with or without colour)."""
 
-    document: dict[str, Any]
+    document: Callable[[], dict[str, Any]]
     markdown: Callable[[], str]
     text: Callable[[bool], str]
 
@@ -188,48 +153,42 @@ def emit(
     show: bool = True,
 ) -> None:
     """Write the report files asked for, then (if `show`) print it in `fmt`."""
-    from reconciler.report.style import dumps
-
     if json_file:
-        write_json(json_file, report.document)
+        write_json(json_file, report.document())
     if markdown_file:
         write_text(markdown_file, report.markdown())
     if not show:
         return
     if fmt == "json":
-        out(dumps(report.document))
+        out(dumps(report.document()))
     elif fmt == "markdown":
         out(report.markdown())
     else:
         out(report.text(state.use_color(sys.stdout)))
 
 
-def plan_output(plan: Plan, document: dict[str, Any]) -> Rendered:
+def plan_output(plan: Plan) -> Rendered:
     """A plan in every form."""
-    from reconciler.report import render_plan_markdown, render_plan_text
-
     return Rendered(
-        document, lambda: render_plan_markdown(plan), lambda c: render_plan_text(plan, color=c)
+        lambda: plan_document(plan),
+        lambda: render_plan_markdown(plan),
+        lambda color: render_plan_text(plan, color=color),
     )
 
 
-def apply_output(report: ApplyReport, document: dict[str, Any]) -> Rendered:
+def apply_output(report: ApplyReport) -> Rendered:
     """An apply report in every form."""
-    from reconciler.report.apply import render_apply_markdown, render_apply_text
-
     return Rendered(
-        document,
+        lambda: apply_document(report),
         lambda: render_apply_markdown(report),
         lambda color: render_apply_text(report, color=color),
     )
 
 
-def drift_output(report: DriftReport, document: dict[str, Any]) -> Rendered:
+def drift_output(report: DriftReport) -> Rendered:
     """A drift report in every form."""
-    from reconciler.report.drift import render_drift_markdown, render_drift_text
-
     return Rendered(
-        document,
+        lambda: drift_document(report),
         lambda: render_drift_markdown(report),
         lambda color: render_drift_text(report, color=color),
     )

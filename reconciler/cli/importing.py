@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from reconciler.cli.app import EXIT_ERROR, EXIT_OK, ProgressPrinter, State, err, out
-from reconciler.cli.common import resolver_at
-from reconciler.errors import ReconcilerError
-
-if TYPE_CHECKING:
-    from reconciler.importer import ImportedTenant, InventoryEntry
-    from reconciler.model import LiveState, TenantSpec
+from reconciler.cli.app import EXIT_ERROR, EXIT_OK, State, err, out
+from reconciler.cli.common import ProgressPrinter, secret_resolver
+from reconciler.config import load_config
+from reconciler.config.build import build_auth
+from reconciler.engine import Engine, Selection
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.importer import (
+    ImportedTenant,
+    InventoryEntry,
+    auth_issues,
+    entry_issues,
+    load_inventory,
+    parse_tenant_option,
+    render_root,
+    render_tenant,
+    secret_references,
+    summary_counts,
+)
+from reconciler.model import DesiredState, LiveRead, LiveState, ReadFailure, SourcePos, TenantSpec
 
 DEFAULT_API_KEY_REF = "${env:QLIK_API_KEY}"
 
@@ -84,7 +96,7 @@ def import_command(
     root = Path(outdir)
     _refuse_existing(root, entries, force)
     live = _read(state, root, entries, default_auth, concurrency, progress)
-    failed = {name: reason for name, reason in live.items() if isinstance(reason, str)}
+    failed = {name: str(read) for name, read in live.items() if isinstance(read, ReadFailure)}
     if failed:
         for entry in entries:
             if entry.name in failed:
@@ -100,9 +112,6 @@ def import_command(
 def _validate(root: Path) -> None:
     """Load what was written: a live value the configuration language refuses (say,
     a malformed address) is reported at its line, for the user to fix."""
-    from reconciler.config import load_config
-    from reconciler.errors import ConfigError
-
     try:
         load_config(root)
     except ConfigError:
@@ -111,9 +120,6 @@ def _validate(root: Path) -> None:
 
 
 def _entries(inventory: str | None, options: tuple[str, ...]) -> list[InventoryEntry]:
-    from reconciler.errors import ConfigError
-    from reconciler.importer import entry_issues, load_inventory, parse_tenant_option
-
     entries = load_inventory(Path(inventory)) if inventory else []
     try:
         extra = [parse_tenant_option(text) for text in options]
@@ -136,8 +142,6 @@ def _default_auth(
     scope: str | None,
 ) -> dict[str, Any] | None:
     """defaults.auth from the options; None when every tenant has its own."""
-    from reconciler.importer import auth_issues
-
     oauth_given = client_id is not None or secret_ref is not None or scope is not None
     if api_key_ref is not None and oauth_given:
         raise click.UsageError("use either --api-key-ref or the --oauth-* options, not both")
@@ -180,9 +184,6 @@ def _refuse_existing(root: Path, entries: list[InventoryEntry], force: bool) -> 
 
 
 def _specs(entries: list[InventoryEntry], default_auth: dict[str, Any] | None) -> list[TenantSpec]:
-    from reconciler.config.build import build_auth
-    from reconciler.model import SourcePos, TenantSpec
-
     specs = []
     for entry in entries:
         auth = build_auth(dict(entry.auth if entry.auth is not None else default_auth or {}))
@@ -199,32 +200,26 @@ def _read(
     default_auth: dict[str, Any] | None,
     concurrency: int,
     flag: bool | None,
-) -> dict[str, LiveState | str]:
+) -> dict[str, LiveRead]:
     """GET every tenant, as plan does: concurrent, paced, API credentials only."""
-    from reconciler.client import ClientOptions
-    from reconciler.parallel import read_fleet
-
-    secrets = resolver_at(state, root.resolve(), allow_cmd=False)
-    ticker = ProgressPrinter.for_flag(len(entries), "Reading tenants", flag)
-    specs = _specs(entries, default_auth)
-    options = ClientOptions(connections=concurrency)
-    return read_fleet(specs, secrets, options, concurrency=concurrency, progress=ticker)
+    specs = tuple(_specs(entries, default_auth))
+    selection = Selection(DesiredState(root.resolve(), specs), specs, concurrency)
+    secrets = secret_resolver(state, root.resolve(), allow_commands=False)
+    return Engine(selection, secrets, progress=ProgressPrinter(flag)).read()
 
 
 def _write(
     entries: list[InventoryEntry],
     default_auth: dict[str, Any] | None,
-    live: dict[str, LiveState | str],
+    live: dict[str, LiveRead],
     root: Path,
 ) -> list[ImportedTenant]:
     """Render every file, then write them (the root file first)."""
-    from reconciler.importer import render_root, render_tenant, secret_references
-
     ref_names = secret_references(e.name for e in entries)
     tenants = []
     for entry in entries:
         state = live[entry.name]
-        assert not isinstance(state, str)
+        assert isinstance(state, LiveState)
         tenants.append(
             render_tenant(entry.name, entry.url, entry.auth, state, ref_names[entry.name])
         )
@@ -239,8 +234,6 @@ def _write(
 
 
 def _summary(root: Path, tenants: list[ImportedTenant]) -> str:
-    from reconciler.importer import summary_counts
-
     counts = summary_counts(tenants)
     legacy = f" ({counts['legacy']} legacy)" if counts["legacy"] else ""
     lines = [

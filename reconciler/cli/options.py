@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -62,3 +63,12 @@ def markdown_option(func: FuncT) -> FuncT:
         type=click.Path(dir_okay=False),
         help="Also write the Markdown report to FILE (for a PR comment or a job summary).",
     )(func)
+
+
+def allowed_hosts_from_env() -> list[str] | None:
+    """QLIK_EMAIL_ALLOWED_HOSTS (comma-separated host globs), which replaces
+    settings.allowedHosts: CI sets it outside the repository a pull request edits."""
+    value = os.environ.get("QLIK_EMAIL_ALLOWED_HOSTS")
+    if value is None:
+        return None
+    return [host.strip() for host in value.split(",") if host.strip()]

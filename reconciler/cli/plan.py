@@ -5,14 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.app import State
-from reconciler.cli.common import (
-    emit,
-    plan_exit_code,
-    plan_output,
-    read_tenants,
-    resolver,
-    select,
-)
+from reconciler.cli.common import emit, load_engine, plan_exit_code, plan_output
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 
@@ -47,16 +40,7 @@ def plan(
     Needs only the API credentials: no e-mail secret is resolved and no command
     from the configuration is run.
     """
-    from reconciler.planner import make_plan
-    from reconciler.report import plan_document
-
-    selection = select(path, tenants, shard, concurrency)
-    secrets = resolver(state, selection, allow_cmd=False)
-    live = read_tenants(selection, secrets, progress)
-    result = make_plan(selection.tenants, live)
-    document = plan_document(result)
-    document["configRoot"] = str(selection.desired.root)
-    document["shard"] = selection.shard
-    rendered = plan_output(result, document)
-    emit(state, rendered, fmt, json_file=out_file, markdown_file=markdown_file)
+    engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=False)
+    result = engine.plan()
+    emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
     return plan_exit_code(result, detailed_exitcode)

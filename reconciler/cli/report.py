@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import json
+from typing import cast
 
 import click
 
@@ -18,12 +19,11 @@ from reconciler.cli.common import (
     plan_output,
 )
 from reconciler.cli.options import format_option, markdown_option
-
-if TYPE_CHECKING:
-    from reconciler.applier import ApplyReport
-    from reconciler.drift import DriftReport
-    from reconciler.model import Plan
-    from reconciler.report.merge import MergedReport, Source
+from reconciler.engine.applier import ApplyReport
+from reconciler.engine.drift import DriftReport
+from reconciler.errors import ReportFileError
+from reconciler.model import Plan
+from reconciler.report.merge import MergedReport, Source, merge_reports, shard_problem
 
 
 @click.group()
@@ -70,9 +70,6 @@ def merge(
     --detailed-exitcode when there are changes), drift 2 when not clean, apply 3
     when not every tenant converged, and 1 when a tenant could not be read.
     """
-    from reconciler.errors import ReportFileError
-    from reconciler.report.merge import merge_reports, shard_problem
-
     merged = merge_reports([_read(path) for path in files])
     problem = shard_problem(merged.shards)
     if problem and not partial:
@@ -85,11 +82,6 @@ def merge(
 
 
 def _read(path: str) -> Source:
-    import json
-
-    from reconciler.errors import ReportFileError
-    from reconciler.report.merge import Source
-
     try:
         with open(path, encoding="utf-8") as handle:
             return Source(path, json.load(handle))
@@ -100,10 +92,10 @@ def _read(path: str) -> Source:
 def _outcome(merged: MergedReport, detailed_exitcode: bool) -> tuple[Rendered, int]:
     """The merged report in every form, and the exit code of the command that made it."""
     if merged.kind == "apply":
-        applied = cast("ApplyReport", merged.report)
-        return apply_output(applied, merged.document), apply_exit_code(applied)
+        applied = cast(ApplyReport, merged.report)
+        return apply_output(applied), apply_exit_code(applied)
     if merged.kind == "drift":
-        drifted = cast("DriftReport", merged.report)
-        return drift_output(drifted, merged.document), drift_exit_code(drifted)
-    plan = cast("Plan", merged.report)
-    return plan_output(plan, merged.document), plan_exit_code(plan, detailed_exitcode)
+        drifted = cast(DriftReport, merged.report)
+        return drift_output(drifted), drift_exit_code(drifted)
+    plan = cast(Plan, merged.report)
+    return plan_output(plan), plan_exit_code(plan, detailed_exitcode)

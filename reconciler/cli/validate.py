@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.app import EXIT_OK, out
+from reconciler.cli.options import allowed_hosts_from_env
+from reconciler.config import load_config
+from reconciler.model import Provider
 
 
 @click.command()
@@ -15,10 +18,6 @@ def validate(path: str) -> int:
     Every problem of every file is reported with file:line:column. No secret is
     resolved and no tenant is contacted.
     """
-    from reconciler.cli.common import allowed_hosts_from_env
-    from reconciler.config import load_config
-    from reconciler.model import Provider
-
     desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
     absent = sum(1 for t in desired.tenants if t.email is None)
     by_provider = {

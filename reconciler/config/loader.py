@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,26 +21,19 @@ from reconciler.model import DesiredState, Settings, SourcePos, TenantSpec
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
-# Below this many tenant files per process, forking costs more than it saves
-# (a file takes about 0.3 ms to parse, check and build; sending its result
-# back from a child about 0.04 ms).
-MIN_FILES_PER_WORKER = 200
 
 
 def load_config(
     path: str | Path,
     *,
     allowed_hosts: Sequence[str] | None = None,
-    prepare: Callable[[], object] | None = None,
 ) -> DesiredState:
     """Load the configuration repository at `path` into the desired state.
 
     `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
     itself. `allowed_hosts`, when given, replaces `settings.allowedHosts` (the CLI
-    passes QLIK_EMAIL_ALLOWED_HOSTS). `prepare`, when given, runs once while the
-    tenant files are read (in parallel with them when they are read by several
-    processes): work for the next stage, such as importing what it needs. Raises
-    ConfigError listing every problem found in every file; never resolves a secret.
+    passes QLIK_EMAIL_ALLOWED_HOSTS). Raises ConfigError listing every problem
+    found in every file; never resolves a secret.
     """
     root_file, root_dir = _locate(Path(path))
     issues: list[ConfigIssue] = []
@@ -50,7 +43,7 @@ def load_config(
     settings = build_settings(root) if root is not None and not issues else Settings()
     if allowed_hosts is not None:
         settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
-    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts, prepare)
+    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts)
     if issues or root is None:
         raise ConfigError(issues)
     return DesiredState(
@@ -174,19 +167,12 @@ def _load_tenants(
     defaults: Defaults,
     issues: list[ConfigIssue],
     allowed: Sequence[str],
-    prepare: Callable[[], object] | None,
 ) -> list[TenantSpec]:
-    """Read, check and build every tenant file. Large repositories are split over
-    forked processes (`reconciler.forking`); the result is the same either way."""
-    from reconciler import forking
-
-    def load(path: Path) -> _Loaded:
-        return _load_tenant(path, defaults, allowed)
-
-    workers = forking.worker_count(len(files), MIN_FILES_PER_WORKER)
+    """Read, check and build every tenant file."""
     docs: list[Document] = []
     tenants: list[TenantSpec] = []
-    for doc, tenant, found in forking.fork_map(load, files, workers, first=prepare):
+    for path in files:
+        doc, tenant, found = _load_tenant(path, defaults, allowed)
         issues.extend(found)
         if doc is not None:
             docs.append(doc)
@@ -212,7 +198,7 @@ def _load_tenant(path: Path, defaults: Defaults, allowed: Sequence[str]) -> _Loa
 
 def _identity(doc: Document) -> Document:
     """The part of a tenant document that the checks across files need (its name
-    and url, and where they are written): less to send back from a child."""
+    and url, and where they are written): the rest is not kept in memory."""
     data = doc.data if isinstance(doc.data, dict) else {}
     keys = [key for key in ("name", "url") if key in data]
     positions: dict[JsonPath, Pos] = {(key,): doc.position((key,)) for key in keys}

@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from reconciler import schemas_util
+from reconciler import jsonschemas
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import SECRET_KEYS, describe, path_text, suggest
 from reconciler.errors import ConfigIssue
@@ -39,7 +39,7 @@ Translate = Callable[[Document, JsonPath, Any], Iterator[ConfigIssue]]
 
 def load_schema(kind: str) -> dict[str, Any]:
     """The parsed `<kind>.schema.json` ("root" or "tenant")."""
-    return schemas_util.load_schema(f"{kind}.schema.json")
+    return jsonschemas.load_schema(f"{kind}.schema.json")
 
 
 @functools.cache

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.config.checks import example_reference
+from reconciler.jsonschemas import load_schema
 from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, LiveEmail, LiveState, Provider
-from reconciler.schemas_util import load_schema
 
 ABSENT = "absent"
 _REQUIRED = {

@@ -5,8 +5,8 @@ Functions here return strings or JSON-ready dicts; they never print.
 
 from __future__ import annotations
 
-from reconciler.report.plan import plan_document, render_plan_markdown, render_plan_text
+from reconciler.report.plan import render_plan_markdown, render_plan_text
 
 FORMATS = ("text", "json", "markdown")
 
-__all__ = ["FORMATS", "plan_document", "render_plan_markdown", "render_plan_text"]
+__all__ = ["FORMATS", "render_plan_markdown", "render_plan_text"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.applier import ApplyReport, Outcome, TenantResult
+from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
 from reconciler.model import Action
 from reconciler.report.style import MARKDOWN_LIMIT, Painter, envelope, md_cell, truncate_markdown
 
@@ -59,6 +59,7 @@ def apply_document(report: ApplyReport) -> dict[str, Any]:
     document["interrupted"] = report.interrupted
     document["summary"] = {o.value: report.count(o) for o in Outcome}
     document["tenants"] = [_json_result(r) for r in report.results]
+    document["shard"] = report.shard
     return document
 
 
@@ -91,7 +92,9 @@ def apply_report_from_document(document: dict[str, Any]) -> ApplyReport:
         for t in document["tenants"]
     )
     return ApplyReport(
-        tuple(sorted(results, key=lambda r: r.tenant)), interrupted=document["interrupted"]
+        tuple(sorted(results, key=lambda r: r.tenant)),
+        interrupted=document["interrupted"],
+        shard=document.get("shard"),
     )
 
 

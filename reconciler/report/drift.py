@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.drift import DriftReport, HealthProblem, TenantDrift, drift_fingerprint
+from reconciler.engine.drift import DriftReport, HealthProblem, TenantDrift, drift_fingerprint
 from reconciler.model import FieldChange, Health
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
@@ -74,6 +74,7 @@ def drift_document(report: DriftReport) -> dict[str, Any]:
         "clean": sum(1 for t in report.tenants if t.clean),
     }
     document["tenants"] = [_json_tenant(t) for t in report.tenants]
+    document["shard"] = report.shard
     return document
 
 
@@ -115,7 +116,7 @@ def drift_report_from_document(document: dict[str, Any]) -> DriftReport:
     """The DriftReport a (schema-valid) drift report document describes. The
     fingerprint is computed again from the tenants, as `drift` computes it."""
     tenants = tuple(sorted((_tenant_from_json(t) for t in document["tenants"]), key=_name))
-    return DriftReport(tenants, drift_fingerprint(tenants))
+    return DriftReport(tenants, drift_fingerprint(tenants), document.get("shard"))
 
 
 def _name(tenant: TenantDrift) -> str:

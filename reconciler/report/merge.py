@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from reconciler.errors import ReportFileError
 
 if TYPE_CHECKING:  # the applier pulls in the HTTP client, which merging never needs
-    from reconciler.applier import ApplyReport
-    from reconciler.drift import DriftReport
+    from reconciler.engine.applier import ApplyReport
+    from reconciler.engine.drift import DriftReport
     from reconciler.model import Plan
 
 _SHARD = re.compile(r"^([0-9]+)/([0-9]+)$")
@@ -95,7 +95,7 @@ def _shard_key(shard: str) -> tuple[int, int]:
 
 def _kind_of(source: Source) -> str:
     """The short kind of a report, after checking it against its schema."""
-    from reconciler.schemas_util import validator
+    from reconciler.jsonschemas import validator
 
     document = source.document
     kind = document.get("kind") if isinstance(document, dict) else None
@@ -137,16 +137,14 @@ def _check_disjoint(sources: Sequence[Source]) -> None:
 def _merge_plans(
     sources: Sequence[Source], tenants: list[dict[str, Any]], shards: tuple[str, ...]
 ) -> MergedReport:
-    from reconciler.report.plan import plan_document, plan_from_document
+    from reconciler.engine.planfile import plan_document, plan_from_document
 
-    plan = plan_from_document({"tenants": tenants})
-    document = plan_document(plan)
     roots = {s.document.get("configRoot") for s in sources}
-    if len(roots) == 1 and None not in roots:
-        # Kept only when every shard agrees: `apply` reads the configuration from there.
-        document["configRoot"] = roots.pop()
-    document["shard"] = None  # the merged report covers every shard given
-    return MergedReport("plan", plan, document, shards)
+    # Kept only when every shard agrees: `apply` reads the configuration from there.
+    root = roots.pop() if len(roots) == 1 else None
+    # The merged report covers every shard given: it records no shard of its own.
+    plan = plan_from_document({"tenants": tenants, "configRoot": root})
+    return MergedReport("plan", plan, plan_document(plan), shards)
 
 
 def _merge_applies(
@@ -156,15 +154,11 @@ def _merge_applies(
 
     interrupted = any(s.document["interrupted"] for s in sources)
     report = apply_report_from_document({"tenants": tenants, "interrupted": interrupted})
-    document = apply_document(report)
-    document["shard"] = None
-    return MergedReport("apply", report, document, shards)
+    return MergedReport("apply", report, apply_document(report), shards)
 
 
 def _merge_drifts(tenants: list[dict[str, Any]], shards: tuple[str, ...]) -> MergedReport:
     from reconciler.report.drift import drift_document, drift_report_from_document
 
     report = drift_report_from_document({"tenants": tenants})
-    document = drift_document(report)
-    document["shard"] = None
-    return MergedReport("drift", report, document, shards)
+    return MergedReport("drift", report, drift_document(report), shards)

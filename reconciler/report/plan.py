@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from reconciler.model import Action, FieldChange, Plan, TenantPlan
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
-    envelope,
     md_cell,
     show,
     truncate_markdown,
@@ -103,52 +100,6 @@ def _text_change(change: FieldChange, action: Action, width: int, paint: Painter
     if change.after is None:
         return paint(f"      - {name} = {show(change.before)} -> null", "red")
     return paint(f"      ~ {name} = {show(change.before)} -> {show(change.after)}", "yellow")
-
-
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The versioned JSON plan (schemas/plan.schema.json). It holds no secret:
-    sensitive changes carry no values."""
-    document = envelope("qlik-email/plan")
-    document["summary"] = {
-        "create": plan.count(Action.CREATE),
-        "update": plan.count(Action.UPDATE),
-        "replace": plan.count(Action.REPLACE),
-        "delete": plan.count(Action.DELETE),
-        "unchanged": plan.count(Action.NOOP),
-        "errors": len(plan.errors),
-    }
-    document["tenants"] = [_json_tenant(t) for t in plan.tenants]
-    return document
-
-
-def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
-    return {
-        "name": tenant.tenant,
-        "url": tenant.url,
-        "action": tenant.action.value,
-        "providerBefore": tenant.provider_before.value if tenant.provider_before else None,
-        "providerAfter": tenant.provider_after.value if tenant.provider_after else None,
-        "liveFingerprint": tenant.live_fingerprint,
-        "desiredFingerprint": tenant.desired_fingerprint,
-        "changes": [
-            {
-                "field": c.field,
-                "before": None if c.sensitive else c.before,
-                "after": None if c.sensitive else c.after,
-                "sensitive": c.sensitive,
-            }
-            for c in tenant.changes
-        ],
-        "error": tenant.error,
-    }
-
-
-def plan_from_document(document: dict[str, Any]) -> Plan:
-    """The Plan a (schema-valid) plan document describes, tenants sorted by name."""
-    from reconciler.planfile import tenant_plan_from_json
-
-    tenants = (tenant_plan_from_json(t) for t in document["tenants"])
-    return Plan(tuple(sorted(tenants, key=lambda t: t.tenant)))
 
 
 def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:

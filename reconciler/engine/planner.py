@@ -8,9 +8,8 @@ configuration is created or replaced, when the live config reports no secret
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from reconciler.model import (
     PROVIDER_FIELDS,
@@ -19,29 +18,39 @@ from reconciler.model import (
     DesiredEmail,
     FieldChange,
     LiveEmail,
+    LiveRead,
     LiveState,
     Plan,
     Provider,
+    ReadFailure,
     Scalar,
     TenantPlan,
     TenantSpec,
+    fingerprint,
 )
 
 PROVIDER_KEY = "provider"
 
 
+NOT_READ = ReadFailure("not read")
+
+
 def make_plan(
     tenants: Sequence[TenantSpec],
-    live: Mapping[str, LiveState | str],
+    live: Mapping[str, LiveRead],
     *,
     rotate: Collection[str] = (),
+    shard: str | None = None,
+    config_root: str | None = None,
 ) -> Plan:
-    """Plan every tenant. `live` maps a tenant name to its LiveState, or to an error
-    message when it could not be read; `rotate` names tenants whose secret is re-sent."""
+    """Plan every tenant. `live` maps a tenant name to its LiveState, or to the
+    ReadFailure that says why it could not be read; `rotate` names tenants whose
+    secret is re-sent; `shard` and `config_root` are recorded in the plan."""
     plans = [
-        _plan_tenant(spec, live.get(spec.name, "not read"), spec.name in rotate) for spec in tenants
+        _plan_tenant(spec, live.get(spec.name, NOT_READ), spec.name in rotate) for spec in tenants
     ]
-    return Plan(tenants=tuple(sorted(plans, key=lambda p: p.tenant)))
+    ordered = tuple(sorted(plans, key=lambda p: p.tenant))
+    return Plan(tenants=ordered, shard=shard, config_root=config_root)
 
 
 def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> TenantPlan:
@@ -57,13 +66,13 @@ def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> T
         desired_fingerprint=desired_fingerprint(spec),
     )
     if desired is None:
-        return _replace(base, Action.DELETE, _deleted(current)) if current else base
+        return replace(base, action=Action.DELETE, changes=_deleted(current)) if current else base
     if current is None:
-        return _replace(base, Action.CREATE, _created(desired))
+        return replace(base, action=Action.CREATE, changes=_created(desired))
     if current.provider is not desired.provider:
-        return _replace(base, Action.REPLACE, _switched(current, desired))
+        return replace(base, action=Action.REPLACE, changes=_switched(current, desired))
     changes = _updated(current, desired, rotate)
-    return _replace(base, Action.UPDATE, changes) if changes else base
+    return replace(base, action=Action.UPDATE, changes=changes) if changes else base
 
 
 def desired_fingerprint(spec: TenantSpec) -> str:
@@ -80,33 +89,19 @@ def desired_fingerprint(spec: TenantSpec) -> str:
             "secret": str(email.secret),
         },
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return fingerprint(document)
 
 
-def _plan_tenant(spec: TenantSpec, live: LiveState | str, rotate: bool) -> TenantPlan:
-    if isinstance(live, str):
+def _plan_tenant(spec: TenantSpec, live: LiveRead, rotate: bool) -> TenantPlan:
+    if isinstance(live, ReadFailure):
         return TenantPlan(
             tenant=spec.name,
             url=spec.url,
             action=Action.NOOP,
             desired_fingerprint=desired_fingerprint(spec),
-            error=live,
+            error=live.message,
         )
     return plan_tenant(spec, live, rotate=rotate)
-
-
-def _replace(base: TenantPlan, action: Action, changes: tuple[FieldChange, ...]) -> TenantPlan:
-    return TenantPlan(
-        tenant=base.tenant,
-        url=base.url,
-        action=action,
-        changes=changes,
-        provider_before=base.provider_before,
-        provider_after=base.provider_after,
-        live_fingerprint=base.live_fingerprint,
-        desired_fingerprint=base.desired_fingerprint,
-    )
 
 
 def _secret_change(provider: Provider) -> FieldChange:

@@ -10,14 +10,29 @@ notifier can update one issue instead of opening one each night.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from reconciler.model import FieldChange, Health, IgnoreRule, LiveState, TenantSpec
-from reconciler.planner import plan_tenant
+from reconciler.engine.planner import NOT_READ, plan_tenant
+from reconciler.model import (
+    FieldChange,
+    Health,
+    IgnoreRule,
+    LiveRead,
+    LiveState,
+    ReadFailure,
+    TenantSpec,
+    fingerprint,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """The outcome of a verify-connection run by `drift --verify`."""
+
+    ok: bool
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +70,12 @@ class TenantDrift:
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
-    """Every tenant's drift, sorted by name, and a stable fingerprint."""
+    """Every tenant's drift, sorted by name, and a stable fingerprint; `shard` is
+    the `--shard I/N` it covers (None: every selected tenant)."""
 
     tenants: tuple[TenantDrift, ...]
     fingerprint: str
+    shard: str | None = None
 
     @property
     def clean(self) -> bool:
@@ -70,10 +87,10 @@ def assess(
     live: LiveState,
     rules: Sequence[IgnoreRule],
     today: date,
-    verify: tuple[bool, str] | None = None,
+    verify: ConnectionCheck | None = None,
 ) -> TenantDrift:
-    """Drift and health of one tenant. `verify` is (success, message) of a
-    verify-connection, when one was run."""
+    """Drift and health of one tenant; `verify` is the verify-connection run on
+    it, when there was one."""
     planned = plan_tenant(spec, live)
     active = [r for r in rules if r.expires >= today and fnmatch.fnmatchcase(spec.name, r.tenant)]
     kept, ignored = [], []
@@ -94,7 +111,7 @@ def assess(
     )
 
 
-def _problems(live: LiveState, verify: tuple[bool, str] | None) -> tuple[HealthProblem, ...]:
+def _problems(live: LiveState, verify: ConnectionCheck | None) -> tuple[HealthProblem, ...]:
     health = live.health
     found = []
     if health.is_valid is False:
@@ -105,28 +122,30 @@ def _problems(live: LiveState, verify: tuple[bool, str] | None) -> tuple[HealthP
         found.append(
             HealthProblem("auth-failures", f"{health.auth_failures} authentication failure(s)")
         )
-    if verify is not None and not verify[0]:
-        found.append(HealthProblem("verify-failed", f"verify-connection failed: {verify[1]}"))
+    if verify is not None and not verify.ok:
+        found.append(HealthProblem("verify-failed", f"verify-connection failed: {verify.message}"))
     return tuple(found)
 
 
 def build_report(
     specs: Sequence[TenantSpec],
-    live: Mapping[str, LiveState | str],
+    live: Mapping[str, LiveRead],
     rules: Sequence[IgnoreRule],
     today: date,
-    verified: Mapping[str, tuple[bool, str]] | None = None,
+    verified: Mapping[str, ConnectionCheck] | None = None,
+    *,
+    shard: str | None = None,
 ) -> DriftReport:
     """Assess every tenant; tenants that could not be read carry their error."""
     results = []
     for spec in specs:
-        state = live.get(spec.name, "not read")
-        if isinstance(state, str):
-            results.append(TenantDrift(spec.name, spec.url, error=state))
+        state = live.get(spec.name, NOT_READ)
+        if isinstance(state, ReadFailure):
+            results.append(TenantDrift(spec.name, spec.url, error=state.message))
         else:
             results.append(assess(spec, state, rules, today, (verified or {}).get(spec.name)))
     ordered = tuple(sorted(results, key=lambda t: t.tenant))
-    return DriftReport(ordered, drift_fingerprint(ordered))
+    return DriftReport(ordered, drift_fingerprint(ordered), shard)
 
 
 def drift_fingerprint(tenants: Sequence[TenantDrift]) -> str:
@@ -142,5 +161,4 @@ def drift_fingerprint(tenants: Sequence[TenantDrift]) -> str:
         for t in tenants
         if not t.clean
     ]
-    canonical = json.dumps(findings, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return fingerprint(findings)

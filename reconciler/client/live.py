@@ -14,12 +14,18 @@ All become a `LiveState` whose `email` is None (absent) or a `LiveEmail`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.model import PROVIDER_FIELDS, Health, LiveEmail, LiveState, Provider, Scalar
+from reconciler.model import (
+    PROVIDER_FIELDS,
+    Health,
+    LiveEmail,
+    LiveState,
+    Provider,
+    Scalar,
+    fingerprint,
+)
 
 LEGACY_FIELDS = ("serverAddress", "serverPort", "securityType", "username", "emailAddress")
 # Some API versions nest the flat object under its schema name; accept both.
@@ -35,10 +41,10 @@ def normalize(raw: Mapping[str, Any]) -> LiveState:
     """Turn a GET /api/v1/transports/email-config body into a LiveState."""
     email = _email(raw)
     health = _health(raw)
-    return LiveState(email=email, health=health, fingerprint=fingerprint(email, health))
+    return LiveState(email=email, health=health, fingerprint=live_fingerprint(email, health))
 
 
-def fingerprint(email: LiveEmail | None, health: Health) -> str:
+def live_fingerprint(email: LiveEmail | None, health: Health) -> str:
     """A digest of the live configuration (not of its health counters), used to
     refuse applying a saved plan to a tenant that changed since the plan."""
     document = {
@@ -52,8 +58,7 @@ def fingerprint(email: LiveEmail | None, health: Health) -> str:
         },
         "modificationTime": health.modification_time,
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return fingerprint(document)
 
 
 def _email(raw: Mapping[str, Any]) -> LiveEmail | None:

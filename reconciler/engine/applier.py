@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
+from reconciler.client.live import normalize
+from reconciler.engine.fleet import Progress, client_for, run_bounded
+from reconciler.engine.planner import desired_fingerprint, plan_tenant
 from reconciler.errors import ApiError, ReconcilerError, SecretError, UnsafePlanError
-from reconciler.fleet import credentials_for, run_bounded
-from reconciler.live import normalize
 from reconciler.model import Action, Plan, Safety, TenantPlan, TenantSpec
-from reconciler.planner import desired_fingerprint, plan_tenant
 from reconciler.secrets import SecretResolver
 
 log = logging.getLogger("reconciler.applier")
@@ -55,13 +55,22 @@ class TenantResult:
     test_email: str | None = None  # "sent" or the reason it was not
     duration_s: float = 0.0
 
+    @classmethod
+    def of(
+        cls, tenant: TenantPlan, outcome: Outcome, message: str = "", **more: Any
+    ) -> TenantResult:
+        """The result of `tenant`'s plan ending with `outcome`."""
+        return cls(tenant.tenant, tenant.url, tenant.action, outcome, message, **more)
+
 
 @dataclass(frozen=True, slots=True)
 class ApplyReport:
-    """Every tenant's result, sorted by name; `interrupted` when stopped early."""
+    """Every tenant's result, sorted by name; `interrupted` when stopped early;
+    `shard` is the `--shard I/N` it covers (None: every selected tenant)."""
 
     results: tuple[TenantResult, ...]
     interrupted: bool = False
+    shard: str | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -75,13 +84,18 @@ class ApplyReport:
 
 @dataclass(frozen=True, slots=True)
 class ApplyOptions:
-    """How to apply: `recheck` re-reads each tenant first and refuses it when its
-    live state no longer matches the plan (saved or confirmed plans)."""
+    """How to apply. `recheck` re-reads each tenant first and refuses it when its
+    live state no longer matches the plan (saved or confirmed plans);
+    `allow_delete` and `force` pass the safety checks (`check_safety`);
+    `rotate_secrets` re-sends every selected tenant's secret; `test_email` is a
+    recipient to send a test message to once a tenant is verified."""
 
-    concurrency: int = 64
     recheck: bool = True
     verify: bool = True
     test_email: str | None = None
+    allow_delete: bool = False
+    force: bool = False
+    rotate_secrets: bool = False
 
 
 def check_safety(
@@ -126,6 +140,17 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + ", ..."
 
 
+def changed_tenants(plan: Plan) -> list[TenantPlan]:
+    """The tenants of `plan` that apply writes to."""
+    return [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+
+
+def unchanged_report(plan: Plan) -> ApplyReport:
+    """The report of a run that had nothing to apply."""
+    results = (TenantResult.of(t, Outcome.UNCHANGED) for t in plan.tenants)
+    return ApplyReport(tuple(results), shard=plan.shard)
+
+
 async def apply_plan(
     session: ApiSession,
     plan: Plan,
@@ -133,41 +158,43 @@ async def apply_plan(
     resolver: SecretResolver,
     options: ApplyOptions,
     *,
-    progress: Callable[[str, str], None] | None = None,
+    concurrency: int,
+    progress: Progress | None = None,
     stop: asyncio.Event | None = None,
 ) -> ApplyReport:
     """Carry `plan` out. Tenants with no change are reported unchanged; tenants
     whose plan holds a read error are reported failed."""
-    work = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    work = changed_tenants(plan)
 
     async def run(tenant: TenantPlan) -> TenantResult:
         result = await _apply_tenant(session, tenant, specs.get(tenant.tenant), resolver, options)
         if progress is not None:
-            progress(tenant.tenant, result.outcome.value)
+            progress.step(tenant.tenant, result.outcome.value, result.outcome in FAILURES)
         return result
 
-    done = await run_bounded(work, run, options.concurrency, stop)
+    done = await run_bounded(work, run, concurrency, stop)
     results = [r for r in done if r is not None]
     results += [
-        _skipped(t, "interrupted before it started")
+        TenantResult.of(t, Outcome.SKIPPED, "interrupted before it started")
         for t, r in zip(work, done, strict=True)
         if r is None
     ]
-    results += [
-        _untouched(t) for t in plan.tenants if t.error is not None or t.action is Action.NOOP
-    ]
+    results += [_untouched(t) for t in plan.tenants if t.error is not None]
+    results += [TenantResult.of(t, Outcome.UNCHANGED) for t in plan.tenants if _noop(t)]
     interrupted = stop is not None and stop.is_set()
-    return ApplyReport(tuple(sorted(results, key=lambda r: r.tenant)), interrupted=interrupted)
+    ordered = tuple(sorted(results, key=lambda r: r.tenant))
+    return ApplyReport(ordered, interrupted=interrupted, shard=plan.shard)
 
 
-def _skipped(tenant: TenantPlan, why: str) -> TenantResult:
-    return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.SKIPPED, why)
+FAILURES = frozenset({Outcome.FAILED, Outcome.VERIFY_FAILED})
+
+
+def _noop(tenant: TenantPlan) -> bool:
+    return tenant.error is None and tenant.action is Action.NOOP
 
 
 def _untouched(tenant: TenantPlan) -> TenantResult:
-    if tenant.error is not None:
-        return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, tenant.error)
-    return TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.UNCHANGED)
+    return TenantResult.of(tenant, Outcome.FAILED, tenant.error or "")
 
 
 async def _apply_tenant(
@@ -181,11 +208,10 @@ async def _apply_tenant(
     try:
         result = await _steps(session, tenant, spec, resolver, options)
     except (ReconcilerError, ValueError) as exc:
-        result = TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, str(exc))
+        result = TenantResult.of(tenant, Outcome.FAILED, str(exc))
     except Exception as exc:  # a bug must not stop the other tenants or lose the report
         log.debug("tenant %s: internal error", tenant.tenant, exc_info=True)
-        message = f"internal error ({type(exc).__name__}); re-run with --debug for details"
-        result = TenantResult(tenant.tenant, tenant.url, tenant.action, Outcome.FAILED, message)
+        result = TenantResult.of(tenant, Outcome.FAILED, internal_error(exc))
     log.info("tenant %s: %s %s", tenant.tenant, result.outcome.value, result.message)
     return replace(result, duration_s=round(time.monotonic() - started, 3))
 
@@ -198,16 +224,16 @@ async def _steps(
     options: ApplyOptions,
 ) -> TenantResult:
     if spec is None:
-        return _skipped(tenant, "no longer in the configuration")
+        return TenantResult.of(tenant, Outcome.SKIPPED, "no longer in the configuration")
     if desired_fingerprint(spec) != tenant.desired_fingerprint:
-        return _skipped(tenant, "its configuration changed since the plan was made; plan again")
-    client = session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
+        why = "its configuration changed since the plan was made; plan again"
+        return TenantResult.of(tenant, Outcome.SKIPPED, why)
+    client = client_for(session, spec, resolver)
     if options.recheck:
         live = normalize(await client.get_email_config())
         if live.fingerprint != tenant.live_fingerprint:
-            return _skipped(
-                tenant, "its live configuration changed since the plan was made; plan again"
-            )
+            why = "its live configuration changed since the plan was made; plan again"
+            return TenantResult.of(tenant, Outcome.SKIPPED, why)
     if tenant.action is Action.DELETE:
         return await _delete(client, tenant, spec)
     return await _put(client, tenant, spec, resolver, options)
@@ -251,14 +277,19 @@ async def _confirmed(step: Awaitable[TenantResult], tenant: TenantPlan) -> Tenan
     change was made but could not be confirmed, which is not a failed write."""
     try:
         return await step
-    except ReconcilerError as exc:
-        return TenantResult(
-            tenant.tenant,
-            tenant.url,
-            tenant.action,
-            Outcome.VERIFY_FAILED,
-            f"saved, but could not be confirmed: {exc}",
-        )
+    except (ReconcilerError, ValueError) as exc:
+        detail = str(exc)
+    except Exception as exc:  # whatever broke, the write has happened
+        log.debug("tenant %s: internal error after the write", tenant.tenant, exc_info=True)
+        detail = internal_error(exc)
+    return TenantResult.of(
+        tenant, Outcome.VERIFY_FAILED, f"saved, but could not be confirmed: {detail}"
+    )
+
+
+def internal_error(exc: BaseException) -> str:
+    """The message for an unexpected exception (a bug) while handling a tenant."""
+    return f"internal error ({type(exc).__name__}); re-run with --debug for details"
 
 
 async def _put(
@@ -284,15 +315,9 @@ async def _verify(
 ) -> TenantResult:
     verify: SmtpResult | None = await client.verify_connection() if options.verify else None
     if verify is not None and not verify.success:
-        return TenantResult(
-            tenant.tenant,
-            tenant.url,
-            tenant.action,
-            Outcome.VERIFY_FAILED,
-            f"{note}saved, but verify-connection failed: {verify.message or 'no message'}"
-            + (" (connection failed)" if verify.connection_failed else ""),
-            verified=False,
-        )
+        message = f"{note}saved, but verify-connection failed: {verify.message or 'no message'}"
+        message += " (connection failed)" if verify.connection_failed else ""
+        return TenantResult.of(tenant, Outcome.VERIFY_FAILED, message, verified=False)
     result = await _read_back(client, tenant, spec, verified=verify is not None, note=note)
     if options.test_email and result.outcome is Outcome.APPLIED:
         return _with_test_email(result, await _send_test(client, options.test_email))
@@ -305,18 +330,10 @@ async def _read_back(
     after = plan_tenant(spec, normalize(await client.get_email_config()))
     if after.action is not Action.NOOP:
         fields = ", ".join(c.field for c in after.changes) or after.action.value
-        return TenantResult(
-            tenant.tenant,
-            tenant.url,
-            tenant.action,
-            Outcome.VERIFY_FAILED,
-            f"{note}read back, but still differs from the desired state ({fields})",
-            verified=verified,
-        )
+        message = f"{note}read back, but still differs from the desired state ({fields})"
+        return TenantResult.of(tenant, Outcome.VERIFY_FAILED, message, verified=verified)
     message = note + ("verified" if verified else "converged")
-    return TenantResult(
-        tenant.tenant, tenant.url, tenant.action, Outcome.APPLIED, message, verified
-    )
+    return TenantResult.of(tenant, Outcome.APPLIED, message, verified=verified)
 
 
 async def _send_test(client: TenantClient, recipient: str) -> str:
@@ -341,8 +358,3 @@ def _with_test_email(result: TenantResult, test_email: str) -> TenantResult:
         message=f"{result.message}, but the test e-mail failed",
         test_email=test_email,
     )
-
-
-def specs_by_name(tenants: Sequence[TenantSpec]) -> dict[str, TenantSpec]:
-    """Index tenant specs by name."""
-    return {t.name: t for t in tenants}

@@ -1,0 +1,330 @@
+"""The engine: one command's whole pipeline, in one event loop with one API session.
+
+    Engine.load(path)  config -> Selection (+ a secret resolver)
+    engine.plan()      read every tenant -> Plan
+    engine.apply()     read -> Plan -> safety -> confirm -> PUT/DELETE, verify, read back
+                       -> ApplyRun (the plan and the ApplyReport)
+    engine.drift()     read (-> verify-connection) -> DriftReport
+    engine.read()      read every tenant -> {name: LiveState | ReadFailure} (import)
+
+Each call is one `asyncio.run` with one `ApiSession`, so OAuth tokens, pacing
+windows and keep-alive connections serve every step of the command. The
+results are finished, typed documents; rendering them is `reconciler.report`'s
+job, and the CLI only prints them and picks the exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import TypeVar
+
+from reconciler.client import ApiSession, ClientOptions
+from reconciler.client.live import normalize
+from reconciler.engine.applier import (
+    ApplyOptions,
+    ApplyReport,
+    apply_plan,
+    changed_tenants,
+    check_safety,
+    internal_error,
+    unchanged_report,
+)
+from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
+from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded
+from reconciler.engine.planner import make_plan
+from reconciler.engine.selection import Selection, select
+from reconciler.errors import ReconcilerError
+from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
+from reconciler.secrets import ResolvePolicy, SecretResolver
+
+log = logging.getLogger("reconciler.engine")
+T = TypeVar("T")
+
+
+class ApplyHooks:
+    """What `Engine.apply` asks of its caller between planning and writing.
+
+    The defaults show nothing and approve everything (a script that reviewed
+    the plan itself); the CLI prints the plan and asks for confirmation.
+    """
+
+    def planned(self, plan: Plan) -> None:
+        """The plan is ready (called before the safety checks)."""
+
+    def confirm(self, plan: Plan) -> bool:
+        """Return False to cancel before anything is written."""
+        return True
+
+    def stopping(self, signum: int) -> None:
+        """SIGINT or SIGTERM arrived: no new tenant starts (`handle_signals` only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyRun:
+    """What `Engine.apply` did: the plan it carried out and the report, which is
+    None when the caller cancelled at the confirmation; `signal` is the signal
+    that interrupted the run, if one did."""
+
+    plan: Plan
+    report: ApplyReport | None
+    signal: int | None = None
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """Every selected tenant already matched the configuration."""
+        return not self.plan.has_changes and not self.plan.errors
+
+
+class Engine:
+    """Runs plan, apply, drift or a plain read over the tenants of a Selection.
+
+    `secrets` resolves the API credentials (and, for apply, the e-mail
+    secrets); `progress`, when given, hears about every tenant as it goes.
+    """
+
+    def __init__(
+        self,
+        selection: Selection,
+        secrets: SecretResolver,
+        *,
+        client: ClientOptions | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.selection = selection
+        self.secrets = secrets
+        self.progress = progress
+        self._client = client or ClientOptions(
+            timeout_s=selection.desired.settings.timeout_s,
+            connections=selection.concurrency,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        tenants: Sequence[str] = (),
+        shard: str | None = None,
+        concurrency: int | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        allow_commands: bool = False,
+        on_resolve: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
+    ) -> Engine:
+        """An engine for the configuration repository at `path`, on the tenants
+        named by `tenants` (names or globs; all when empty) in `shard` ("I/N").
+
+        `allow_commands` lets `${cmd:...}` references run and `${file:...}`
+        references leave the repository: only for trusted configuration (apply
+        on the main branch); plan and drift never need it. Raises ConfigError
+        when the configuration is invalid, ReconcilerError for a bad selection.
+        """
+        from reconciler.config import load_config
+
+        desired = load_config(path, allowed_hosts=allowed_hosts)
+        selection = select(desired, tenants, shard, concurrency)
+        policy = ResolvePolicy(
+            base_dir=desired.root, allow_cmd=allow_commands, confine_files=not allow_commands
+        )
+        return cls(selection, SecretResolver(policy, on_resolve=on_resolve), progress=progress)
+
+    @property
+    def tenants(self) -> tuple[TenantSpec, ...]:
+        """The tenants this engine works on."""
+        return self.selection.tenants
+
+    def read(self) -> dict[str, LiveRead]:
+        """Every tenant's live state, or why it could not be read."""
+        return self._run(self._read_all)
+
+    def plan(self, *, rotate: bool = False) -> Plan:
+        """What apply would change (`rotate`: re-send every tenant's secret)."""
+        return self._run(lambda session: self._plan(session, rotate))
+
+    def apply(
+        self,
+        options: ApplyOptions | None = None,
+        *,
+        saved: Plan | None = None,
+        hooks: ApplyHooks | None = None,
+        handle_signals: bool = False,
+    ) -> ApplyRun:
+        """Plan (or take the `saved` plan), check it against the safety settings
+        (UnsafePlanError), ask `hooks.confirm`, then apply every change.
+
+        With `handle_signals`, SIGINT and SIGTERM stop new tenants from starting;
+        those in flight finish and the report says the run was interrupted.
+        """
+        options = options or ApplyOptions()
+        hooks = hooks or ApplyHooks()
+        return self._run(lambda s: self._apply(s, options, saved, hooks, handle_signals))
+
+    def drift(self, *, verify: bool = False, today: date | None = None) -> DriftReport:
+        """Config drift and health of every tenant; `verify` also runs
+        verify-connection on every configured tenant; `today` decides which
+        ignore rules have expired."""
+        return self._run(lambda session: self._drift(session, verify, today or date.today()))
+
+    def _run(self, step: Callable[[ApiSession], Awaitable[T]]) -> T:
+        async def main() -> T:
+            async with ApiSession(self._client) as session:
+                return await step(session)
+
+        return asyncio.run(main())
+
+    async def _plan(self, session: ApiSession, rotate: bool) -> Plan:
+        live = await self._read_all(session)
+        rotated = {t.name for t in self.tenants} if rotate else set()
+        return make_plan(
+            self.tenants,
+            live,
+            rotate=rotated,
+            shard=self.selection.shard,
+            config_root=str(self.selection.desired.root),
+        )
+
+    async def _apply(
+        self,
+        session: ApiSession,
+        options: ApplyOptions,
+        saved: Plan | None,
+        hooks: ApplyHooks,
+        handle_signals: bool,
+    ) -> ApplyRun:
+        if saved is None:
+            plan = await self._plan(session, options.rotate_secrets)
+        else:
+            plan = self._restrict(saved)
+        hooks.planned(plan)
+        if not plan.has_changes and not plan.errors:
+            return ApplyRun(plan, unchanged_report(plan))
+        check_safety(
+            plan,
+            self.selection.desired.settings.safety,
+            fleet_size=len(self.tenants),
+            allow_delete=options.allow_delete,
+            force=options.force,
+        )
+        if not hooks.confirm(plan):
+            return ApplyRun(plan, None)
+        stop = asyncio.Event()
+        received: list[int] = []
+        with _signals(handle_signals, stop, received, hooks):
+            if self.progress is not None:
+                self.progress.begin(Phase.APPLY, len(changed_tenants(plan)))
+            report = await apply_plan(
+                session,
+                plan,
+                {t.name: t for t in self.tenants},
+                self.secrets,
+                options,
+                concurrency=self.selection.concurrency,
+                progress=self.progress,
+                stop=stop,
+            )
+        return ApplyRun(plan, report, received[0] if received else None)
+
+    def _restrict(self, saved: Plan) -> Plan:
+        """The saved plan's tenants that this run selected."""
+        names = {t.name for t in self.tenants}
+        kept = tuple(t for t in saved.tenants if t.tenant in names)
+        return replace(saved, tenants=kept, shard=self.selection.shard)
+
+    async def _drift(self, session: ApiSession, verify: bool, today: date) -> DriftReport:
+        live = await self._read_all(session)
+        checks: dict[str, ConnectionCheck] = {}
+        if verify:
+            configured = [t for t in self.tenants if _configured(live[t.name])]
+            checks = await self._verify_all(session, configured)
+        settings = self.selection.desired.settings
+        return build_report(
+            self.tenants, live, settings.ignore, today, checks, shard=self.selection.shard
+        )
+
+    async def _read_all(self, session: ApiSession) -> dict[str, LiveRead]:
+        progress = self.progress
+        if progress is not None:
+            progress.begin(Phase.READ, len(self.tenants))
+
+        async def read(spec: TenantSpec) -> LiveRead:
+            state = await self._read_one(session, spec)
+            if progress is not None:
+                failed = isinstance(state, ReadFailure)
+                progress.step(spec.name, "error" if failed else "read", failed)
+            return state
+
+        states = await run_bounded(self.tenants, read, self.selection.concurrency)
+        return {
+            spec.name: state or ReadFailure("not read")
+            for spec, state in zip(self.tenants, states, strict=True)
+        }
+
+    async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
+        try:
+            client = client_for(session, spec, self.secrets)
+            return normalize(await client.get_email_config())
+        except (ReconcilerError, ValueError) as exc:
+            return ReadFailure(str(exc))
+        except Exception as exc:  # a bug, or a hostile answer: this tenant's error only
+            log.debug("tenant %s: internal error while reading", spec.name, exc_info=True)
+            return ReadFailure(internal_error(exc))
+
+    async def _verify_all(
+        self, session: ApiSession, tenants: Sequence[TenantSpec]
+    ) -> dict[str, ConnectionCheck]:
+        progress = self.progress
+        if progress is not None:
+            progress.begin(Phase.VERIFY, len(tenants))
+
+        async def check(spec: TenantSpec) -> ConnectionCheck:
+            try:
+                result = await client_for(session, spec, self.secrets).verify_connection()
+                outcome = ConnectionCheck(result.success, result.message)
+            except (ReconcilerError, ValueError) as exc:
+                outcome = ConnectionCheck(False, str(exc))
+            except Exception as exc:  # one tenant never sinks the run
+                log.debug("tenant %s: internal error while verifying", spec.name, exc_info=True)
+                outcome = ConnectionCheck(False, internal_error(exc))
+            if progress is not None:
+                progress.step(spec.name, "ok" if outcome.ok else "failed", not outcome.ok)
+            return outcome
+
+        results = await run_bounded(tenants, check, self.selection.concurrency)
+        return {t.name: r for t, r in zip(tenants, results, strict=True) if r is not None}
+
+
+def _configured(state: LiveRead) -> bool:
+    return isinstance(state, LiveState) and state.email is not None
+
+
+@contextmanager
+def _signals(
+    enabled: bool, stop: asyncio.Event, received: list[int], hooks: ApplyHooks
+) -> Iterator[None]:
+    """While active (and `enabled`), SIGINT and SIGTERM set `stop` and are recorded
+    in `received`; the first one is announced through `hooks.stopping`."""
+    if not enabled:
+        yield
+        return
+
+    def on_signal(signum: int) -> None:
+        if not received:
+            hooks.stopping(signum)
+        received.append(signum)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

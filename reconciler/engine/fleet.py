@@ -1,0 +1,87 @@
+"""Work across a fleet: each tenant's credentials, and a bounded set of workers
+so that thousands of tenants are in flight C at a time in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
+from typing import Protocol, TypeVar
+
+from reconciler.client import (
+    ApiKeyCredentials,
+    ApiSession,
+    Credentials,
+    OAuthCredentials,
+    TenantClient,
+)
+from reconciler.errors import SecretError
+from reconciler.model import ApiKeyAuth, Auth, TenantSpec
+from reconciler.secrets import SecretResolver, parse_reference
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def credentials_for(auth: Auth, resolver: SecretResolver) -> Credentials:
+    """Resolve the API credentials of a tenant (the only secrets `plan` needs);
+    an unresolvable reference is reported at the file and line of its `auth`."""
+    try:
+        if isinstance(auth, ApiKeyAuth):
+            return ApiKeyCredentials(key=resolver.resolve(auth.key))
+        client_id = parse_reference(auth.client_id)
+        return OAuthCredentials(
+            client_id=resolver.resolve(client_id).reveal() if client_id else auth.client_id,
+            client_secret=resolver.resolve(auth.client_secret),
+            scope=auth.scope,
+        )
+    except SecretError as exc:
+        if auth.source is None:
+            raise
+        raise SecretError(f"{auth.source}: {exc}") from None
+
+
+def client_for(session: ApiSession, spec: TenantSpec, resolver: SecretResolver) -> TenantClient:
+    """The API client of one tenant, with its credentials resolved now."""
+    return session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
+
+
+async def run_bounded(
+    items: Sequence[T],
+    work: Callable[[T], Awaitable[R]],
+    concurrency: int,
+    stop: asyncio.Event | None = None,
+) -> list[R | None]:
+    """Run `work` over `items` with at most `concurrency` in flight; results keep
+    the order of `items`. When `stop` is set, no new item starts (None result)."""
+    results: list[R | None] = [None] * len(items)
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(items) and not (stop is not None and stop.is_set()):
+            index = next_index
+            next_index += 1
+            results[index] = await work(items[index])
+
+    workers = max(1, min(concurrency, len(items)))
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return results
+
+
+class Phase(str, Enum):
+    """The stages of a run that report progress tenant by tenant."""
+
+    READ = "read"
+    APPLY = "apply"
+    VERIFY = "verify"
+
+
+class Progress(Protocol):
+    """Where the engine reports progress (the CLI draws it on stderr)."""
+
+    def begin(self, phase: Phase, total: int) -> None:
+        """A phase starts with `total` tenants to go through."""
+
+    def step(self, tenant: str, word: str, failed: bool) -> None:
+        """One tenant is through the phase: `word` says how (read, applied, ...)."""

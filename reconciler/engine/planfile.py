@@ -1,0 +1,117 @@
+"""The plan codec: a Plan as the versioned JSON document (`schemas/plan.schema.json`)
+that `plan --format json` and `plan --out FILE` write, and back, for `apply FILE`
+and `report merge`.
+
+A plan document holds no secret: sensitive changes carry no values. It records,
+per tenant, the action and the fingerprints of the live and desired state it
+was made from, so apply can refuse tenants that moved since.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import PlanFileError
+from reconciler.model import Action, FieldChange, Plan, Provider, TenantPlan
+from reconciler.report.style import envelope
+
+PLAN_KIND = "qlik-email/plan"
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The versioned JSON plan."""
+    document = envelope(PLAN_KIND)
+    document["summary"] = {
+        "create": plan.count(Action.CREATE),
+        "update": plan.count(Action.UPDATE),
+        "replace": plan.count(Action.REPLACE),
+        "delete": plan.count(Action.DELETE),
+        "unchanged": plan.count(Action.NOOP),
+        "errors": len(plan.errors),
+    }
+    document["tenants"] = [_json_tenant(t) for t in plan.tenants]
+    if plan.config_root is not None:
+        document["configRoot"] = plan.config_root
+    document["shard"] = plan.shard
+    return document
+
+
+def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
+    return {
+        "name": tenant.tenant,
+        "url": tenant.url,
+        "action": tenant.action.value,
+        "providerBefore": tenant.provider_before.value if tenant.provider_before else None,
+        "providerAfter": tenant.provider_after.value if tenant.provider_after else None,
+        "liveFingerprint": tenant.live_fingerprint,
+        "desiredFingerprint": tenant.desired_fingerprint,
+        "changes": [
+            {
+                "field": c.field,
+                "before": None if c.sensitive else c.before,
+                "after": None if c.sensitive else c.after,
+                "sensitive": c.sensitive,
+            }
+            for c in tenant.changes
+        ],
+        "error": tenant.error,
+    }
+
+
+def plan_from_document(document: dict[str, Any]) -> Plan:
+    """The Plan a (schema-valid) plan document describes, tenants sorted by name."""
+    tenants = (_tenant_from_json(t) for t in document["tenants"])
+    return Plan(
+        tuple(sorted(tenants, key=lambda t: t.tenant)),
+        shard=document.get("shard"),
+        config_root=document.get("configRoot"),
+    )
+
+
+def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
+    return TenantPlan(
+        tenant=data["name"],
+        url=data["url"],
+        action=Action(data["action"]),
+        changes=tuple(
+            FieldChange(c["field"], c["before"], c["after"], c["sensitive"])
+            for c in data["changes"]
+        ),
+        provider_before=Provider(data["providerBefore"]) if data["providerBefore"] else None,
+        provider_after=Provider(data["providerAfter"]) if data["providerAfter"] else None,
+        live_fingerprint=data["liveFingerprint"],
+        desired_fingerprint=data["desiredFingerprint"],
+        error=data["error"],
+    )
+
+
+def is_plan_file(path: Path) -> bool:
+    """True when `path` is a file that looks like a saved plan (JSON of our kind)."""
+    if not path.is_file() or path.suffix.lower() != ".json":
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return PLAN_KIND.encode() in head
+
+
+def load_plan(path: Path) -> Plan:
+    """The plan saved at `path` (its `config_root` says where it was made)."""
+    from reconciler.jsonschemas import validator
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError(f"{path}: cannot read the saved plan: {exc}") from None
+    errors = sorted(validator("plan.schema.json").iter_errors(document), key=lambda e: e.path)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise PlanFileError(
+            f"{path}: not a plan this version of qlik-email can apply "
+            f"({where}: {errors[0].message})"
+        )
+    return plan_from_document(document)
