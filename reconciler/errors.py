@@ -9,7 +9,6 @@
     +-- UnsafePlanError        a plan exceeds the safety thresholds (needs --force)
     +-- PlanFileError          a saved plan file is unreadable or from another version
     +-- ReportFileError        JSON reports that cannot be merged (unreadable, mixed, overlapping)
-    +-- ApplyError             apply finished, but some tenants failed
 
 Anything else that escapes is a bug: the CLI prints it with a hint to use --debug.
 """
@@ -90,7 +89,3 @@ class PlanFileError(ReconcilerError):
 class ReportFileError(ReconcilerError):
     """JSON reports given to `report merge` that cannot be merged: unreadable, not
     reports of this version, of different kinds, or naming the same tenant."""
-
-
-class ApplyError(ReconcilerError):
-    """Apply ran, but not every tenant converged."""

@@ -11,7 +11,7 @@ from reconciler.model import ReadFailure
 from reconciler.report import render_plan_markdown, render_plan_text
 from reconciler.report.style import MARKDOWN_LIMIT
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text())
 
 
 def sample_plan():

@@ -34,9 +34,9 @@ from reconciler.model import (
 )
 from reconciler.secrets import SecretRef
 
-DATA = Path(__file__).parent / "data" / "config"
-EXAMPLES = Path(__file__).parent.parent / "examples"
-SCHEMAS = Path(__file__).parent.parent / "schemas"
+DATA = Path(__file__).parents[1] / "data" / "config"
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SCHEMAS = Path(__file__).parents[2] / "schemas"
 ROOT = "qlik-email.yaml"
 ACME = "tenants/acme.yaml"
 

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from reconciler.jsonschemas import load_schema
+
+pytestmark = pytest.mark.slow
 
 
 def tenant_file(repo: Path, name: str) -> Path:

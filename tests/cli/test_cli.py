@@ -14,7 +14,7 @@ import pytest
 from reconciler import __version__
 from reconciler.jsonschemas import load_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "qlik-email.yaml").exists())
 
 

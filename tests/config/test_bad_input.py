@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_config import CASES, DATA
+from test_loader import CASES, DATA
 
 TENANT_URL = re.compile(r"^url: https://([a-z]+)\.eu\.qlikcloud\.com$", re.MULTILINE)
 # Its point is two spellings of one URL: rewriting one of them would spoil it.

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 REUSABLE = {
     name: ROOT / ".github" / "workflows" / f"{name}.yml" for name in ("plan", "apply", "drift")
 }

@@ -14,6 +14,8 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_apply_reports_and_rerun_converges(tmp_path, cli, signum, code):

@@ -14,6 +14,8 @@ from reconciler.errors import UnsafePlanError
 from reconciler.model import Action, LiveState, Plan, ReadFailure
 from reconciler.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow
+
 
 def test_plan_then_apply_then_plan_again_through_the_python_api(tmp_path, monkeypatch):
     with Sandbox(tenants=5, seed=21) as sandbox:

@@ -17,10 +17,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
 from reconciler.config import load_config
 from reconciler.sandbox import Sandbox
+
+pytestmark = pytest.mark.slow
 
 TENANTS = 200
 FAULTS = {429: 0.04, 500: 0.03, 502: 0.03, 503: 0.03}  # + resets, lost, stalls: 20% in all
