@@ -108,8 +108,14 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
 
-def run_cli(args: Sequence[str], fleet: Fleet | None = None, out: Path | None = None) -> Run:
-    """Run the CLI once; stdout to `out` (or /dev/null), stderr lines time-stamped."""
+def run_cli(
+    args: Sequence[str],
+    fleet: Fleet | None = None,
+    out: Path | None = None,
+    command: Sequence[str] | None = None,
+) -> Run:
+    """Run the CLI once (`command`, by default this tree's); stdout to `out` (or
+    /dev/null), stderr lines time-stamped."""
     server_cpu = None
     if fleet is not None:
         fleet.control("reset")
@@ -117,7 +123,7 @@ def run_cli(args: Sequence[str], fleet: Fleet | None = None, out: Path | None = 
     stdout = open(out, "w") if out else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*cli_command(), *args],
+        [*(command or cli_command()), *args],
         cwd=ROOT,
         stdout=stdout,
         stderr=subprocess.PIPE,
