@@ -23,6 +23,7 @@ import click
 
 from reconciler import __version__
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.report import escape
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -73,13 +74,20 @@ def redact(text: str, values: list[str]) -> str:
 
 
 def out(text: str) -> None:
-    """Write a rendered report to stdout."""
-    click.echo(text, nl=False)
+    """Write a rendered report to stdout. No line of it can be a workflow command
+    (`escape.workflow_lines`): reports hold text from pull requests and servers."""
+    click.echo(escape.workflow_lines(text), nl=False)
 
 
 def err(text: str) -> None:
-    """Write a message line to stderr."""
-    click.echo(text, err=True)
+    """Write a message line to stderr, guarded as `out` is."""
+    click.echo(escape.workflow_lines(text), err=True)
+
+
+def workflow_command(line: str) -> None:
+    """Write one of our own GitHub Actions workflow commands (a mask, an
+    annotation) to stderr, where the runner reads them as it does stdout."""
+    click.echo(line, err=True)
 
 
 def _setup_logging(state: State) -> None:
@@ -159,7 +167,8 @@ def _annotate(exc: ConfigError) -> None:
     from reconciler.report.github import error_annotations, in_github_actions
 
     if in_github_actions(os.environ):
-        err(error_annotations(exc.issues).rstrip("\n"))
+        for line in error_annotations(exc.issues).splitlines():
+            workflow_command(line)
 
 
 # Collect cyclic garbage after 50,000 net allocations instead of 700. A fleet run

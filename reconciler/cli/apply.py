@@ -22,7 +22,7 @@ from reconciler.cli.options import fleet_options, format_option, markdown_option
 from reconciler.engine import ApplyHooks, ApplyOptions
 from reconciler.engine.planfile import is_plan_file, load_plan
 from reconciler.model import Plan
-from reconciler.report import render_plan_text
+from reconciler.report.plan import render_plan_text
 
 
 @click.command()

@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, State, err, out
+from reconciler.cli.app import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    State,
+    err,
+    out,
+    workflow_command,
+)
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
 from reconciler.engine import Engine, select
@@ -23,10 +32,10 @@ from reconciler.engine.drift import DriftReport
 from reconciler.engine.fleet import Phase
 from reconciler.engine.planfile import plan_document
 from reconciler.model import Plan
-from reconciler.report import render_plan_markdown, render_plan_text
 from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
 from reconciler.report.github import add_mask_commands, in_github_actions
+from reconciler.report.plan import render_plan_markdown, render_plan_text
 from reconciler.report.style import dumps
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
@@ -116,7 +125,7 @@ def _mask(value: str) -> None:
     for command in add_mask_commands(value):
         # The runner reads workflow commands from stderr as well as stdout, and
         # stdout carries only the report (`--format json > plan.json` stays JSON).
-        click.echo(command, err=True)
+        workflow_command(command)
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:

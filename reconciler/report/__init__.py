@@ -1,12 +1,11 @@
-"""Rendering: the only place that formats output (text, JSON, Markdown).
+"""Rendering: the only place that formats output (text, JSON, Markdown), and
+the only place that escapes untrusted text for it (`escape`).
 
-Functions here return strings or JSON-ready dicts; they never print.
+Functions here return strings or JSON-ready dicts; they never print. Modules:
+`plan`, `apply`, `drift` (one per document), `merge` (shards), `github`
+(workflow commands), `style` (colours, limits), `escape`.
 """
 
 from __future__ import annotations
 
-from reconciler.report.plan import render_plan_markdown, render_plan_text
-
 FORMATS = ("text", "json", "markdown")
-
-__all__ = ["FORMATS", "render_plan_markdown", "render_plan_text"]

@@ -43,8 +43,8 @@ def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
             f"{_MARK[r.outcome][0]} {r.tenant}: {r.action.value} {r.outcome.value}",
             _MARK[r.outcome][1],
         )
-        + (f": {r.message}" if r.message else "")
-        + (f" (test e-mail {r.test_email})" if r.test_email else "")
+        + paint(f": {r.message}" if r.message else "")
+        + paint(f" (test e-mail {r.test_email})" if r.test_email else "")
         for r in report.results
         if r.outcome is not Outcome.UNCHANGED
     ]

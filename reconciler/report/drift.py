@@ -53,9 +53,9 @@ def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
                 "yellow" if status != "clean" else "dim",
             )
         )
-        lines += [f"    ~ {text}" for text in _change_text(tenant)]
-        lines += [f"    ! {p.message}" for p in tenant.problems]
-        lines += [f"    (ignored) {field}: {reason}" for field, reason in tenant.ignored]
+        lines += [paint(f"    ~ {text}") for text in _change_text(tenant)]
+        lines += [paint(f"    ! {p.message}") for p in tenant.problems]
+        lines += [paint(f"    (ignored) {field}: {reason}") for field, reason in tenant.ignored]
     if not lines:
         lines.append("No drift: every tenant matches the configuration and is healthy.")
     lines += ["", paint(drift_summary(report), "bold"), f"Fingerprint: {report.fingerprint}"]

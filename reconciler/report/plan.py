@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.model import Action, FieldChange, Plan, TenantPlan
+from reconciler.report import escape
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
@@ -109,7 +110,7 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     head = ["## qlik-email plan", "", f"**{summary_line(plan)}**", ""]
     if plan.errors:
         head += [f":x: {len(plan.errors)} tenant(s) could not be read:", ""]
-        head += [f"- `{md_cell(t.tenant)}`: {md_cell(t.error or '')}" for t in plan.errors[:50]]
+        head += [f"- {md_cell(t.tenant)}: {md_cell(t.error or '')}" for t in plan.errors[:50]]
         head.append("")
     changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
     if not changed:
@@ -136,8 +137,8 @@ def _md_row(tenant: TenantPlan) -> str:
 
 def _md_details(tenant: TenantPlan) -> str:
     lines = [_text_change(c, tenant.action, 0, Painter(False)).strip() for c in tenant.changes]
-    body = "\n".join(lines)
+    block = escape.code_block("\n".join(lines), "diff")
     return (
         f"<details><summary>{md_cell(tenant.tenant)}: {tenant.action.value}</summary>\n\n"
-        f"```diff\n{body}\n```\n</details>\n"
+        f"{block}</details>\n"
     )

@@ -8,6 +8,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler import __version__
+from reconciler.report import escape
 from reconciler.secrets import REDACTED
 
 FORMAT_VERSION = 1
@@ -18,13 +19,16 @@ _COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "cyan": "36
 
 
 class Painter:
-    """Wraps text in ANSI colours when enabled (a TTY without NO_COLOR)."""
+    """Wraps a line in ANSI colours when enabled (a TTY without NO_COLOR). The
+    line is escaped first (`escape.terminal`): the only escape sequences in a
+    text report are these colours."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
-    def __call__(self, text: str, colour: str) -> str:
-        if not self.enabled:
+    def __call__(self, text: str, colour: str | None = None) -> str:
+        text = escape.terminal(text)
+        if not self.enabled or colour is None:
             return text
         return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
 
@@ -41,8 +45,8 @@ def show(value: object, sensitive: bool = False) -> str:
 
 
 def md_cell(text: str) -> str:
-    """Escape text for a Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    """Untrusted text for a Markdown table cell or list item (`escape.markdown`)."""
+    return escape.markdown(text)
 
 
 def envelope(kind: str) -> dict[str, Any]:

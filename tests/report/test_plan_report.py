@@ -8,7 +8,7 @@ from helpers import basic, live_basic, live_none, m365, spec
 from reconciler.engine.planfile import plan_document
 from reconciler.engine.planner import make_plan
 from reconciler.model import ReadFailure
-from reconciler.report import render_plan_markdown, render_plan_text
+from reconciler.report.plan import render_plan_markdown, render_plan_text
 from reconciler.report.style import MARKDOWN_LIMIT
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text())

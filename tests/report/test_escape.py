@@ -1,0 +1,118 @@
+"""Untrusted text through `report.escape` and the renderers: no terminal control
+sequence, no workflow command, no raw HTML, no closable fence, no mention."""
+
+from __future__ import annotations
+
+import re
+
+from helpers import basic, live_basic, spec
+
+from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
+from reconciler.engine.drift import TenantDrift, build_report
+from reconciler.engine.planner import make_plan
+from reconciler.model import Action, ReadFailure
+from reconciler.report import escape
+from reconciler.report.apply import render_apply_markdown, render_apply_text
+from reconciler.report.drift import render_drift_markdown, render_drift_text
+from reconciler.report.plan import render_plan_markdown, render_plan_text
+
+HOSTILE = (
+    "x\n::error file=a::forged\n```\nPlan: 0 to create\n<img src=x onerror=alert(1)>"
+    " @octocat <!-- \x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b1m \u202eevil"
+)
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_terminal_shows_every_control_character_visibly() -> None:
+    shown = escape.terminal(HOSTILE)
+    assert "\n" not in shown and not CONTROL.search(shown)
+    assert "\\x1b]52;c;" in shown and "\\u202e" in shown and "\\n::error" in shown
+    assert escape.terminal("tab\tstays") == "tab\tstays"
+
+
+def test_markdown_renders_as_plain_text() -> None:
+    shown = escape.markdown(HOSTILE)
+    assert "<" not in shown and ">" not in shown and "\n" not in shown
+    assert "@octocat" not in shown and "@\u200boctocat" in shown
+    assert "\\`\\`\\`" in shown  # no fence can open or close
+
+
+def test_a_code_block_cannot_be_closed_from_inside() -> None:
+    block = escape.code_block("a\n````\nb", "diff")
+    fence = block.split("\n", 1)[0]
+    assert fence == "`````diff"
+    assert block.rstrip("\n").endswith("`````")
+    assert block.count("`````") == 2
+
+
+def test_workflow_lines_never_start_a_command() -> None:
+    text = "ok\n::error::x\n   ::stop-commands::t\n##[warning]y\nfine :: here"
+    guarded = escape.workflow_lines(text).split("\n")
+    assert guarded == [
+        "ok",
+        "\\::error::x",
+        "\\   ::stop-commands::t",
+        "\\##[warning]y",
+        "fine :: here",
+    ]
+
+
+def _assert_safe_text(text: str) -> None:
+    assert not CONTROL.search(text.replace("\n", ""))
+    for line in escape.workflow_lines(text).split("\n"):
+        assert not re.match(r"\s*(::|##\[)", line)
+
+
+def _outside_code_blocks(markdown: str) -> str:
+    """The Markdown that GitHub renders as Markdown: fenced blocks removed, each
+    closed only by a fence at least as long as the one that opened it."""
+    kept, fence = [], None
+    for line in markdown.split("\n"):
+        run = re.match(r"`{3,}", line)
+        if fence is None and run:
+            fence = run.group()
+        elif fence is not None and line.strip() and set(line.strip()) == {"`"}:
+            if len(line.strip()) >= len(fence):
+                fence = None
+        elif fence is None:
+            kept.append(line)
+    assert fence is None, "a code block is left open"
+    return "\n".join(kept)
+
+
+def _assert_safe_markdown(markdown: str) -> None:
+    rendered = _outside_code_blocks(markdown)
+    assert "<img" not in rendered and "<!--" not in rendered and "@octocat" not in rendered
+    assert not CONTROL.search(markdown.replace("\n", ""))
+    assert "\nPlan: 0 to create" not in markdown
+
+
+def test_hostile_server_text_in_every_report() -> None:
+    tenants = [spec("acme", basic(senderName=HOSTILE)), spec("beta", basic())]
+    plan = make_plan(tenants, {"acme": live_basic(), "beta": ReadFailure(HOSTILE)})
+    report = ApplyReport(
+        (TenantResult("acme", "https://acme", Action.UPDATE, Outcome.VERIFY_FAILED, HOSTILE),)
+    )
+    drift = build_report(
+        tenants, {"acme": live_basic(), "beta": ReadFailure(HOSTILE)}, [], _today()
+    )
+    for text in (
+        render_plan_text(plan, color=True),
+        render_apply_text(report, color=True),
+        render_drift_text(drift, color=True),
+    ):
+        # Only the report's own colours remain as escape sequences.
+        _assert_safe_text(re.sub(r"\x1b\[[0-9]+m", "", text))
+    for markdown in (
+        render_plan_markdown(plan),
+        render_apply_markdown(report),
+        render_drift_markdown(drift),
+    ):
+        _assert_safe_markdown(markdown)
+    assert isinstance(drift.tenants[1], TenantDrift) and drift.tenants[1].error
+
+
+def _today():  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    return date(2026, 1, 1)
