@@ -163,3 +163,11 @@ def test_the_sandbox_takes_a_chunked_put(sb: Sandbox) -> None:
     assert response.status == 204
     config = sb.live_config(name)
     assert config is not None and config["providerConfig"]["senderName"] == "Chunked"
+
+
+def test_a_broken_chunked_body_is_a_bad_request(port: int) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    raw = head + b"zz\r\nhello\r\n0\r\n\r\n"
+    response, body = exchange(port, raw)
+    assert response.status == 400
+    assert json.loads(body)["errors"][0]["code"] == "HTTP-1"

@@ -15,7 +15,6 @@ without use (bench/NOTES.md has the figures).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -103,7 +102,10 @@ class HttpServer:
         connection = raw.protocol
         arrivals = connection.arrivals if isinstance(connection, _Connection) else None
         received = arrivals.popleft() if arrivals else time.monotonic()
-        body = await _read_body(raw)
+        try:
+            body = await _read_body(raw) if raw.body_exists else b""
+        except web_protocol.RequestPayloadError:
+            return _refusal(400, "Malformed request body")
         if body is None:
             return _refusal(413, "Request body too large")
         method, target = raw.method, raw.raw_path
@@ -165,8 +167,6 @@ class _Connection(web_protocol.RequestHandler):
 
 async def _read_body(raw: web.BaseRequest) -> bytes | None:
     """The whole body, or None when it is larger than MAX_BODY_BYTES."""
-    if not raw.body_exists:
-        return b""
     length = raw.content_length
     if length is not None and length > MAX_BODY_BYTES:
         return None  # refused before a byte of it is read
@@ -195,11 +195,17 @@ def _refusal(status: int, title: str) -> web.Response:
 
 async def _stream(raw: web.BaseRequest, reply: Streamed) -> web.StreamResponse:
     response = web.StreamResponse(status=reply.status, headers=_head(reply))
-    # A client that leaves mid-body is no error of the sandbox's: aiohttp
-    # notices the closed connection when it ends the body, and lets it go.
-    with contextlib.suppress(ConnectionError):
+    try:
         await response.prepare(raw)
         await reply.write(response)
+    except ConnectionError:
+        # The client left mid-body: no error of the sandbox's. aiohttp
+        # notices the closed connection when it ends the body, and lets it go.
+        pass
+    except Exception:
+        log.exception("sandbox streamed body failed")
+        # Cut off, so the client cannot take part of a body for the whole.
+        return _drop(raw)
     return response
 
 
