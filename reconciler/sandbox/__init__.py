@@ -16,7 +16,7 @@ injection. Modules, from the outside in:
     auth          API keys, OAuth tokens;  ratelimit: sliding windows
     faults        injected latency, statuses, resets, stalls, echoed bodies
     stats         request log, counters, requests in flight
-    httpserver    the asyncio HTTP/1.1 server;  loop: its background thread
+    httpserver    HTTP on aiohttp.web;  messages: Request, Response;  loop: its thread
     smtp          aiosmtpd listeners;  mailbox, certs, identity (fake Microsoft 365)
     conformance   checks responses against the published OpenAPI document
     __main__      `python -m reconciler.sandbox serve ...`;  cli: `qlik-email sandbox`

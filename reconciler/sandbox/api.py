@@ -32,7 +32,7 @@ from http import HTTPStatus
 
 from reconciler.sandbox.auth import Authenticator, parse_token_request
 from reconciler.sandbox.faults import NO_FAULT, FaultDecision, Faults
-from reconciler.sandbox.httpserver import Request, Response
+from reconciler.sandbox.messages import Request, Response
 from reconciler.sandbox.operations import EmailConfigOperations
 from reconciler.sandbox.ratelimit import RateLimiter
 from reconciler.sandbox.stats import Call, Recorder

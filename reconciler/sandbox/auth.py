@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox.clock import Clock, iso_timestamp
-from reconciler.sandbox.httpserver import Request, Response
+from reconciler.sandbox.messages import Request, Response
 from reconciler.sandbox.tenants import SandboxTenant
 
 DEFAULT_TOKEN_LIFETIME_S = 21600.0

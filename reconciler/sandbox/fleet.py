@@ -334,12 +334,6 @@ class Sandbox:
         its password (e.g. PUT succeeds, the verify-connection right after fails)."""
         self._running_smtp().registry.expire_after(self.tenant(name).smtp_username, logins)
 
-    def set_m365_client_secret(self, name: str, secret: str) -> None:
-        """Rotate the tenant's Microsoft 365 client secret at the identity provider."""
-        tenant = self.tenant(name)
-        self._identity.register(tenant.m365_provider_tenant_id, tenant.m365_client_id, secret)
-        self._directory.replace(dataclasses.replace(tenant, m365_client_secret=secret))
-
     def seed(self, name: str, config: Mapping[str, Any] | None) -> None:
         """Set a starting state without any check: a PUT body, legacy fields, or None.
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.clock import Clock
-from reconciler.sandbox.httpserver import Response
 from reconciler.sandbox.inputcheck import check_patch, check_put, check_test_email, parse_json
+from reconciler.sandbox.messages import Response
 from reconciler.sandbox.probe import Prober, ProbeResult
 from reconciler.sandbox.state import StoredConfig, TenantState, delete, record, replace, view
 from reconciler.sandbox.state import set_legacy_fields as apply_legacy

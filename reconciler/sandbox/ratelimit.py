@@ -20,7 +20,6 @@ from collections import deque
 from reconciler.sandbox.clock import Clock
 
 WINDOW_S = 60.0
-DEFAULT_LIMITS = {"1": 1000, "2": 100}
 
 
 class RateLimiter:
