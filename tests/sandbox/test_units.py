@@ -15,7 +15,7 @@ from reconciler.sandbox.identity import IdentityError, IdentityProvider
 from reconciler.sandbox.inputcheck import check_patch, check_put, check_test_email
 from reconciler.sandbox.ratelimit import RateLimiter
 
-SPEC = Path(__file__).parent / "data" / "openapi-transports-email-config.yaml"
+SPEC = Path(__file__).parents[1] / "data" / "openapi-transports-email-config.yaml"
 
 
 def test_the_window_slides_and_refused_requests_do_not_count() -> None:

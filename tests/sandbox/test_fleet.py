@@ -23,7 +23,7 @@ from reconciler.sandbox.cli import sandbox_command
 from reconciler.sandbox.tenants import fleet_key, make_tenant
 
 EMAIL_CONFIG = "/api/v1/transports/email-config"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
