@@ -13,6 +13,7 @@ import gc
 import importlib
 import logging
 import os
+import platform
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -73,10 +74,12 @@ def redact(text: str, values: list[str]) -> str:
     return text
 
 
-def out(text: str) -> None:
+def out(text: str, *, color: bool = False) -> None:
     """Write a rendered report to stdout. No line of it can be a workflow command
-    (`escape.workflow_lines`): reports hold text from pull requests and servers."""
-    click.echo(escape.workflow_lines(text), nl=False)
+    (`escape.workflow_lines`): reports hold text from pull requests and servers.
+    `color`: the text holds colours that must be kept even off a terminal
+    (`--color`), where click would otherwise strip them."""
+    click.echo(escape.workflow_lines(text), nl=False, color=True if color else None)
 
 
 def err(text: str) -> None:
@@ -145,7 +148,12 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="qlik-email")
+@click.version_option(
+    __version__,
+    "--version",
+    prog_name="qlik-email",
+    message=f"%(prog)s %(version)s (Python {platform.python_version()})",
+)
 @click.option(
     "--debug", is_flag=True, help="Log every request (secrets redacted) and show tracebacks."
 )

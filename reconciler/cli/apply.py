@@ -21,6 +21,7 @@ from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engi
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 from reconciler.engine import ApplyHooks, ApplyOptions
 from reconciler.engine.planfile import is_plan_file, load_plan
+from reconciler.errors import ReconcilerError
 from reconciler.model import Plan
 from reconciler.report.plan import render_plan_text
 
@@ -131,13 +132,14 @@ class _Hooks(ApplyHooks):
 
     def planned(self, plan: Plan) -> None:
         if self.show:
-            out(render_plan_text(plan, color=self.state.use_color(sys.stdout)))
+            color = self.state.use_color(sys.stdout)
+            out(render_plan_text(plan, color=color), color=color)
 
     def confirm(self, plan: Plan) -> bool:
         if not self.ask:
             return True
         if not sys.stdin.isatty():
-            raise click.UsageError(
+            raise ReconcilerError(
                 "refusing to apply without confirmation: stdin is not a terminal. "
                 "Review the plan and pass --auto-approve, or apply a saved plan file."
             )

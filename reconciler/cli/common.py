@@ -173,7 +173,8 @@ def emit(
     elif fmt == "markdown":
         out(report.markdown())
     else:
-        out(report.text(state.use_color(sys.stdout)))
+        color = state.use_color(sys.stdout)
+        out(report.text(color), color=color)
 
 
 def plan_output(plan: Plan) -> Rendered:

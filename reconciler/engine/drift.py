@@ -67,6 +67,16 @@ class TenantDrift:
     def clean(self) -> bool:
         return not (self.changes or self.problems or self.error)
 
+    @property
+    def status(self) -> str:
+        """The one word a tenant is counted under: error, drifted (whatever its
+        health), unhealthy or clean."""
+        if self.error:
+            return "error"
+        if self.changes:
+            return "drifted"
+        return "unhealthy" if self.problems else "clean"
+
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
@@ -114,10 +124,17 @@ def assess(
 def _problems(live: LiveState, verify: ConnectionCheck | None) -> tuple[HealthProblem, ...]:
     health = live.health
     found = []
+    # What the server says went wrong (`status.statusReason`), kept to a bound.
+    reason = f": {_bounded(health.status_reason)}" if health.status_reason else ""
+    has_code = health.error_code not in (None, "", "OK")
     if health.is_valid is False:
-        found.append(HealthProblem("invalid", "the API reports the configuration as not valid"))
-    if health.error_code not in (None, "", "OK"):
-        found.append(HealthProblem(f"error:{health.error_code}", f"errorCode {health.error_code}"))
+        why = "" if has_code else reason
+        found.append(
+            HealthProblem("invalid", f"the API reports the configuration as not valid{why}")
+        )
+    if has_code:
+        code = _bounded(health.error_code or "", 64)
+        found.append(HealthProblem(f"error:{code}", f"errorCode {code}{reason}"))
     if health.auth_failures:
         found.append(
             HealthProblem("auth-failures", f"{health.auth_failures} authentication failure(s)")
@@ -125,6 +142,15 @@ def _problems(live: LiveState, verify: ConnectionCheck | None) -> tuple[HealthPr
     if verify is not None and not verify.ok:
         found.append(HealthProblem("verify-failed", f"verify-connection failed: {verify.message}"))
     return tuple(found)
+
+
+MAX_SERVER_TEXT = 500  # characters of server text kept in a health problem
+
+
+def _bounded(text: str, limit: int = MAX_SERVER_TEXT) -> str:
+    """Server text on one line, cut to `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_report(

@@ -16,13 +16,29 @@ from reconciler.report.style import (
 )
 
 
+def summary_counts(report: DriftReport) -> dict[str, int]:
+    """How many tenants are of each status: every tenant is counted once (a tenant
+    that drifted is counted as drifted; `driftedAndUnhealthy` says how many of
+    those are unhealthy too)."""
+    statuses = [t.status for t in report.tenants]
+    return {
+        "drifted": statuses.count("drifted"),
+        "unhealthy": statuses.count("unhealthy"),
+        "errors": statuses.count("error"),
+        "clean": statuses.count("clean"),
+        "driftedAndUnhealthy": sum(1 for t in report.tenants if t.drifted and t.unhealthy),
+    }
+
+
 def drift_summary(report: DriftReport) -> str:
-    """`Drift: N drifted, N unhealthy, N unreadable, N clean.`"""
-    drifted = sum(1 for t in report.tenants if t.drifted)
-    unhealthy = sum(1 for t in report.tenants if t.unhealthy)
-    errors = sum(1 for t in report.tenants if t.error)
-    clean = sum(1 for t in report.tenants if t.clean)
-    return f"Drift: {drifted} drifted, {unhealthy} unhealthy, {errors} unreadable, {clean} clean."
+    """`Drift: N drifted (N also unhealthy), N unhealthy, N unreadable, N clean.`"""
+    counts = summary_counts(report)
+    both = counts["driftedAndUnhealthy"]
+    also = f" ({both} also unhealthy)" if both else ""
+    return (
+        f"Drift: {counts['drifted']} drifted{also}, {counts['unhealthy']} unhealthy, "
+        f"{counts['errors']} unreadable, {counts['clean']} clean."
+    )
 
 
 def _change_text(tenant: TenantDrift) -> list[str]:
@@ -67,12 +83,7 @@ def drift_document(report: DriftReport) -> dict[str, Any]:
     document = envelope("qlik-email/drift-report")
     document["fingerprint"] = report.fingerprint
     document["clean"] = report.clean
-    document["summary"] = {
-        "drifted": sum(1 for t in report.tenants if t.drifted),
-        "unhealthy": sum(1 for t in report.tenants if t.unhealthy),
-        "errors": sum(1 for t in report.tenants if t.error),
-        "clean": sum(1 for t in report.tenants if t.clean),
-    }
+    document["summary"] = summary_counts(report)
     document["tenants"] = [_json_tenant(t) for t in report.tenants]
     document["shard"] = report.shard
     return document
@@ -83,13 +94,7 @@ def _json_tenant(tenant: TenantDrift) -> dict[str, Any]:
     return {
         "name": tenant.tenant,
         "url": tenant.url,
-        "status": "error"
-        if tenant.error
-        else "drifted"
-        if tenant.drifted
-        else "unhealthy"
-        if tenant.unhealthy
-        else "clean",
+        "status": tenant.status,
         "changes": [
             {
                 "field": c.field,

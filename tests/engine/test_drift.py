@@ -84,8 +84,40 @@ def test_reports_render_and_validate():
         "unhealthy": 0,
         "errors": 1,
         "clean": 1,
+        "driftedAndUnhealthy": 0,
     }
     text = render_drift_text(report)
     assert "serverPort: live 25, desired 587" in text
     assert "Drift: 1 drifted, 0 unhealthy, 1 unreadable, 1 clean." in text
     assert "| a | serverPort: live 25, desired 587 | - |" in render_drift_markdown(report)
+
+
+def test_a_tenant_both_drifted_and_unhealthy_is_counted_once_and_the_reason_is_shown():
+    unhealthy = {
+        "serviceProvider": "BasicAuth",
+        "providerConfig": {**dict(basic().fields), "serverPort": 25},
+        "passwordExists": True,
+        "isValid": False,
+        "errorCode": "PROVIDER_ERROR",
+        "status": {
+            "statusCode": 535,
+            "statusReason": "535 5.7.8 Authentication\ncredentials invalid",
+        },
+    }
+    specs = [spec(name, basic()) for name in ("a", "b", "c", "d")]
+    live = {"a": normalize(unhealthy), "b": live_basic(), "c": live_basic(), "d": live_basic()}
+    live["b"] = normalize({**unhealthy, "providerConfig": dict(basic().fields)})
+    report = build_report(specs, live, [], TODAY)
+    assert [t.status for t in report.tenants] == ["drifted", "unhealthy", "clean", "clean"]
+    summary = drift_document(report)["summary"]
+    assert summary == {
+        "drifted": 1,
+        "unhealthy": 1,
+        "errors": 0,
+        "clean": 2,
+        "driftedAndUnhealthy": 1,
+    }
+    assert sum(v for k, v in summary.items() if k != "driftedAndUnhealthy") == 4
+    text = render_drift_text(report)
+    assert "Drift: 1 drifted (1 also unhealthy), 1 unhealthy, 0 unreadable, 2 clean." in text
+    assert "errorCode PROVIDER_ERROR: 535 5.7.8 Authentication credentials invalid" in text
