@@ -204,21 +204,29 @@ def drift_output(report: DriftReport) -> Rendered:
     )
 
 
+def _unreadable(count: int) -> int:
+    """The exit code, and the same message, for tenants that could not be read."""
+    err(f"Error: {count} tenant(s) could not be read; see the report.")
+    return EXIT_ERROR
+
+
 def plan_exit_code(plan: Plan, detailed_exitcode: bool) -> int:
     """1 when a tenant could not be read, 2 for changes with --detailed-exitcode, else 0."""
     if plan.errors:
-        err(f"Error: {len(plan.errors)} tenant(s) could not be read; see the report.")
-        return EXIT_ERROR
+        return _unreadable(len(plan.errors))
     return EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK
 
 
 def apply_exit_code(report: ApplyReport) -> int:
-    """0 when every change was applied and verified, 3 otherwise."""
+    """1 when a tenant could not be read (as plan), 3 when a change failed, else 0."""
+    if report.not_read:
+        return _unreadable(len(report.not_read))
     return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
 def drift_exit_code(report: DriftReport) -> int:
     """1 when a tenant could not be read, 2 for drift or unhealthy tenants, else 0."""
-    if any(t.error for t in report.tenants):
-        return EXIT_ERROR
+    unreadable = sum(1 for t in report.tenants if t.error)
+    if unreadable:
+        return _unreadable(unreadable)
     return EXIT_OK if report.clean else EXIT_CHANGES

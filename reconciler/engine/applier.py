@@ -40,6 +40,7 @@ class Outcome(str, Enum):
     FAILED = "failed"  # not changed (the old config is in place), see message
     SKIPPED = "skipped"  # not attempted: stale plan, interrupted, or not in the config
     UNCHANGED = "unchanged"  # nothing to do
+    NOT_READ = "not-read"  # its live state could not be read: nothing planned or sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,11 @@ class ApplyReport:
         return not self.interrupted and all(
             r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED) for r in self.results
         )
+
+    @property
+    def not_read(self) -> tuple[TenantResult, ...]:
+        """The tenants whose live state could not be read."""
+        return tuple(r for r in self.results if r.outcome is Outcome.NOT_READ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +153,10 @@ def changed_tenants(plan: Plan) -> list[TenantPlan]:
 
 def unchanged_report(plan: Plan) -> ApplyReport:
     """The report of a run that had nothing to apply."""
-    results = (TenantResult.of(t, Outcome.UNCHANGED) for t in plan.tenants)
+    results = (
+        _untouched(t) if t.error is not None else TenantResult.of(t, Outcome.UNCHANGED)
+        for t in plan.tenants
+    )
     return ApplyReport(tuple(results), shard=plan.shard)
 
 
@@ -194,7 +203,7 @@ def _noop(tenant: TenantPlan) -> bool:
 
 
 def _untouched(tenant: TenantPlan) -> TenantResult:
-    return TenantResult.of(tenant, Outcome.FAILED, tenant.error or "")
+    return TenantResult.of(tenant, Outcome.NOT_READ, tenant.error or "")
 
 
 async def _apply_tenant(

@@ -203,7 +203,7 @@ class Engine:
         else:
             plan = self._restrict(saved)
         hooks.planned(plan)
-        if not plan.has_changes and not plan.errors:
+        if not plan.has_changes:  # tenants that could not be read are reported so
             return ApplyRun(plan, unchanged_report(plan))
         check_safety(
             plan,

@@ -6,7 +6,14 @@ from typing import Any
 
 from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
 from reconciler.model import Action
-from reconciler.report.style import MARKDOWN_LIMIT, Painter, envelope, md_cell, truncate_markdown
+from reconciler.report.style import (
+    MARKDOWN_LIMIT,
+    Painter,
+    envelope,
+    md_cell,
+    truncate_markdown,
+    unreadable_line,
+)
 
 _MARK = {
     Outcome.APPLIED: ("ok", "green"),
@@ -14,6 +21,7 @@ _MARK = {
     Outcome.FAILED: ("xx", "red"),
     Outcome.SKIPPED: ("--", "yellow"),
     Outcome.UNCHANGED: ("  ", "dim"),
+    Outcome.NOT_READ: ("xx", "red"),
 }
 _EMOJI = {
     Outcome.APPLIED: ":white_check_mark:",
@@ -21,6 +29,7 @@ _EMOJI = {
     Outcome.FAILED: ":x:",
     Outcome.SKIPPED: ":fast_forward:",
     Outcome.UNCHANGED: "",
+    Outcome.NOT_READ: ":x:",
 }
 
 
@@ -32,25 +41,30 @@ def apply_summary(report: ApplyReport) -> str:
         f"{report.count(Outcome.FAILED)} failed, "
         f"{report.count(Outcome.SKIPPED)} skipped, {report.count(Outcome.UNCHANGED)} unchanged."
     )
+    if report.not_read:
+        line += f" {len(report.not_read)} tenant(s) could not be read."
     return line + (" Interrupted." if report.interrupted else "")
 
 
 def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
     """One line per tenant that apply touched or tried to, then the summary."""
     paint = Painter(color)
-    lines = [
-        paint(
-            f"{_MARK[r.outcome][0]} {r.tenant}: {r.action.value} {r.outcome.value}",
-            _MARK[r.outcome][1],
-        )
-        + paint(f": {r.message}" if r.message else "")
-        + paint(f" (test e-mail {r.test_email})" if r.test_email else "")
-        for r in report.results
-        if r.outcome is not Outcome.UNCHANGED
-    ]
+    lines = [_text_line(r, paint) for r in report.results if r.outcome is not Outcome.UNCHANGED]
     if not lines:
         lines.append("Nothing to apply.")
     return "\n".join([*lines, "", paint(apply_summary(report), "bold")]) + "\n"
+
+
+def _text_line(result: TenantResult, paint: Painter) -> str:
+    mark, colour = _MARK[result.outcome]
+    if result.outcome is Outcome.NOT_READ:
+        return paint(unreadable_line(result.tenant, result.url, result.message), colour)
+    head = paint(f"{mark} {result.tenant}: {result.action.value} {result.outcome.value}", colour)
+    return (
+        head
+        + paint(f": {result.message}" if result.message else "")
+        + paint(f" (test e-mail {result.test_email})" if result.test_email else "")
+    )
 
 
 def apply_document(report: ApplyReport) -> dict[str, Any]:
@@ -104,7 +118,13 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
     touched = [r for r in report.results if r.outcome is not Outcome.UNCHANGED]
     if not touched:
         return head + "Nothing to apply.\n"
-    order = [Outcome.FAILED, Outcome.VERIFY_FAILED, Outcome.SKIPPED, Outcome.APPLIED]
+    order = [
+        Outcome.NOT_READ,
+        Outcome.FAILED,
+        Outcome.VERIFY_FAILED,
+        Outcome.SKIPPED,
+        Outcome.APPLIED,
+    ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
     rows = [
         f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {r.action.value} | {r.outcome.value} | "

@@ -13,6 +13,7 @@ from reconciler.report.style import (
     md_cell,
     show,
     truncate_markdown,
+    unreadable_line,
 )
 
 
@@ -57,7 +58,7 @@ def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
     lines: list[str] = []
     for tenant in report.tenants:
         if tenant.error:
-            lines.append(paint(f"xx {tenant.tenant}: could not be read: {tenant.error}", "red"))
+            lines.append(paint(unreadable_line(tenant.tenant, tenant.url, tenant.error), "red"))
             continue
         if tenant.clean and not tenant.ignored:
             continue

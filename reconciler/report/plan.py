@@ -10,6 +10,7 @@ from reconciler.report.style import (
     md_cell,
     show,
     truncate_markdown,
+    unreadable_line,
 )
 
 _SYMBOL = {
@@ -53,21 +54,22 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     paint = Painter(color)
     changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
     lines: list[str] = []
+    for tenant in plan.errors:
+        lines.append(paint(unreadable_line(tenant.tenant, tenant.url, tenant.error or ""), "red"))
+    if plan.errors:
+        lines.append("")
     if changed:
         lines += ["qlik-email will perform the following actions:", ""]
         for tenant in changed:
             lines += _text_tenant(tenant, paint)
     elif plan.errors:
-        lines += ["No changes for the tenants that could be read.", ""]
+        read = len(plan.tenants) - len(plan.errors)
+        lines += [f"No changes for the {read} tenant(s) that could be read.", ""]
     else:
         lines += [
             "No changes. The e-mail configuration of every tenant matches the desired state.",
             "",
         ]
-    for tenant in plan.errors:
-        lines.append(paint(f"Error: tenant {tenant.tenant} ({tenant.url}): {tenant.error}", "red"))
-    if plan.errors:
-        lines.append("")
     lines.append(paint(summary_line(plan), "bold"))
     if plan.errors:
         lines.append(paint(f"{len(plan.errors)} tenant(s) could not be read.", "red"))

@@ -44,6 +44,11 @@ def show(value: object, sensitive: bool = False) -> str:
     return str(value)
 
 
+def unreadable_line(tenant: str, url: str, error: str) -> str:
+    """How every text report names a tenant that could not be read."""
+    return f"xx {tenant} ({url}): could not be read: {error}"
+
+
 def md_cell(text: str) -> str:
     """Untrusted text for a Markdown table cell or list item (`escape.markdown`)."""
     return escape.markdown(text)

@@ -104,13 +104,20 @@ def test_plan_for_one_tenant_and_one_shard(cli, repo):
     assert names == ["tenant-001", "tenant-002", "tenant-003", "tenant-004"]
 
 
-def test_unreachable_tenant_is_reported_and_exits_1(cli, sandbox, repo):
+def test_an_unreadable_tenant_is_said_alike_by_plan_apply_and_drift(cli, sandbox, repo):
     path = repo / "tenants" / "tenant-003.yaml"
     path.write_text(path.read_text().replace(sandbox.base_url, "http://127.0.0.1:9"))
-    result = cli("plan", str(repo), "--format", "text")
-    assert result.code == 1
-    assert "Error: tenant tenant-003" in result.stdout
-    assert "Plan: 3 to create" in result.stdout
+    line = "xx tenant-003 (http://127.0.0.1:9/t/tenant-003): could not be read: could not reach"
+    message = "Error: 1 tenant(s) could not be read; see the report.\n"
+    plan = cli("plan", str(repo), "--format", "text")
+    assert plan.code == 1 and plan.stdout.startswith(line) and plan.stderr == message
+    assert "Plan: 3 to create" in plan.stdout
+    applied = cli("apply", str(repo), "--auto-approve")
+    assert applied.code == 1 and applied.stderr == message
+    assert applied.stdout.count(line) == 2  # in the plan, then in the report
+    assert "no-op" not in applied.stdout and "3 applied" in applied.stdout
+    drift = cli("drift", str(repo))
+    assert drift.code == 1 and line in drift.stdout and drift.stderr == message
 
 
 def test_plan_refuses_cmd_reference_for_api_credentials(cli, sandbox, repo, tmp_path):

@@ -60,7 +60,7 @@ def test_read_errors_are_listed():
         [spec("gone", basic())], {"gone": ReadFailure("could not reach https://gone: refused")}
     )
     text = render_plan_text(result)
-    assert "Error: tenant gone" in text
+    assert "xx gone (https://gone.eu.qlikcloud.com): could not be read: could not reach" in text
     assert "1 tenant(s) could not be read." in text
 
 
