@@ -1,6 +1,7 @@
-"""The GitHub workflows: their security shape, the examples' calls against the
-reusable workflows' inputs, and their scripts run for real (bash, the installed
-qlik-email, a sandbox fleet, and a fake `gh`), step by step as a runner would."""
+"""The GitHub workflows and the composite action: their security shape, the
+examples' calls against the reusable workflows' inputs, the install script, and
+their scripts run for real (bash, the installed qlik-email, a sandbox fleet, and a
+fake `gh`), step by step as a runner would."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REUSABLE = {
     name: ROOT / ".github" / "workflows" / f"{name}.yml" for name in ("plan", "apply", "drift")
 }
+ACTION = ROOT / "action.yml"
+INSTALL_SCRIPT = ROOT / "scripts" / "install-tool.sh"
+TOOL_DIR = ".qlik-email-tool"  # where the reusable workflows check out qlik-email
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
     path  # the examples' workflows, wherever they lie (as scripts/lint-workflows finds them)
     for path in (ROOT / "examples").rglob("*.yml")
@@ -74,6 +78,72 @@ def test_the_apply_job_is_gated_and_never_overlaps():
     assert job["permissions"] == {"contents": "read"}
 
 
+def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
+    """Find the commit the workflow was called at, check it out apart, install from it
+    with the install script, and only then check out the caller's configuration."""
+    installs = set()
+    for name, path in REUSABLE.items():
+        workflow = load(path)
+        inputs = workflow["on"]["workflow_call"]["inputs"]
+        assert inputs["package"]["default"] == "", name  # the source of that commit, by default
+        assert "requirements" not in inputs, name  # a file of the caller's checkout: dropped
+        job = workflow["jobs"][name]
+        steps = job["steps"]
+        found, tool, _python, install, config = steps[:5]
+        assert found["id"] == "tool"
+        assert found["env"] == {
+            "WORKFLOW_REPOSITORY": "${{ job.workflow_repository }}",
+            "WORKFLOW_SHA": "${{ job.workflow_sha }}",
+        }
+        assert tool["uses"].startswith("actions/checkout@")
+        assert tool["with"] == {
+            "repository": "${{ steps.tool.outputs.repository }}",
+            "ref": "${{ steps.tool.outputs.sha }}",
+            "path": TOOL_DIR,
+            "persist-credentials": False,
+        }
+        assert f'bash "$tool/{INSTALL_SCRIPT.relative_to(ROOT)}"' in install["run"]
+        assert 'rm -rf "$tool"' in install["run"]
+        installs.add(install["run"])
+        assert config["uses"].startswith("actions/checkout@")
+        assert config["with"] == {"persist-credentials": False}  # the caller's repository
+        assert all("checkout@" not in step.get("uses", "") for step in steps[5:])
+    assert len(installs) == 1, "the three workflows install alike"
+
+
+def test_the_action_runs_the_reusable_workflows_steps():
+    """The composite action installs from its own directory and runs the very scripts
+    of the reusable workflows, with the inputs and environment they read."""
+    action = load(ACTION)
+    steps = action["runs"]["steps"]
+    for step in steps:
+        if "uses" in step:
+            assert PIN.match(step["uses"]), f"{step['uses']} is not pinned to a commit"
+        assert "${{" not in str(step.get("run", "")), "expressions go through env:"
+    (install,) = (s for s in steps if s.get("name") == "Install qlik-email")
+    assert '"$GITHUB_ACTION_PATH/scripts/install-tool.sh"' in install["run"]
+    assert '--source "$GITHUB_ACTION_PATH"' in install["run"]
+
+    inputs = set(action["inputs"])
+    shared = {"python-version", "package", "config", "shard", "allowed-hosts"}
+    for name, path in REUSABLE.items():
+        workflow = load(path)
+        declared = set(workflow["on"]["workflow_call"]["inputs"])
+        assert declared - {"runs-on", "environment"} <= inputs, name
+        assert shared <= declared, name
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                twin = next((s for s in steps if s.get("name") == step.get("name")), None)
+                if twin is None or twin is install or "run" not in step:
+                    continue
+                assert twin["run"] == step["run"], f"{name}: {step['name']}"
+                read = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", step["run"]))
+                given = set(job.get("env", {})) | set(step.get("env", {}))
+                assert read & given <= set(twin.get("env", {})), f"{name}: {step['name']}"
+    used = set(re.findall(r"inputs\.([\w-]+)", ACTION.read_text()))
+    assert used <= inputs, used - inputs
+
+
 # -- running the scripts ---------------------------------------------------------------
 
 
@@ -82,7 +152,9 @@ class Runner:
     the step's env with its expressions filled in, GITHUB_OUTPUT and friends."""
 
     def __init__(self, workflow: str, tmp: Path, workspace: Path, context: dict[str, Any]):
-        self.document = load(REUSABLE[workflow])
+        """`workflow`: plan, apply, drift, or "action" for the composite action's steps
+        (run them with job None)."""
+        self.document = load(ACTION if workflow == "action" else REUSABLE[workflow])
         self.tmp, self.workspace, self.context = tmp, workspace, context
         self.context.setdefault("steps", {})
         self.summary = tmp / "summary.md"
@@ -111,8 +183,10 @@ class Runner:
 
         return EXPRESSION.sub(lookup, str(text))
 
-    def run(self, job: str, step_name: str) -> subprocess.CompletedProcess[str]:
-        spec = self.document["jobs"][job]
+    def run(
+        self, job: str | None, step_name: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        spec = self.document["jobs"][job] if job else {"steps": self.document["runs"]["steps"]}
         step = next(s for s in spec["steps"] if s.get("name") == step_name)
         output = self.tmp / "output.txt"
         output.write_text("")
@@ -131,6 +205,7 @@ class Runner:
         }
         for scope in (spec.get("env", {}), step.get("env", {})):
             env.update({key: self.value(value) for key, value in scope.items()})
+        env.update(extra_env or {})
         script = self.tmp / "step.sh"
         script.write_text(step["run"])
         done = subprocess.run(
@@ -139,7 +214,7 @@ class Runner:
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
         outputs = dict(
             line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
@@ -156,6 +231,7 @@ def context(inputs: dict[str, Any], secrets: dict[str, str] | None = None) -> di
     return {
         "inputs": inputs,
         "secrets": secrets or {},
+        "job": {"workflow_repository": "qlik-email/qlik-email", "workflow_sha": "d" * 40},
         "github": {
             "token": "fake-token",
             "server_url": "https://github.com",
@@ -298,6 +374,101 @@ def _gh_state() -> dict[str, Any]:
     from fake_gh import empty_state
 
     return empty_state()
+
+
+def test_the_workflow_finds_the_commit_it_was_called_at(tmp_path):
+    runner = Runner("plan", tmp_path, tmp_path, context({}))
+    step = "Find the qlik-email commit this workflow was called at"
+    found = runner.run("plan", step)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert runner.context["steps"]["tool"]["outputs"] == {
+        "repository": "qlik-email/qlik-email",
+        "sha": "d" * 40,
+    }
+    for job in ({}, {"workflow_repository": "a/b", "workflow_sha": "main"}):
+        runner.context["job"] = job  # GitHub Enterprise Server has no job.workflow_*
+        refused = runner.run("plan", step)
+        assert refused.returncode == 1 and "::error title=qlik-email::" in refused.stdout
+        assert runner.context["steps"]["tool"]["outputs"] == {}
+
+
+def _hostile_workspace(workspace: Path) -> Path:
+    """A checkout whose `pip` and `venv` modules would leave a mark if imported."""
+    marker = workspace / "imported"
+    for module in ("pip", "venv"):
+        (workspace / module).mkdir(parents=True)
+        (workspace / module / "__init__.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    return marker
+
+
+def _git_status() -> str:
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("kind", ["workflow", "action"])
+def test_the_install_script_installs_the_repository_checkout(kind, tmp_path):
+    """The reusable workflow's and the action's install steps run scripts/install-tool.sh
+    of this checkout, which installs it into a fresh virtual environment (only the
+    dependencies come from the package index) and leaves the checkout as it was."""
+    workspace = tmp_path / "workspace"
+    marker = _hostile_workspace(workspace)
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    before = _git_status()
+    runner = Runner(
+        "plan" if kind == "workflow" else "action", tmp_path, workspace, context({"package": ""})
+    )
+    if kind == "workflow":  # the workflow's checkout of qlik-email at the called commit
+        (workspace / TOOL_DIR).symlink_to(ROOT)
+        done = runner.run("plan", "Install qlik-email")
+        assert not (workspace / TOOL_DIR).exists()  # the workspace is the configuration's
+    else:
+        done = runner.run(None, "Install qlik-email", {"GITHUB_ACTION_PATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"qlik-email, version {version.group(1)}" in done.stdout
+    venv_bin = tmp_path / "runner" / "qlik-email" / "bin"
+    assert (tmp_path / "path.txt").read_text() == f"{venv_bin}\n"
+    installed = subprocess.run(
+        [str(venv_bin / "qlik-email"), "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert installed.stdout.strip() == f"qlik-email, version {version.group(1)}"
+    site = subprocess.run(
+        [str(venv_bin / "python"), "-c", "import reconciler; print(reconciler.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert site.stdout.startswith(str(tmp_path / "runner" / "qlik-email")), "not an editable link"
+    assert not marker.exists(), "nothing of the workspace was imported"
+    assert _git_status() == before, "the checkout was not written to"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--package", "./qlik-email"],
+        ["--package", "."],
+        ["--package", "/tmp/qlik-email"],
+        ["--package", "--index-url=https://example.com/simple"],
+        ["--package", "https://example.com/qlik_email-0.1.0-py3-none-any.whl"],
+        ["--package", "qlik-email @ git+https://example.com/qlik-email"],
+        ["--package", "qlik-email==0.1.0", "--source", str(ROOT)],
+        ["--source", str(ROOT / "examples")],
+        [],
+    ],
+)
+def test_the_install_script_installs_only_a_checkout_or_a_release(args, tmp_path):
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT), "--venv", str(venv), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert not venv.exists()
 
 
 def test_pre_commit_hook_validates_the_repository():
