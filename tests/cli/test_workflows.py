@@ -151,10 +151,13 @@ class Runner:
     """Runs a workflow job's `run:` steps like a GitHub runner: bash -eo pipefail,
     the step's env with its expressions filled in, GITHUB_OUTPUT and friends."""
 
-    def __init__(self, workflow: str, tmp: Path, workspace: Path, context: dict[str, Any]):
-        """`workflow`: plan, apply, drift, or "action" for the composite action's steps
-        (run them with job None)."""
-        self.document = load(ACTION if workflow == "action" else REUSABLE[workflow])
+    def __init__(self, workflow: str | Path, tmp: Path, workspace: Path, context: dict[str, Any]):
+        """`workflow`: plan, apply, drift, "action" for the composite action's steps (run
+        them with job None), or the path of another workflow."""
+        if isinstance(workflow, Path):
+            self.document = load(workflow)
+        else:
+            self.document = load(ACTION if workflow == "action" else REUSABLE[workflow])
         self.tmp, self.workspace, self.context = tmp, workspace, context
         self.context.setdefault("steps", {})
         self.summary = tmp / "summary.md"
@@ -469,6 +472,60 @@ def test_the_install_script_installs_only_a_checkout_or_a_release(args, tmp_path
     )
     assert done.returncode == 2, done.stderr
     assert not venv.exists()
+
+
+RELEASE = ROOT / ".github" / "workflows" / "release.yml"
+
+
+def test_the_release_workflow_holds_each_permission_in_one_job():
+    release = load(RELEASE)
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    jobs = release["jobs"]
+    oidc = {name for name, job in jobs.items() if job["permissions"].get("id-token") == "write"}
+    assert oidc == {"attest", "publish"}
+    writers = {name for name, job in jobs.items() if job["permissions"].get("contents") == "write"}
+    assert writers == {"release"}
+    assert jobs["publish"]["environment"]["name"] == "pypi"
+    assert jobs["attest"]["permissions"] == {"id-token": "write", "attestations": "write"}
+    for name in ("attest", "publish", "release"):  # they run no code of the repository
+        steps = jobs[name]["steps"]
+        assert all("checkout@" not in step.get("uses", "") for step in steps), name
+    uses = [step.get("uses", "").split("@")[0] for job in jobs.values() for step in job["steps"]]
+    assert "actions/attest-build-provenance" in uses and "pypa/gh-action-pypi-publish" in uses
+    assert "gh release create" in jobs["release"]["steps"][-1]["run"]
+
+
+def test_the_release_workflow_builds_and_smoke_tests_the_wheel(tmp_path):
+    """The build job's scripts, run on a copy of this checkout: the tag must name the
+    version; the sdist and the wheel build; the wheel, installed alone, runs."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(
+        ROOT,
+        workspace,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".ci", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    ctx = context({})
+    ctx["github"]["ref_name"] = f"v{version.group(1)}"
+    runner = Runner(RELEASE, tmp_path, workspace, ctx)
+    assert runner.run("build", "Check that the tag names the version").returncode == 0
+    ctx["github"]["ref_name"] = "v99.0.0"
+    wrong = runner.run("build", "Check that the tag names the version")
+    assert wrong.returncode == 1 and "::error title=release::" in wrong.stdout
+
+    built = runner.run("build", "Build the sdist and the wheel")
+    assert built.returncode == 0, built.stdout + built.stderr
+    names = sorted(path.name for path in (workspace / "dist").iterdir())
+    assert names == [
+        f"qlik_email-{version.group(1)}-py3-none-any.whl",
+        f"qlik_email-{version.group(1)}.tar.gz",
+    ]
+    smoke = runner.run("build", "Smoke-test the wheel in a clean environment")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert f"qlik-email, version {version.group(1)}" in smoke.stdout
 
 
 def test_pre_commit_hook_validates_the_repository():
