@@ -62,13 +62,119 @@ def test_workflow_security_shape(path):
             assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
 
 
-def test_examples_call_the_reusable_workflows_with_known_inputs():
-    for path in sorted((ROOT / "examples").rglob(".github/workflows/*.yml")):
+EXAMPLE_WORKFLOWS = [path for path in WORKFLOWS if path.is_relative_to(ROOT / "examples")]
+TOOL_REF = re.compile(
+    r"uses: (?P<repo>[\w.-]+/qlik-email)(?:/\.github/workflows/(?P<workflow>\w+)\.yml)?"
+    r"@(?P<sha><[^>]*>|\S+)(?: # (?P<version>\S+))?"
+)
+ZERO_SHA = "0" * 40
+
+
+def test_examples_call_the_reusable_workflows_and_the_action_with_known_inputs():
+    action_inputs = set(load(ACTION)["inputs"])
+    calls = 0
+    for path in EXAMPLE_WORKFLOWS:
         for job in load(path)["jobs"].values():
-            name = re.search(r"/workflows/(\w+)\.yml@", job["uses"]).group(1)
-            declared = load(REUSABLE[name])["on"]["workflow_call"]
-            assert set(job.get("with", {})) <= set(declared["inputs"]), path
-            assert set(job.get("secrets", {})) <= set(declared["secrets"]), path
+            if "uses" in job:
+                calls += 1
+                name = re.search(r"/workflows/(\w+)\.yml@", job["uses"]).group(1)
+                declared = load(REUSABLE[name])["on"]["workflow_call"]
+                assert set(job.get("with", {})) <= set(declared["inputs"]), path
+                assert set(job.get("secrets", {})) <= set(declared["secrets"]), path
+                assert job.get("with", {}).get("allowed-hosts"), f"{path}: allowed-hosts"
+            for step in job.get("steps", []):
+                if re.match(r"[\w.-]+/qlik-email@", step.get("uses", "")):
+                    calls += 1
+                    assert set(step.get("with", {})) <= action_inputs, path
+    assert calls >= 5
+
+
+def test_examples_and_the_guide_pin_one_commit_of_the_workflows():
+    """Every reference to the workflows or the action names one repository, an existing
+    workflow, the release of pyproject.toml in its comment and, in the examples, one
+    commit; the all-zero placeholder always says to replace it."""
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    sources = [*EXAMPLE_WORKFLOWS, ROOT / "docs" / "github-actions.md"]
+    repos, shas = set(), set()
+    for path in sources:
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            found = TOOL_REF.search(line)
+            if not found:
+                continue
+            where = f"{path.relative_to(ROOT)}:{number + 1}"
+            repos.add(found["repo"])
+            if found["workflow"]:
+                assert found["workflow"] in REUSABLE, where
+            if path.suffix == ".md":
+                assert found["version"] in (None, f"v{version.group(1)}"), where  # None: prose
+                assert found["sha"] in ("<SHA>", "<full commit SHA>"), where
+                continue
+            assert found["version"] == f"v{version.group(1)}", where
+            shas.add(found["sha"])
+            if found["sha"] == ZERO_SHA:
+                before = " ".join(lines[max(0, number - 3) : number])
+                assert "Replace the all-zero SHA" in before, f"{where}: say what to put there"
+    assert repos == {"qlik-email/qlik-email"}
+    assert len(shas) == 1, shas
+
+
+def _references(path: Path) -> set[str]:
+    return set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text()))
+
+
+def _auth_references(node: Any) -> set[str]:
+    """The ${env:NAME} references under the `auth` mappings of a configuration file."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "auth":
+                found |= set(re.findall(r"\$\{env:(\w+)\}", json.dumps(value)))
+            else:
+                found |= _auth_references(value)
+    return found
+
+
+def _passed(path: Path) -> dict[str, set[str]]:
+    """The variable names each job of a workflow passes to qlik-email: the NAME=value
+    lines of QLIK_EMAIL_ENV, the steps' env:, and for a job whose QLIK_EMAIL_ENV is a
+    secret of its environment, the NAME=... lines the workflow's header lists."""
+    text = path.read_text()
+    header = set(re.findall(r"^#\s+([A-Z][A-Z0-9_]*)=\.\.\.$", text, re.M))
+    passed = {}
+    for name, job in load(path)["jobs"].items():
+        names: set[str] = set()
+        dotenv = job.get("secrets", {}).get("QLIK_EMAIL_ENV")
+        if dotenv:
+            names |= set(re.findall(r"^([A-Z][A-Z0-9_]*)=", dotenv, re.M))
+        elif job.get("with", {}).get("environment"):
+            names |= header
+        for step in job.get("steps", []):
+            names |= set(step.get("env", {}))
+        passed[name] = names
+    return passed
+
+
+def test_the_examples_workflows_pass_every_secret_their_configuration_references():
+    github = ROOT / "examples" / "github"
+    files = [github / "qlik-email.yaml", *sorted((github / "tenants").glob("*.yaml"))]
+    referenced = set().union(*map(_references, files))
+    auth = set().union(*(_auth_references(yaml.safe_load(f.read_text())) for f in files))
+    assert auth == {"QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET"}
+    assert referenced > auth
+    workflows = github / ".github" / "workflows"
+    for name in ("plan", "drift"):  # the API credentials only
+        (passed,) = _passed(workflows / f"{name}.yml").values()
+        assert passed == auth, name
+    (applied,) = _passed(workflows / "apply.yml").values()
+    assert applied == referenced  # every secret, from the environment's QLIK_EMAIL_ENV
+    sharded = _passed(ROOT / "examples" / "sharding" / "plan-sharded.yml")
+    assert sharded["plan"] == auth and sharded["merge"] == set()
+    for doc in (github / "README.md", ROOT / "docs" / "github-actions.md"):
+        dotenv = set(
+            re.findall(r"^\s*([A-Z][A-Z0-9_]*)=(?:\.\.\.|6b1e\.\.\.)$", doc.read_text(), re.M)
+        )
+        assert dotenv == referenced, doc
 
 
 def test_the_apply_job_is_gated_and_never_overlaps():
