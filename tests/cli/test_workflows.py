@@ -1,6 +1,7 @@
-"""The GitHub workflows: their security shape, the examples' calls against the
-reusable workflows' inputs, and their scripts run for real (bash, the installed
-qlik-email, a sandbox fleet, and a fake `gh`), step by step as a runner would."""
+"""The GitHub workflows and the composite action: their security shape, the
+examples' calls against the reusable workflows' inputs, the install script, and
+their scripts run for real (bash, the installed qlik-email, a sandbox fleet, and a
+fake `gh`), step by step as a runner would."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REUSABLE = {
     name: ROOT / ".github" / "workflows" / f"{name}.yml" for name in ("plan", "apply", "drift")
 }
+ACTION = ROOT / "action.yml"
+INSTALL_SCRIPT = ROOT / "scripts" / "install-tool.sh"
+TOOL_DIR = ".qlik-email-tool"  # where the reusable workflows check out qlik-email
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
     path  # the examples' workflows, wherever they lie (as scripts/lint-workflows finds them)
     for path in (ROOT / "examples").rglob("*.yml")
@@ -58,13 +62,119 @@ def test_workflow_security_shape(path):
             assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
 
 
-def test_examples_call_the_reusable_workflows_with_known_inputs():
-    for path in sorted((ROOT / "examples").rglob(".github/workflows/*.yml")):
+EXAMPLE_WORKFLOWS = [path for path in WORKFLOWS if path.is_relative_to(ROOT / "examples")]
+TOOL_REF = re.compile(
+    r"uses: (?P<repo>[\w.-]+/qlik-email)(?:/\.github/workflows/(?P<workflow>\w+)\.yml)?"
+    r"@(?P<sha><[^>]*>|\S+)(?: # (?P<version>\S+))?"
+)
+ZERO_SHA = "0" * 40
+
+
+def test_examples_call_the_reusable_workflows_and_the_action_with_known_inputs():
+    action_inputs = set(load(ACTION)["inputs"])
+    calls = 0
+    for path in EXAMPLE_WORKFLOWS:
         for job in load(path)["jobs"].values():
-            name = re.search(r"/workflows/(\w+)\.yml@", job["uses"]).group(1)
-            declared = load(REUSABLE[name])["on"]["workflow_call"]
-            assert set(job.get("with", {})) <= set(declared["inputs"]), path
-            assert set(job.get("secrets", {})) <= set(declared["secrets"]), path
+            if "uses" in job:
+                calls += 1
+                name = re.search(r"/workflows/(\w+)\.yml@", job["uses"]).group(1)
+                declared = load(REUSABLE[name])["on"]["workflow_call"]
+                assert set(job.get("with", {})) <= set(declared["inputs"]), path
+                assert set(job.get("secrets", {})) <= set(declared["secrets"]), path
+                assert job.get("with", {}).get("allowed-hosts"), f"{path}: allowed-hosts"
+            for step in job.get("steps", []):
+                if re.match(r"[\w.-]+/qlik-email@", step.get("uses", "")):
+                    calls += 1
+                    assert set(step.get("with", {})) <= action_inputs, path
+    assert calls >= 5
+
+
+def test_examples_and_the_guide_pin_one_commit_of_the_workflows():
+    """Every reference to the workflows or the action names one repository, an existing
+    workflow, the release of pyproject.toml in its comment and, in the examples, one
+    commit; the all-zero placeholder always says to replace it."""
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    sources = [*EXAMPLE_WORKFLOWS, ROOT / "docs" / "github-actions.md"]
+    repos, shas = set(), set()
+    for path in sources:
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            found = TOOL_REF.search(line)
+            if not found:
+                continue
+            where = f"{path.relative_to(ROOT)}:{number + 1}"
+            repos.add(found["repo"])
+            if found["workflow"]:
+                assert found["workflow"] in REUSABLE, where
+            if path.suffix == ".md":
+                assert found["version"] in (None, f"v{version.group(1)}"), where  # None: prose
+                assert found["sha"] in ("<SHA>", "<full commit SHA>"), where
+                continue
+            assert found["version"] == f"v{version.group(1)}", where
+            shas.add(found["sha"])
+            if found["sha"] == ZERO_SHA:
+                before = " ".join(lines[max(0, number - 3) : number])
+                assert "Replace the all-zero SHA" in before, f"{where}: say what to put there"
+    assert repos == {"qlik-email/qlik-email"}
+    assert len(shas) == 1, shas
+
+
+def _references(path: Path) -> set[str]:
+    return set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text()))
+
+
+def _auth_references(node: Any) -> set[str]:
+    """The ${env:NAME} references under the `auth` mappings of a configuration file."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "auth":
+                found |= set(re.findall(r"\$\{env:(\w+)\}", json.dumps(value)))
+            else:
+                found |= _auth_references(value)
+    return found
+
+
+def _passed(path: Path) -> dict[str, set[str]]:
+    """The variable names each job of a workflow passes to qlik-email: the NAME=value
+    lines of QLIK_EMAIL_ENV, the steps' env:, and for a job whose QLIK_EMAIL_ENV is a
+    secret of its environment, the NAME=... lines the workflow's header lists."""
+    text = path.read_text()
+    header = set(re.findall(r"^#\s+([A-Z][A-Z0-9_]*)=\.\.\.$", text, re.M))
+    passed = {}
+    for name, job in load(path)["jobs"].items():
+        names: set[str] = set()
+        dotenv = job.get("secrets", {}).get("QLIK_EMAIL_ENV")
+        if dotenv:
+            names |= set(re.findall(r"^([A-Z][A-Z0-9_]*)=", dotenv, re.M))
+        elif job.get("with", {}).get("environment"):
+            names |= header
+        for step in job.get("steps", []):
+            names |= set(step.get("env", {}))
+        passed[name] = names
+    return passed
+
+
+def test_the_examples_workflows_pass_every_secret_their_configuration_references():
+    github = ROOT / "examples" / "github"
+    files = [github / "qlik-email.yaml", *sorted((github / "tenants").glob("*.yaml"))]
+    referenced = set().union(*map(_references, files))
+    auth = set().union(*(_auth_references(yaml.safe_load(f.read_text())) for f in files))
+    assert auth == {"QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET"}
+    assert referenced > auth
+    workflows = github / ".github" / "workflows"
+    for name in ("plan", "drift"):  # the API credentials only
+        (passed,) = _passed(workflows / f"{name}.yml").values()
+        assert passed == auth, name
+    (applied,) = _passed(workflows / "apply.yml").values()
+    assert applied == referenced  # every secret, from the environment's QLIK_EMAIL_ENV
+    sharded = _passed(ROOT / "examples" / "sharding" / "plan-sharded.yml")
+    assert sharded["plan"] == auth and sharded["merge"] == set()
+    for doc in (github / "README.md", ROOT / "docs" / "github-actions.md"):
+        dotenv = set(
+            re.findall(r"^\s*([A-Z][A-Z0-9_]*)=(?:\.\.\.|6b1e\.\.\.)$", doc.read_text(), re.M)
+        )
+        assert dotenv == referenced, doc
 
 
 def test_the_apply_job_is_gated_and_never_overlaps():
@@ -74,6 +184,72 @@ def test_the_apply_job_is_gated_and_never_overlaps():
     assert job["permissions"] == {"contents": "read"}
 
 
+def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
+    """Find the commit the workflow was called at, check it out apart, install from it
+    with the install script, and only then check out the caller's configuration."""
+    installs = set()
+    for name, path in REUSABLE.items():
+        workflow = load(path)
+        inputs = workflow["on"]["workflow_call"]["inputs"]
+        assert inputs["package"]["default"] == "", name  # the source of that commit, by default
+        assert "requirements" not in inputs, name  # a file of the caller's checkout: dropped
+        job = workflow["jobs"][name]
+        steps = job["steps"]
+        found, tool, _python, install, config = steps[:5]
+        assert found["id"] == "tool"
+        assert found["env"] == {
+            "WORKFLOW_REPOSITORY": "${{ job.workflow_repository }}",
+            "WORKFLOW_SHA": "${{ job.workflow_sha }}",
+        }
+        assert tool["uses"].startswith("actions/checkout@")
+        assert tool["with"] == {
+            "repository": "${{ steps.tool.outputs.repository }}",
+            "ref": "${{ steps.tool.outputs.sha }}",
+            "path": TOOL_DIR,
+            "persist-credentials": False,
+        }
+        assert f'bash "$tool/{INSTALL_SCRIPT.relative_to(ROOT)}"' in install["run"]
+        assert 'rm -rf "$tool"' in install["run"]
+        installs.add(install["run"])
+        assert config["uses"].startswith("actions/checkout@")
+        assert config["with"] == {"persist-credentials": False}  # the caller's repository
+        assert all("checkout@" not in step.get("uses", "") for step in steps[5:])
+    assert len(installs) == 1, "the three workflows install alike"
+
+
+def test_the_action_runs_the_reusable_workflows_steps():
+    """The composite action installs from its own directory and runs the very scripts
+    of the reusable workflows, with the inputs and environment they read."""
+    action = load(ACTION)
+    steps = action["runs"]["steps"]
+    for step in steps:
+        if "uses" in step:
+            assert PIN.match(step["uses"]), f"{step['uses']} is not pinned to a commit"
+        assert "${{" not in str(step.get("run", "")), "expressions go through env:"
+    (install,) = (s for s in steps if s.get("name") == "Install qlik-email")
+    assert '"$GITHUB_ACTION_PATH/scripts/install-tool.sh"' in install["run"]
+    assert '--source "$GITHUB_ACTION_PATH"' in install["run"]
+
+    inputs = set(action["inputs"])
+    shared = {"python-version", "package", "config", "shard", "allowed-hosts"}
+    for name, path in REUSABLE.items():
+        workflow = load(path)
+        declared = set(workflow["on"]["workflow_call"]["inputs"])
+        assert declared - {"runs-on", "environment"} <= inputs, name
+        assert shared <= declared, name
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                twin = next((s for s in steps if s.get("name") == step.get("name")), None)
+                if twin is None or twin is install or "run" not in step:
+                    continue
+                assert twin["run"] == step["run"], f"{name}: {step['name']}"
+                read = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", step["run"]))
+                given = set(job.get("env", {})) | set(step.get("env", {}))
+                assert read & given <= set(twin.get("env", {})), f"{name}: {step['name']}"
+    used = set(re.findall(r"inputs\.([\w-]+)", ACTION.read_text()))
+    assert used <= inputs, used - inputs
+
+
 # -- running the scripts ---------------------------------------------------------------
 
 
@@ -81,8 +257,13 @@ class Runner:
     """Runs a workflow job's `run:` steps like a GitHub runner: bash -eo pipefail,
     the step's env with its expressions filled in, GITHUB_OUTPUT and friends."""
 
-    def __init__(self, workflow: str, tmp: Path, workspace: Path, context: dict[str, Any]):
-        self.document = load(REUSABLE[workflow])
+    def __init__(self, workflow: str | Path, tmp: Path, workspace: Path, context: dict[str, Any]):
+        """`workflow`: plan, apply, drift, "action" for the composite action's steps (run
+        them with job None), or the path of another workflow."""
+        if isinstance(workflow, Path):
+            self.document = load(workflow)
+        else:
+            self.document = load(ACTION if workflow == "action" else REUSABLE[workflow])
         self.tmp, self.workspace, self.context = tmp, workspace, context
         self.context.setdefault("steps", {})
         self.summary = tmp / "summary.md"
@@ -111,8 +292,10 @@ class Runner:
 
         return EXPRESSION.sub(lookup, str(text))
 
-    def run(self, job: str, step_name: str) -> subprocess.CompletedProcess[str]:
-        spec = self.document["jobs"][job]
+    def run(
+        self, job: str | None, step_name: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        spec = self.document["jobs"][job] if job else {"steps": self.document["runs"]["steps"]}
         step = next(s for s in spec["steps"] if s.get("name") == step_name)
         output = self.tmp / "output.txt"
         output.write_text("")
@@ -131,6 +314,7 @@ class Runner:
         }
         for scope in (spec.get("env", {}), step.get("env", {})):
             env.update({key: self.value(value) for key, value in scope.items()})
+        env.update(extra_env or {})
         script = self.tmp / "step.sh"
         script.write_text(step["run"])
         done = subprocess.run(
@@ -139,7 +323,7 @@ class Runner:
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
         outputs = dict(
             line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
@@ -156,6 +340,7 @@ def context(inputs: dict[str, Any], secrets: dict[str, str] | None = None) -> di
     return {
         "inputs": inputs,
         "secrets": secrets or {},
+        "job": {"workflow_repository": "qlik-email/qlik-email", "workflow_sha": "d" * 40},
         "github": {
             "token": "fake-token",
             "server_url": "https://github.com",
@@ -298,6 +483,155 @@ def _gh_state() -> dict[str, Any]:
     from fake_gh import empty_state
 
     return empty_state()
+
+
+def test_the_workflow_finds_the_commit_it_was_called_at(tmp_path):
+    runner = Runner("plan", tmp_path, tmp_path, context({}))
+    step = "Find the qlik-email commit this workflow was called at"
+    found = runner.run("plan", step)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert runner.context["steps"]["tool"]["outputs"] == {
+        "repository": "qlik-email/qlik-email",
+        "sha": "d" * 40,
+    }
+    for job in ({}, {"workflow_repository": "a/b", "workflow_sha": "main"}):
+        runner.context["job"] = job  # GitHub Enterprise Server has no job.workflow_*
+        refused = runner.run("plan", step)
+        assert refused.returncode == 1 and "::error title=qlik-email::" in refused.stdout
+        assert runner.context["steps"]["tool"]["outputs"] == {}
+
+
+def _hostile_workspace(workspace: Path) -> Path:
+    """A checkout whose `pip` and `venv` modules would leave a mark if imported."""
+    marker = workspace / "imported"
+    for module in ("pip", "venv"):
+        (workspace / module).mkdir(parents=True)
+        (workspace / module / "__init__.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    return marker
+
+
+def _git_status() -> str:
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("kind", ["workflow", "action"])
+def test_the_install_script_installs_the_repository_checkout(kind, tmp_path):
+    """The reusable workflow's and the action's install steps run scripts/install-tool.sh
+    of this checkout, which installs it into a fresh virtual environment (only the
+    dependencies come from the package index) and leaves the checkout as it was."""
+    workspace = tmp_path / "workspace"
+    marker = _hostile_workspace(workspace)
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    before = _git_status()
+    runner = Runner(
+        "plan" if kind == "workflow" else "action", tmp_path, workspace, context({"package": ""})
+    )
+    if kind == "workflow":  # the workflow's checkout of qlik-email at the called commit
+        (workspace / TOOL_DIR).symlink_to(ROOT)
+        done = runner.run("plan", "Install qlik-email")
+        assert not (workspace / TOOL_DIR).exists()  # the workspace is the configuration's
+    else:
+        done = runner.run(None, "Install qlik-email", {"GITHUB_ACTION_PATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"qlik-email, version {version.group(1)}" in done.stdout
+    venv_bin = tmp_path / "runner" / "qlik-email" / "bin"
+    assert (tmp_path / "path.txt").read_text() == f"{venv_bin}\n"
+    installed = subprocess.run(
+        [str(venv_bin / "qlik-email"), "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert installed.stdout.strip() == f"qlik-email, version {version.group(1)}"
+    site = subprocess.run(
+        [str(venv_bin / "python"), "-c", "import reconciler; print(reconciler.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert site.stdout.startswith(str(tmp_path / "runner" / "qlik-email")), "not an editable link"
+    assert not marker.exists(), "nothing of the workspace was imported"
+    assert _git_status() == before, "the checkout was not written to"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--package", "./qlik-email"],
+        ["--package", "."],
+        ["--package", "/tmp/qlik-email"],
+        ["--package", "--index-url=https://example.com/simple"],
+        ["--package", "https://example.com/qlik_email-0.1.0-py3-none-any.whl"],
+        ["--package", "qlik-email @ git+https://example.com/qlik-email"],
+        ["--package", "qlik-email==0.1.0", "--source", str(ROOT)],
+        ["--source", str(ROOT / "examples")],
+        [],
+    ],
+)
+def test_the_install_script_installs_only_a_checkout_or_a_release(args, tmp_path):
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT), "--venv", str(venv), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert not venv.exists()
+
+
+RELEASE = ROOT / ".github" / "workflows" / "release.yml"
+
+
+def test_the_release_workflow_holds_each_permission_in_one_job():
+    release = load(RELEASE)
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    jobs = release["jobs"]
+    oidc = {name for name, job in jobs.items() if job["permissions"].get("id-token") == "write"}
+    assert oidc == {"attest", "publish"}
+    writers = {name for name, job in jobs.items() if job["permissions"].get("contents") == "write"}
+    assert writers == {"release"}
+    assert jobs["publish"]["environment"]["name"] == "pypi"
+    assert jobs["attest"]["permissions"] == {"id-token": "write", "attestations": "write"}
+    for name in ("attest", "publish", "release"):  # they run no code of the repository
+        steps = jobs[name]["steps"]
+        assert all("checkout@" not in step.get("uses", "") for step in steps), name
+    uses = [step.get("uses", "").split("@")[0] for job in jobs.values() for step in job["steps"]]
+    assert "actions/attest-build-provenance" in uses and "pypa/gh-action-pypi-publish" in uses
+    assert "gh release create" in jobs["release"]["steps"][-1]["run"]
+
+
+def test_the_release_workflow_builds_and_smoke_tests_the_wheel(tmp_path):
+    """The build job's scripts, run on a copy of this checkout: the tag must name the
+    version; the sdist and the wheel build; the wheel, installed alone, runs."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(
+        ROOT,
+        workspace,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".ci", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    ctx = context({})
+    ctx["github"]["ref_name"] = f"v{version.group(1)}"
+    runner = Runner(RELEASE, tmp_path, workspace, ctx)
+    assert runner.run("build", "Check that the tag names the version").returncode == 0
+    ctx["github"]["ref_name"] = "v99.0.0"
+    wrong = runner.run("build", "Check that the tag names the version")
+    assert wrong.returncode == 1 and "::error title=release::" in wrong.stdout
+
+    built = runner.run("build", "Build the sdist and the wheel")
+    assert built.returncode == 0, built.stdout + built.stderr
+    names = sorted(path.name for path in (workspace / "dist").iterdir())
+    assert names == [
+        f"qlik_email-{version.group(1)}-py3-none-any.whl",
+        f"qlik_email-{version.group(1)}.tar.gz",
+    ]
+    smoke = runner.run("build", "Smoke-test the wheel in a clean environment")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert f"qlik-email, version {version.group(1)}" in smoke.stdout
 
 
 def test_pre_commit_hook_validates_the_repository():
