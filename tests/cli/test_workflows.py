@@ -536,13 +536,13 @@ def test_the_install_script_installs_the_repository_checkout(kind, tmp_path):
     else:
         done = runner.run(None, "Install qlik-email", {"GITHUB_ACTION_PATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"qlik-email, version {version.group(1)}" in done.stdout
+    assert f"qlik-email {version.group(1)} (Python " in done.stdout
     venv_bin = tmp_path / "runner" / "qlik-email" / "bin"
     assert (tmp_path / "path.txt").read_text() == f"{venv_bin}\n"
     installed = subprocess.run(
         [str(venv_bin / "qlik-email"), "--version"], capture_output=True, text=True, cwd=tmp_path
     )
-    assert installed.stdout.strip() == f"qlik-email, version {version.group(1)}"
+    assert installed.stdout.startswith(f"qlik-email {version.group(1)} (Python ")
     site = subprocess.run(
         [str(venv_bin / "python"), "-c", "import reconciler; print(reconciler.__file__)"],
         capture_output=True,
@@ -631,7 +631,7 @@ def test_the_release_workflow_builds_and_smoke_tests_the_wheel(tmp_path):
     ]
     smoke = runner.run("build", "Smoke-test the wheel in a clean environment")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-    assert f"qlik-email, version {version.group(1)}" in smoke.stdout
+    assert f"qlik-email {version.group(1)} (Python " in smoke.stdout
 
 
 def test_pre_commit_hook_validates_the_repository():
