@@ -254,14 +254,24 @@ class TenantPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplyNeed:
+    """A flag `apply` will need to carry a plan out, and why."""
+
+    flag: str  # "--allow-delete" or "--force"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Every tenant's plan, in a deterministic order (by tenant name). `shard` is
     the `--shard I/N` it covers (None: every selected tenant); `config_root` the
-    configuration repository it was made from (None when merged from several)."""
+    configuration repository it was made from (None when merged from several);
+    `needs` the flags apply will need to carry it out."""
 
     tenants: tuple[TenantPlan, ...]
     shard: str | None = None
     config_root: str | None = None
+    needs: tuple[ApplyNeed, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for t in self.tenants if t.error is None and t.action is action)

@@ -21,8 +21,8 @@ from reconciler.client import ApiSession, SmtpResult, TenantClient
 from reconciler.client.live import normalize
 from reconciler.engine.fleet import Progress, client_for, run_bounded
 from reconciler.engine.planner import desired_fingerprint, plan_tenant
-from reconciler.errors import ApiError, ReconcilerError, SecretError, UnsafePlanError
-from reconciler.model import Action, Plan, Safety, TenantPlan, TenantSpec
+from reconciler.errors import ApiError, ReconcilerError, SecretError
+from reconciler.model import Action, Plan, TenantPlan, TenantSpec
 from reconciler.secrets import SecretResolver
 
 log = logging.getLogger("reconciler.applier")
@@ -92,7 +92,7 @@ class ApplyReport:
 class ApplyOptions:
     """How to apply. `recheck` re-reads each tenant first and refuses it when its
     live state no longer matches the plan (saved or confirmed plans);
-    `allow_delete` and `force` pass the safety checks (`check_safety`);
+    `allow_delete` and `force` pass the safety checks (`engine.safety`);
     `rotate_secrets` re-sends every selected tenant's secret; `test_email` is a
     recipient to send a test message to once a tenant is verified."""
 
@@ -102,48 +102,6 @@ class ApplyOptions:
     allow_delete: bool = False
     force: bool = False
     rotate_secrets: bool = False
-
-
-def check_safety(
-    plan: Plan, safety: Safety, *, fleet_size: int, allow_delete: bool, force: bool
-) -> None:
-    """Refuse (UnsafePlanError) a plan that deletes without --allow-delete, or that
-    changes more tenants than the thresholds allow without --force."""
-    deletes = plan.count(Action.DELETE)
-    if deletes and not allow_delete:
-        names = ", ".join(
-            t.tenant for t in plan.tenants if t.action is Action.DELETE and not t.error
-        )
-        raise UnsafePlanError(
-            f"the plan deletes the e-mail configuration of {deletes} tenant(s) ({_short(names)}); "
-            "re-run with --allow-delete to allow it"
-        )
-    if force:
-        return
-    changes = sum(1 for t in plan.tenants if t.error is None and t.action is not Action.NOOP)
-    problems = _over(changes, fleet_size, safety.max_changes, safety.max_changes_percent, "change")
-    problems += _over(deletes, fleet_size, safety.max_deletes, safety.max_deletes_percent, "delete")
-    if problems:
-        raise UnsafePlanError(
-            "; ".join(problems) + " (settings.safety): review the plan and re-run with --force"
-        )
-
-
-def _over(count: int, total: int, limit: int | None, percent: float | None, verb: str) -> list[str]:
-    key = "maxChanges" if verb == "change" else "maxDeletes"
-    problems = []
-    if limit is not None and count > limit:
-        problems.append(f"the plan would {verb} {count} tenants, more than {key} {limit}")
-    if percent is not None and total and count * 100 / total > percent:
-        problems.append(
-            f"the plan would {verb} {count} of {total} tenants ({count * 100 / total:.0f}%), "
-            f"more than {key}Percent {percent:g}%"
-        )
-    return problems
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + ", ..."
 
 
 def changed_tenants(plan: Plan) -> list[TenantPlan]:

@@ -32,13 +32,13 @@ from reconciler.engine.applier import (
     ApplyReport,
     apply_plan,
     changed_tenants,
-    check_safety,
     internal_error,
     unchanged_report,
 )
 from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
 from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded
 from reconciler.engine.planner import make_plan
+from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Selection, select
 from reconciler.errors import ReconcilerError
 from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
@@ -182,13 +182,15 @@ class Engine:
     async def _plan(self, session: ApiSession, rotate: bool) -> Plan:
         live = await self._read_all(session)
         rotated = {t.name for t in self.tenants} if rotate else set()
-        return make_plan(
+        plan = make_plan(
             self.tenants,
             live,
             rotate=rotated,
             shard=self.selection.shard,
             config_root=str(self.selection.desired.root),
         )
+        safety = self.selection.desired.settings.safety
+        return replace(plan, needs=needs(plan, safety, fleet_size=len(self.tenants)))
 
     async def _apply(
         self,

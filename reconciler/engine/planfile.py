@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanFileError
-from reconciler.model import Action, FieldChange, Plan, Provider, TenantPlan
+from reconciler.model import Action, ApplyNeed, FieldChange, Plan, Provider, TenantPlan
 from reconciler.report.style import envelope
 
 PLAN_KIND = "qlik-email/plan"
@@ -35,6 +35,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     if plan.config_root is not None:
         document["configRoot"] = plan.config_root
     document["shard"] = plan.shard
+    document["applyNeeds"] = [{"flag": n.flag, "reason": n.reason} for n in plan.needs]
     return document
 
 
@@ -67,6 +68,7 @@ def plan_from_document(document: dict[str, Any]) -> Plan:
         tuple(sorted(tenants, key=lambda t: t.tenant)),
         shard=document.get("shard"),
         config_root=document.get("configRoot"),
+        needs=tuple(ApplyNeed(n["flag"], n["reason"]) for n in document.get("applyNeeds", [])),
     )
 
 

@@ -143,7 +143,10 @@ def _merge_plans(
     # Kept only when every shard agrees: `apply` reads the configuration from there.
     root = roots.pop() if len(roots) == 1 else None
     # The merged report covers every shard given: it records no shard of its own.
-    plan = plan_from_document({"tenants": tenants, "configRoot": root})
+    # Each shard's needs were judged on its own tenants: all of them are kept.
+    needs = [n for s in sources for n in s.document.get("applyNeeds", [])]
+    unique = [dict(pair) for pair in dict.fromkeys(tuple(sorted(n.items())) for n in needs)]
+    plan = plan_from_document({"tenants": tenants, "configRoot": root, "applyNeeds": unique})
     return MergedReport("plan", plan, plan_document(plan), shards)
 
 

@@ -73,6 +73,8 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     lines.append(paint(summary_line(plan), "bold"))
     if plan.errors:
         lines.append(paint(f"{len(plan.errors)} tenant(s) could not be read.", "red"))
+    for need in plan.needs:
+        lines.append(paint(f"Note: apply will need {need.flag}: {need.reason}.", "yellow"))
     return "\n".join(lines) + "\n"
 
 
@@ -110,6 +112,8 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     then a table of changed tenants, then details collapsed per tenant; kept
     under `limit` characters (GitHub comments stop at 65,536)."""
     head = ["## qlik-email plan", "", f"**{summary_line(plan)}**", ""]
+    for need in plan.needs:
+        head += [f":warning: apply will need `{need.flag}`: {md_cell(need.reason)}.", ""]
     if plan.errors:
         head += [f":x: {len(plan.errors)} tenant(s) could not be read:", ""]
         head += [f"- {md_cell(t.tenant)}: {md_cell(t.error or '')}" for t in plan.errors[:50]]

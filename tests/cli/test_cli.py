@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from reconciler import __version__
 from reconciler.jsonschemas import load_schema
@@ -242,3 +243,18 @@ def test_apply_asks_for_confirmation_on_a_terminal(
     assert result.code == code, result
     assert "Do you want to apply these changes?" in result.stdout
     assert (sandbox.live_config("tenant-001") is not None) is applied
+
+
+def test_plan_says_when_apply_will_need_allow_delete(cli, sandbox, repo, tmp_path):
+    sandbox.seed("tenant-004", sandbox.basic_auth_body("tenant-004"))
+    path = repo / "tenants" / "tenant-004.yaml"
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "email": "absent"}))
+    saved, markdown = tmp_path / "plan.json", tmp_path / "plan.md"
+    result = cli("plan", str(repo), "--out", str(saved), "--markdown", str(markdown))
+    assert result.code == 0, result
+    assert "Note: apply will need --allow-delete: the plan deletes" in result.stdout
+    assert json.loads(saved.read_text())["applyNeeds"][0]["flag"] == "--allow-delete"
+    assert ":warning: apply will need `--allow-delete`" in markdown.read_text()
+    refused = cli("apply", str(saved))
+    assert refused.code == 1 and "--allow-delete" in refused.stderr

@@ -1,8 +1,8 @@
 import pytest
 from helpers import basic, live_basic, live_none, spec
 
-from reconciler.engine.applier import check_safety
 from reconciler.engine.planner import make_plan
+from reconciler.engine.safety import check_safety, needs
 from reconciler.errors import UnsafePlanError
 from reconciler.model import Safety
 
@@ -58,3 +58,14 @@ def test_delete_threshold_counts_only_deletes():
     check_safety(plan, Safety(max_deletes=1), fleet_size=size, allow_delete=True, force=False)
     with pytest.raises(UnsafePlanError, match="maxDeletes 0"):
         check_safety(plan, Safety(max_deletes=0), fleet_size=size, allow_delete=True, force=False)
+
+
+def test_needs_say_ahead_what_apply_will_refuse_without():
+    tenants = [spec("a", basic()), spec("b", None), spec("c", basic())]
+    live = {"a": live_none(), "b": live_basic(), "c": live_basic()}
+    plan = make_plan(tenants, live)
+    found = needs(plan, Safety(max_changes=1), fleet_size=3)
+    assert [n.flag for n in found] == ["--allow-delete", "--force"]
+    assert "deletes the e-mail configuration of 1 tenant(s) (b)" in found[0].reason
+    assert "more than maxChanges 1" in found[1].reason
+    assert needs(plan, Safety(), fleet_size=3)[0].flag == "--allow-delete"
