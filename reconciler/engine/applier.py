@@ -199,6 +199,10 @@ async def _steps(
     if options.recheck:
         live = normalize(await client.get_email_config())
         if live.fingerprint != tenant.live_fingerprint:
+            if plan_tenant(spec, live).action is Action.NOOP:
+                # The plan's change is live already (applied before, by this plan
+                # or another way): nothing to do, and nothing went wrong.
+                return TenantResult.of(tenant, Outcome.UNCHANGED, "already applied")
             why = "its live configuration changed since the plan was made; plan again"
             return TenantResult.of(tenant, Outcome.SKIPPED, why)
     if tenant.action is Action.DELETE:

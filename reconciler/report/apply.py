@@ -49,10 +49,15 @@ def apply_summary(report: ApplyReport) -> str:
 def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
     """One line per tenant that apply touched or tried to, then the summary."""
     paint = Painter(color)
-    lines = [_text_line(r, paint) for r in report.results if r.outcome is not Outcome.UNCHANGED]
+    lines = [_text_line(r, paint) for r in report.results if _shown(r)]
     if not lines:
         lines.append("Nothing to apply.")
     return "\n".join([*lines, "", paint(apply_summary(report), "bold")]) + "\n"
+
+
+def _shown(result: TenantResult) -> bool:
+    """Unchanged tenants are listed only when there is something to say."""
+    return result.outcome is not Outcome.UNCHANGED or bool(result.message)
 
 
 def _text_line(result: TenantResult, paint: Painter) -> str:
@@ -115,7 +120,7 @@ def apply_report_from_document(document: dict[str, Any]) -> ApplyReport:
 def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a job summary or a comment, failures first, under `limit`."""
     head = f"## qlik-email apply\n\n**{apply_summary(report)}**\n\n"
-    touched = [r for r in report.results if r.outcome is not Outcome.UNCHANGED]
+    touched = [r for r in report.results if _shown(r)]
     if not touched:
         return head + "Nothing to apply.\n"
     order = [
@@ -124,6 +129,7 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
         Outcome.VERIFY_FAILED,
         Outcome.SKIPPED,
         Outcome.APPLIED,
+        Outcome.UNCHANGED,
     ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
     rows = [

@@ -258,3 +258,15 @@ def test_plan_says_when_apply_will_need_allow_delete(cli, sandbox, repo, tmp_pat
     assert ":warning: apply will need `--allow-delete`" in markdown.read_text()
     refused = cli("apply", str(saved))
     assert refused.code == 1 and "--allow-delete" in refused.stderr
+
+
+def test_a_saved_plan_applied_twice_is_already_applied(cli, sandbox, repo, tmp_path):
+    saved = tmp_path / "plan.json"
+    assert cli("plan", str(repo), "--out", str(saved)).code == 0
+    first = cli("apply", str(saved))
+    assert first.code == 0, first
+    again = cli("apply", str(saved))
+    assert again.code == 0, again
+    assert again.stdout.count("already applied") == 4
+    assert "changed since the plan was made" not in again.stdout
+    assert "0 applied, 0 verify failed, 0 failed, 0 skipped, 4 unchanged" in again.stdout
