@@ -111,6 +111,7 @@ COMMANDS = {
         "Check the configuration files; contact no tenant.",
     ),
     "plan": ("reconciler.cli.plan:plan", "Show what apply would change."),
+    "show": ("reconciler.cli.show:show", "Show a plan saved by `plan --out`."),
     "apply": ("reconciler.cli.apply:apply", "Converge tenants, verify, and report."),
     "drift": ("reconciler.cli.drift:drift", "Report tenants whose live config or health drifted."),
     "import": (
@@ -126,6 +127,29 @@ COMMANDS = {
 }
 
 
+# Commands that run the sandbox, whose packages (aiohttp, aiosmtpd, cryptography)
+# come with the `sandbox` extra only.
+NEEDS_SANDBOX_EXTRA = frozenset({"sandbox", "demo"})
+INSTALL_HINT = "pip install 'qlik-email[sandbox]'"
+
+
+def _needs_extra(name: str, missing: str) -> click.Command:
+    """A stand-in for command `name` when the sandbox extra is not installed."""
+
+    def refuse(**_: object) -> int:
+        raise ReconcilerError(
+            f"qlik-email {name} needs the sandbox extra ({missing} is not installed): "
+            f"{INSTALL_HINT}"
+        )
+
+    return click.Command(
+        name,
+        callback=refuse,
+        help=f"Needs the sandbox extra: {INSTALL_HINT}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use."""
 
@@ -136,7 +160,12 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         module_name, attribute = COMMANDS[cmd_name][0].split(":")
-        command = getattr(importlib.import_module(module_name), attribute)
+        try:
+            command = getattr(importlib.import_module(module_name), attribute)
+        except ModuleNotFoundError as exc:
+            if cmd_name not in NEEDS_SANDBOX_EXTRA:
+                raise
+            return _needs_extra(cmd_name, exc.name or "a module")
         assert isinstance(command, click.Command)
         command.name = cmd_name
         return command

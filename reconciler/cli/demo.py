@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import EXIT_CHANGES, EXIT_OK, err, out
+from reconciler.cli.app import EXIT_CHANGES, EXIT_OK, err, main, out
+from reconciler.sandbox import Sandbox  # the `sandbox` extra: without it, a hint (app.py)
 
 STEPS = (
     ("Validate the configuration repository", ["validate", "{dir}"], {EXIT_OK}),
@@ -53,14 +54,12 @@ DRIFT_STEPS = (
 def demo(tenants: int, keep: str | None) -> int:
     """Run validate -> plan -> apply -> plan against a local sandbox fleet, then
     change tenants behind the tool's back, show the drift, and repair it."""
-    from reconciler.sandbox import Sandbox
-
     with Sandbox(tenants=tenants) as sandbox, tempfile.TemporaryDirectory() as scratch:
         directory = Path(keep) if keep else Path(scratch) / "config"
         names = [t.name for t in sandbox.tenants]
         _seed(sandbox, names)
         sandbox.write_config(directory, microsoft365=(names[2],), absent=(names[3],))
-        out(_intro(sandbox, directory, names))
+        out(_intro(sandbox, directory, names, kept=keep is not None))
         for title, argv, expected in STEPS:
             if not _step(title, [a.format(dir=directory) for a in argv], expected):
                 return 1
@@ -79,10 +78,7 @@ def demo(tenants: int, keep: str | None) -> int:
     return EXIT_OK
 
 
-def _seed(sandbox: object, names: list[str]) -> None:
-    from reconciler.sandbox import Sandbox
-
-    assert isinstance(sandbox, Sandbox)
+def _seed(sandbox: Sandbox, names: list[str]) -> None:
     # A config made long ago through the deprecated PATCH, and one to delete.
     legacy = sandbox.tenant(names[1])
     sandbox.seed_legacy(
@@ -112,19 +108,25 @@ def _seed(sandbox: object, names: list[str]) -> None:
     )
 
 
-def _intro(sandbox: object, directory: Path, names: list[str]) -> str:
-    return (
+def _intro(sandbox: Sandbox, directory: Path, names: list[str], *, kept: bool) -> str:
+    where = (
+        f"The configuration repository is in {directory} (kept after the demo):\n"
+        if kept
+        else f"The configuration repository is in {directory}, a temporary directory deleted "
+        "when the demo ends (run `qlik-email demo --keep DIR` to keep it):\n"
+    )
+    running = (
         f"A sandbox of {len(names)} Qlik Cloud tenants is running at "
-        f"{getattr(sandbox, 'base_url', '?')}, with a real SMTP server on 127.0.0.1.\n"
-        f"The configuration repository is in {directory}:\n"
+        f"{sandbox.base_url}, with a real SMTP server on 127.0.0.1.\n"
+    )
+    fleet = (
         f"  {names[0]}: BasicAuth (new)   {names[1]}: BasicAuth (has a legacy PATCH-made config)\n"
         f"  {names[2]}: Microsoft 365 (new)   {names[3]}: email: absent (has a config to delete)\n"
     )
+    return running + where + fleet
 
 
 def _step(title: str, argv: list[str], expected: set[int]) -> bool:
-    from reconciler.cli.app import main
-
     out(f"\n=== {title}\n$ qlik-email {shlex.join(argv)}\n")
     code = main(argv)
     out(f"(exit code {code})\n")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from reconciler.cli.app import State
 from reconciler.cli.common import emit, load_engine, plan_exit_code, plan_output
 from reconciler.cli.options import fleet_options, format_option, markdown_option
+from reconciler.engine.planfile import is_plan_file
+from reconciler.errors import ReconcilerError
 
 
 @click.command()
@@ -40,6 +44,11 @@ def plan(
     Needs only the API credentials: no e-mail secret is resolved and no command
     from the configuration is run.
     """
+    if is_plan_file(Path(path)):
+        raise ReconcilerError(
+            f"{path} is a plan saved by `plan --out`, not a configuration: show it with "
+            f"`qlik-email show {path}`, or apply it with `qlik-email apply {path}`"
+        )
     engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=False)
     result = engine.plan()
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)

@@ -31,7 +31,7 @@ def report() -> None:
     """Work with the JSON reports of plan, apply and drift."""
 
 
-@report.command()
+@report.command(short_help="Merge the JSON reports of shards into one report.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @format_option
 @markdown_option

@@ -2,31 +2,78 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from reconciler.cli.app import EXIT_OK, out
+from reconciler.cli.app import EXIT_ERROR, EXIT_OK, out
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
-from reconciler.model import Provider
+from reconciler.engine.selection import select_tenants
+from reconciler.errors import ConfigError
+from reconciler.model import Provider, TenantSpec
+from reconciler.report.style import dumps, envelope
 
 
 @click.command()
 @click.argument("path", required=False, default=".", type=click.Path(file_okay=True, dir_okay=True))
-def validate(path: str) -> int:
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="NAME",
+    help="Count only this tenant (a name or a glob; repeatable). Every file is still checked.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text, or a JSON document (schemas/validation.schema.json) with every problem.",
+)
+def validate(path: str, tenants: tuple[str, ...], fmt: str) -> int:
     """Validate the configuration at PATH (a directory with qlik-email.yaml, or that file).
 
     Every problem of every file is reported with file:line:column. No secret is
-    resolved and no tenant is contacted.
+    resolved and no tenant is contacted. Exit 0 when valid, 1 otherwise.
     """
-    desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
-    absent = sum(1 for t in desired.tenants if t.email is None)
-    by_provider = {
-        p: sum(1 for t in desired.tenants if t.email is not None and t.email.provider is p)
-        for p in Provider
-    }
+    try:
+        desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
+    except ConfigError as exc:
+        if fmt != "json":
+            raise
+        out(dumps(_document([], exc)))
+        return EXIT_ERROR
+    chosen = select_tenants(desired.tenants, tenants)
+    if fmt == "json":
+        out(dumps(_document(chosen, None)))
+        return EXIT_OK
+    counts = _counts(chosen)
     out(
-        f"Configuration valid: {len(desired.tenants)} tenant(s) "
-        f"({by_provider[Provider.BASIC_AUTH]} BasicAuth, "
-        f"{by_provider[Provider.MICROSOFT365]} Microsoft365, {absent} absent).\n"
+        f"Configuration valid: {len(chosen)} tenant(s) "
+        f"({counts['BasicAuth']} BasicAuth, {counts['Microsoft365']} Microsoft365, "
+        f"{counts['absent']} absent).\n"
     )
     return EXIT_OK
+
+
+def _counts(tenants: tuple[TenantSpec, ...] | list[TenantSpec]) -> dict[str, int]:
+    counts = {p.value: 0 for p in Provider} | {"absent": 0}
+    for tenant in tenants:
+        counts[tenant.email.provider.value if tenant.email else "absent"] += 1
+    return counts
+
+
+def _document(
+    tenants: tuple[TenantSpec, ...] | list[TenantSpec], error: ConfigError | None
+) -> dict[str, Any]:
+    document = envelope("qlik-email/validation")
+    document["valid"] = error is None
+    document["tenants"] = [t.name for t in tenants]
+    document["summary"] = _counts(tenants)
+    document["errors"] = [
+        {"file": i.file, "line": i.line, "column": i.column, "message": i.message}
+        for i in (error.issues if error else [])
+    ]
+    return document

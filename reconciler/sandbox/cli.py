@@ -69,7 +69,13 @@ def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
 
 
 @click.command("sandbox")
-@click.option("--tenants", default=3, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--tenants",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many tenants the fleet has (tenant-001, tenant-002, ...).",
+)
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="HTTP port (0: a free one).")
 @click.option(
     "--write-config",

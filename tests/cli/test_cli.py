@@ -270,3 +270,64 @@ def test_a_saved_plan_applied_twice_is_already_applied(cli, sandbox, repo, tmp_p
     assert again.stdout.count("already applied") == 4
     assert "changed since the plan was made" not in again.stdout
     assert "0 applied, 0 verify failed, 0 failed, 0 skipped, 4 unchanged" in again.stdout
+
+
+def test_show_renders_a_saved_plan_and_plan_points_to_it(cli, repo, tmp_path):
+    saved = tmp_path / "plan.json"
+    made = cli("plan", str(repo), "--out", str(saved))
+    assert made.code == 0
+    shown = cli("show", str(saved))
+    assert shown.code == 0 and shown.stdout == made.stdout
+    assert cli("show", str(saved), "--format", "markdown").stdout.startswith("## qlik-email plan")
+    again = json.loads(cli("show", str(saved), "--format", "json").stdout)
+    assert again["tenants"] == json.loads(saved.read_text())["tenants"]
+    wrong = cli("plan", str(saved))
+    assert wrong.code == 1 and "Usage" not in wrong.stderr
+    assert f"show it with `qlik-email show {saved}`" in wrong.stderr
+    assert "schema" not in wrong.stderr and wrong.stderr.count("\n") == 1
+    foreign = tmp_path / "other.json"
+    foreign.write_text('{"kind": "qlik-email/plan", "tenants": 3}')
+    refused = cli("show", str(foreign))
+    assert refused.code == 1 and "not a plan this version of qlik-email can apply" in refused.stderr
+
+
+def test_validate_selects_tenants_and_speaks_json(cli, repo, tmp_path):
+    one = cli("validate", str(repo), "--tenant", "tenant-002")
+    assert one.code == 0 and one.stdout.startswith(
+        "Configuration valid: 1 tenant(s) (0 BasicAuth, 1 Microsoft365"
+    )
+    assert cli("validate", str(repo), "--tenant", "nobody").code == 1
+    document = json.loads(cli("validate", str(repo), "--format", "json").stdout)
+    schema = json.loads((ROOT / "schemas" / "validation.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(document)
+    assert document["valid"] and len(document["tenants"]) == 4
+    (repo / "tenants" / "tenant-001.yaml").write_text("name: [oops\n")
+    bad = cli("validate", str(repo), "--format", "json")
+    assert bad.code == 1
+    broken = json.loads(bad.stdout)
+    jsonschema.Draft202012Validator(schema).validate(broken)
+    assert not broken["valid"] and broken["errors"][0]["file"].endswith("tenant-001.yaml")
+
+
+def test_sandbox_commands_without_the_extra_print_the_install_hint(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_aiohttp(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "aiohttp" or name.startswith("aiohttp."):
+            raise ModuleNotFoundError("No module named 'aiohttp'", name="aiohttp")
+        return real_import(name, *args, **kwargs)
+
+    for module in [
+        m for m in sys.modules if m.startswith(("reconciler.sandbox", "reconciler.cli.demo"))
+    ]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setattr(builtins, "__import__", without_aiohttp)
+    from conftest import run_cli
+
+    for command in (["demo"], ["sandbox", "--tenants", "2"]):
+        result = run_cli(*command)
+        assert result.code == 1, result
+        assert "pip install 'qlik-email[sandbox]'" in result.stderr
+        assert "Internal error" not in result.stderr
