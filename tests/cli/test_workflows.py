@@ -311,6 +311,10 @@ class Runner:
             "GITHUB_SHA": self.context["github"]["sha"],
             "GITHUB_REF_NAME": "main",
             "FAKE_GH_STATE": str(self.state),
+            # pip installs from the local wheelhouse only: tests use no network
+            # but loopback (scripts/check fills the wheelhouse beforehand).
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(wheelhouse()),
         }
         for scope in (spec.get("env", {}), step.get("env", {})):
             env.update({key: self.value(value) for key, value in scope.items()})
@@ -334,6 +338,15 @@ class Runner:
 
     def gh(self) -> dict[str, Any]:
         return json.loads(self.state.read_text()) if self.state.exists() else {}
+
+
+def wheelhouse() -> Path:
+    """The wheels of every dependency (and of the build tools), which
+    `scripts/check` downloads before the tests run (QLIK_EMAIL_WHEELHOUSE)."""
+    path = Path(os.environ.get("QLIK_EMAIL_WHEELHOUSE", ROOT / ".venv" / "wheelhouse"))
+    if not any(path.glob("*.whl")):
+        pytest.fail(f"no wheelhouse at {path}: run `bash scripts/check`, which fills it")
+    return path
 
 
 def context(inputs: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, Any]:
