@@ -67,24 +67,30 @@ class DesiredEmail:
     """The e-mail configuration a tenant should have.
 
     `fields` holds the non-secret fields as sorted (name, value) pairs; `secret`
-    is the reference to the password (BasicAuth) or client secret (Microsoft365).
+    is the reference to the password (BasicAuth) or client secret (Microsoft365),
+    written at `secret_source`.
     """
 
     provider: Provider
     fields: tuple[tuple[str, Scalar], ...]
     secret: SecretRef | None = None
+    secret_source: SourcePos | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Scalar]:
         return dict(self.fields)
 
     @classmethod
     def of(
-        cls, provider: Provider, values: Mapping[str, Scalar], secret: SecretRef | None = None
+        cls,
+        provider: Provider,
+        values: Mapping[str, Scalar],
+        secret: SecretRef | None = None,
+        secret_source: SourcePos | None = None,
     ) -> DesiredEmail:
         """Build from a mapping, keeping only the provider's non-secret fields."""
         known = PROVIDER_FIELDS[provider]
         pairs = tuple(sorted((k, v) for k, v in values.items() if k in known))
-        return cls(provider=provider, fields=pairs, secret=secret)
+        return cls(provider=provider, fields=pairs, secret=secret, secret_source=secret_source)
 
 
 @dataclass(frozen=True, slots=True)

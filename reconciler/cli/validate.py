@@ -9,10 +9,12 @@ import click
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, out
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
-from reconciler.engine.selection import select_tenants
+from reconciler.engine import Engine
+from reconciler.engine.selection import select, select_tenants
 from reconciler.errors import ConfigError
 from reconciler.model import Provider, TenantSpec
 from reconciler.report.style import dumps, envelope
+from reconciler.secrets import ResolvePolicy, SecretResolver
 
 
 @click.command()
@@ -32,11 +34,19 @@ from reconciler.report.style import dumps, envelope
     show_default=True,
     help="text, or a JSON document (schemas/validation.schema.json) with every problem.",
 )
-def validate(path: str, tenants: tuple[str, ...], fmt: str) -> int:
+@click.option(
+    "--secrets",
+    "check_secrets",
+    is_flag=True,
+    help="Also resolve every secret reference as apply would (running ${cmd:...} and "
+    "reading files anywhere): run it where apply runs, before apply.",
+)
+def validate(path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool) -> int:
     """Validate the configuration at PATH (a directory with qlik-email.yaml, or that file).
 
     Every problem of every file is reported with file:line:column. No secret is
-    resolved and no tenant is contacted. Exit 0 when valid, 1 otherwise.
+    resolved (unless --secrets) and no tenant is contacted. Exit 0 when valid,
+    1 otherwise.
     """
     try:
         desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
@@ -46,14 +56,18 @@ def validate(path: str, tenants: tuple[str, ...], fmt: str) -> int:
         out(dumps(_document([], exc)))
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
+    if check_secrets:
+        policy = ResolvePolicy(base_dir=desired.root, allow_cmd=True, confine_files=False)
+        Engine(select(desired, tenants), SecretResolver(policy)).check_secrets()
     if fmt == "json":
         out(dumps(_document(chosen, None)))
         return EXIT_OK
     counts = _counts(chosen)
+    resolved = " Every secret reference resolves." if check_secrets else ""
     out(
         f"Configuration valid: {len(chosen)} tenant(s) "
         f"({counts['BasicAuth']} BasicAuth, {counts['Microsoft365']} Microsoft365, "
-        f"{counts['absent']} absent).\n"
+        f"{counts['absent']} absent).{resolved}\n"
     )
     return EXIT_OK
 

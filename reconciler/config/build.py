@@ -62,6 +62,8 @@ class Defaults:
     auth: Mapping[str, Any] | None = None
     usable: bool = True
     auth_source: SourcePos | None = None
+    # Where each secret of defaults.email is written (by field name).
+    secret_sources: Mapping[str, SourcePos] = field(default_factory=dict)
 
 
 def build_tenant(
@@ -83,7 +85,7 @@ def build_tenant(
         name=doc.data["name"],
         url=normalize_url(doc.data["url"]),
         auth=auth,
-        email=None if email == ABSENT else _desired_email(email),
+        email=None if email == ABSENT else _desired_email(email, _secret_source(doc, defaults)),
         source=SourcePos(doc.file, line, column),
     )
 
@@ -142,19 +144,31 @@ def _missing_fields(
         yield doc.issue(("email",), message, key=True)
 
 
-def _desired_email(values: Mapping[str, Any]) -> DesiredEmail:
+def _desired_email(values: Mapping[str, Any], sources: Mapping[str, SourcePos]) -> DesiredEmail:
     provider = Provider(values["provider"])
     fields = dict(values)
     if "serverPort" in fields:
         fields["serverPort"] = int(fields["serverPort"])  # YAML may say 587.0
-    secret = parse_reference(values[SECRET_FIELD[provider]])
-    return DesiredEmail.of(provider, fields, secret)
+    name = SECRET_FIELD[provider]
+    secret = parse_reference(values[name])
+    return DesiredEmail.of(provider, fields, secret, sources.get(name))
+
+
+def _secret_source(doc: Document, defaults: Defaults) -> dict[str, SourcePos]:
+    """Where each secret the tenant ends up with is written: in its own file, or
+    under defaults.email in the root file."""
+    found = dict(defaults.secret_sources)
+    own = doc.get("email")
+    for name in SECRET_FIELD.values():
+        if isinstance(own, dict) and name in own:
+            found[name] = SourcePos(doc.file, *doc.position(("email", name)))
+    return found
 
 
 def _auth(doc: Document, defaults: Defaults, issues: list[ConfigIssue]) -> Auth | None:
     """The tenant's own auth (it replaces the default as a whole), else the default."""
     spec = doc.data.get("auth") if isinstance(doc.data, dict) else None
-    source: SourcePos | None = SourcePos(doc.file, *doc.position(("auth",), key=True))
+    source: SourcePos | None = SourcePos(doc.file, *doc.position(auth_secret_path(spec)))
     if spec is None:
         spec, source = defaults.auth, defaults.auth_source
         if spec is None and defaults.usable:
@@ -163,6 +177,16 @@ def _auth(doc: Document, defaults: Defaults, issues: list[ConfigIssue]) -> Auth 
             message = f"{who} has no auth: add auth here, or defaults.auth in {defaults.root_file}"
             issues.append(doc.issue(("name",), message, key=True))
     return build_auth(spec, source)
+
+
+def auth_secret_path(spec: Any, prefix: tuple[str, ...] = ("auth",)) -> tuple[str, ...]:
+    """Where, under `prefix`, the secret of an `auth` mapping is written (its API
+    key, or its OAuth client secret): errors about it point there."""
+    if isinstance(spec, dict) and "apiKey" in spec:
+        return (*prefix, "apiKey")
+    if isinstance(spec, dict) and isinstance(spec.get("oauth"), dict):
+        return (*prefix, "oauth", "clientSecret")
+    return prefix
 
 
 def build_auth(spec: Any, source: SourcePos | None = None) -> Auth | None:

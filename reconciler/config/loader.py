@@ -11,16 +11,23 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler.config.build import Defaults, build_settings, build_tenant, uniqueness_issues
+from reconciler.config.build import (
+    Defaults,
+    auth_secret_path,
+    build_settings,
+    build_tenant,
+    uniqueness_issues,
+)
 from reconciler.config.checks import check_root, check_tenant, host_issues
 from reconciler.config.schema import schema_findings, schema_issues
 from reconciler.config.source import Document, JsonPath, Pos, display_name, read_document
 from reconciler.config.words import describe
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.model import DesiredState, Settings, SourcePos, TenantSpec
+from reconciler.model import SECRET_FIELD, DesiredState, Settings, SourcePos, TenantSpec
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
+_AUTH = ("defaults", "auth")
 
 
 def load_config(
@@ -116,7 +123,14 @@ def _validate_root(root: Document | None, issues: list[ConfigIssue]) -> Defaults
         email=email if isinstance(email, dict) else {},
         auth=root.get("defaults", "auth"),
         usable=usable,
-        auth_source=SourcePos(root.file, *root.position(("defaults", "auth"), key=True)),
+        auth_source=SourcePos(
+            root.file, *root.position(auth_secret_path(root.get("defaults", "auth"), _AUTH))
+        ),
+        secret_sources={
+            name: SourcePos(root.file, *root.position(("defaults", "email", name)))
+            for name in SECRET_FIELD.values()
+            if isinstance(email, dict) and name in email
+        },
     )
 
 

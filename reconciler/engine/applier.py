@@ -275,7 +275,7 @@ async def _put(
     try:
         secret = resolver.resolve(email.secret)  # resolved only now, and only for this tenant
     except SecretError as exc:
-        raise SecretError(f"{spec.source.file}: email: {exc}") from None
+        raise SecretError(f"{email.secret_source or spec.source}: {exc}") from None
     written = await _write(client, spec, client.put_email_config(email, secret))
     note = written if isinstance(written, str) else ""
     return await _confirmed(_verify(client, tenant, spec, options, note), tenant)

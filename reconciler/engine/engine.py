@@ -36,11 +36,11 @@ from reconciler.engine.applier import (
     unchanged_report,
 )
 from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
-from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded
+from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
 from reconciler.engine.planner import make_plan
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Selection, select
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
@@ -172,6 +172,18 @@ class Engine:
         ignore rules have expired."""
         return self._run(lambda session: self._drift(session, verify, today or date.today()))
 
+    def check_secrets(self) -> None:
+        """Resolve every secret reference apply may need, for every selected tenant;
+        raise SecretError naming each one that cannot be (apply does this before
+        it contacts any tenant, so one missing secret changes nothing)."""
+        problems = unresolvable(self.tenants, self.secrets)
+        if problems:
+            count = len(problems)
+            raise SecretError(
+                f"{count} secret reference(s) cannot be resolved; nothing was changed:\n"
+                + "\n".join(problems)
+            )
+
     def _run(self, step: Callable[[ApiSession], Awaitable[T]]) -> T:
         async def main() -> T:
             async with ApiSession(self._client) as session:
@@ -200,6 +212,7 @@ class Engine:
         hooks: ApplyHooks,
         handle_signals: bool,
     ) -> ApplyRun:
+        self.check_secrets()
         if saved is None:
             plan = await self._plan(session, options.rotate_secrets)
         else:

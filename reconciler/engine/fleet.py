@@ -46,6 +46,25 @@ def client_for(session: ApiSession, spec: TenantSpec, resolver: SecretResolver) 
     return session.tenant(spec.name, spec.url, credentials_for(spec.auth, resolver))
 
 
+def unresolvable(tenants: Sequence[TenantSpec], resolver: SecretResolver) -> list[str]:
+    """Every secret reference of `tenants` (API credentials and e-mail secrets)
+    that cannot be resolved, each as `file:line:col: why` (no value is kept)."""
+    problems: dict[str, None] = {}  # in order, once each (defaults are shared)
+    for spec in tenants:
+        try:
+            credentials_for(spec.auth, resolver)
+        except SecretError as exc:
+            problems[str(exc)] = None
+        email = spec.email
+        if email is not None and email.secret is not None:
+            try:
+                resolver.resolve(email.secret)
+            except SecretError as exc:
+                where = email.secret_source or spec.source
+                problems[f"{where}: {exc}"] = None
+    return list(problems)
+
+
 async def run_bounded(
     items: Sequence[T],
     work: Callable[[T], Awaitable[R]],

@@ -112,7 +112,7 @@ def test_unusable_api_key_reference_exits_1_at_its_line(fleet, cli, tmp_path, mo
     fleet.reset_stats()
     result = cli("plan", ".")
     assert result.code == 1, result
-    assert "qlik-email.yaml:2:3:" in result.stdout  # where defaults.auth is written
+    assert "qlik-email.yaml:3:13:" in result.stdout  # where defaults.auth.apiKey is written
     assert phrase in result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     assert fleet.request_log == []

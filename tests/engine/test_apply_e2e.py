@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -206,3 +207,20 @@ def test_verify_failing_after_a_successful_put_is_reported(sandbox, repo, cli):
     assert expected in result.stdout
     assert "Apply: 3 applied, 1 verify failed, 0 failed" in result.stdout
     assert sandbox.live_config("tenant-001") is not None  # the PUT itself went through
+
+
+def test_an_unresolvable_secret_stops_apply_before_any_tenant_is_touched(cli, sandbox, repo):
+    (repo / ".secrets" / "tenant-003.smtp").unlink()
+    sandbox.reset_stats()
+    checked = cli("validate", str(repo), "--secrets")
+    assert checked.code == 1
+    position = re.search(r"tenants/tenant-003\.yaml:(\d+):(\d+): ", checked.stderr)
+    assert position, checked.stderr
+    line = (repo / "tenants" / "tenant-003.yaml").read_text().splitlines()[int(position[1]) - 1]
+    assert line.lstrip().startswith("password:")  # the reference's own line
+    result = cli("apply", str(repo), "--auto-approve")
+    assert result.code == 1
+    assert position[0] in result.stderr and "nothing was changed" in result.stderr
+    assert sandbox.request_log == []  # not even read
+    assert all(sandbox.live_config(t.name) is None for t in sandbox.tenants)
+    assert cli("validate", str(repo)).code == 0  # without --secrets, nothing is resolved
