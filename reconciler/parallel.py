@@ -22,8 +22,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler import forking, tls
-from reconciler.client import ApiSession, ClientOptions, TokenStore
+from reconciler import forking
+from reconciler.client import ApiSession, ClientOptions, TokenStore, tls
 from reconciler.errors import ReconcilerError
 from reconciler.fleet import Progress, credentials_for, read_live, read_raw, run_bounded
 from reconciler.live import normalize
@@ -56,7 +56,7 @@ def read_fleet(
     process only, since a child's tokens would be lost with it.
     """
     if options.transport is None:
-        tls.shared()  # built (or waited for) now: children inherit it, and no thread runs at fork
+        tls.shared()  # built now: the children inherit it
     count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
     if tokens is not None and any(isinstance(t.auth, OAuthAuth) for t in tenants):
         count = 1

@@ -13,13 +13,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-import certifi
 import httpx
 import jsonschema
 import pytest
 import yaml
 
-from reconciler import tls
 from reconciler.client import (
     ApiKeyCredentials,
     ApiSession,
@@ -28,8 +26,9 @@ from reconciler.client import (
     SmtpResult,
     TenantClient,
     build_put_body,
+    tls,
 )
-from reconciler.errors import ApiError, AuthError, NotAdminError, ReconcilerError
+from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.model import DesiredEmail, Provider
 from reconciler.secrets import REDACTED, Secret
 
@@ -703,13 +702,6 @@ def test_real_pools_share_one_ssl_context(monkeypatch: pytest.MonkeyPatch) -> No
     clients = run(session, work)
     assert len(made) == 1
     assert clients[0] is clients[2] and clients[0] is not clients[1]
-
-
-def test_ssl_context_uses_the_ca_bundle_from_the_environment() -> None:
-    context = tls.default_context({"SSL_CERT_FILE": certifi.where()})
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
-        tls.default_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
 
 
 def test_client_options_are_validated() -> None:

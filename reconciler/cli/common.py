@@ -60,14 +60,10 @@ def select(
 def prepare_for_reading() -> None:
     """What reading tenants needs before the first request, done while the tenant
     files are being validated (by other processes, on a large repository):
-    loading the CA bundle (in a thread) and importing the HTTP stack, about
-    150 ms of CPU in all, including the modules httpx imports only on its
+    importing the HTTP stack, including the modules httpx imports only on its
     first connection. Nothing here touches the network."""
     import importlib
 
-    from reconciler import tls
-
-    tls.warm()
     importlib.import_module("reconciler.parallel")
     for name in ("httpcore", "anyio._backends._asyncio"):
         with contextlib.suppress(ImportError):  # a layout change costs time, nothing else

@@ -6,7 +6,7 @@ request; 16 clients of 4 connections each took 1.2 s and ~1 ms per request.
 So connections are split into small pools, created lazily, and each tenant
 (base URL) sticks to one pool for the session, to reuse its keep-alive
 connections. Clients are never created per tenant, and they share the
-process's SSL context (`reconciler.tls`), whose creation costs ~20 ms of CPU.
+process's SSL context (`reconciler.client.tls`), whose creation costs ~20 ms of CPU.
 
 A tenant is given the pool with the fewest requests in flight when it is first
 seen (ties: the pool with the fewest tenants). Spreading by a hash of the URL
@@ -29,7 +29,7 @@ import ssl
 
 import httpx
 
-from reconciler import tls
+from reconciler.client import tls
 from reconciler.client.options import ClientOptions, SessionStats
 
 
