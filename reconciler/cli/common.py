@@ -27,7 +27,7 @@ from reconciler.model import DesiredState, TenantSpec
 
 if TYPE_CHECKING:
     from reconciler.applier import ApplyReport
-    from reconciler.client import ClientOptions, TokenStore
+    from reconciler.client import ClientOptions
     from reconciler.drift import DriftReport
     from reconciler.model import LiveState, Plan
     from reconciler.secrets import SecretResolver
@@ -147,11 +147,9 @@ def read_tenants(
     selection: Selection,
     secrets: SecretResolver,
     flag: bool | None,
-    tokens: TokenStore | None = None,
 ) -> dict[str, LiveState | str]:
     """Every selected tenant's live state, or why it could not be read (large
-    fleets are read by several processes: see reconciler.parallel). OAuth
-    tokens go into `tokens`, when given, for the sessions that follow."""
+    fleets are read by several processes: see reconciler.parallel)."""
     from reconciler.parallel import read_fleet
 
     return read_fleet(
@@ -160,7 +158,6 @@ def read_tenants(
         client_options(selection),
         concurrency=selection.concurrency,
         progress=progress_printer(selection, "Reading tenants", flag),
-        tokens=tokens,
     )
 
 

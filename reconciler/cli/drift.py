@@ -98,17 +98,16 @@ def _read(
 ) -> tuple[dict[str, LiveState | str], dict[str, tuple[bool, str]]]:
     import asyncio
 
-    from reconciler.client import ApiSession, TokenStore
+    from reconciler.client import ApiSession
     from reconciler.fleet import verify_all
 
-    tokens = TokenStore() if verify else None  # the reads' OAuth tokens, for the checks
-    live = read_tenants(selection, secrets, flag, tokens)
+    live = read_tenants(selection, secrets, flag)
     if not verify:
         return live, {}
     configured = [t for t in selection.tenants if _configured(live[t.name])]
 
     async def check() -> dict[str, tuple[bool, str]]:
-        async with ApiSession(client_options(selection), tokens) as session:
+        async with ApiSession(client_options(selection)) as session:
             return await verify_all(session, configured, secrets, concurrency=selection.concurrency)
 
     return live, asyncio.run(check())

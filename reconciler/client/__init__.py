@@ -37,7 +37,6 @@ Exceptions (from `reconciler.errors`), each naming the tenant:
 
 from __future__ import annotations
 
-from reconciler.client.auth import TokenStore
 from reconciler.client.body import build_put_body, parse_smtp_result
 from reconciler.client.options import (
     ApiKeyCredentials,
@@ -59,7 +58,6 @@ __all__ = [
     "SessionStats",
     "SmtpResult",
     "TenantClient",
-    "TokenStore",
     "build_put_body",
     "parse_smtp_result",
 ]

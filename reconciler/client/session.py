@@ -6,7 +6,7 @@ from types import TracebackType
 
 import httpx
 
-from reconciler.client.auth import TokenCache, TokenStore
+from reconciler.client.auth import TokenCache
 from reconciler.client.options import (
     ClientOptions,
     Credentials,
@@ -38,15 +38,11 @@ class ApiSession:
     Use as `async with ApiSession(options) as session:`, then
     `session.tenant(name, url, credentials)` per tenant. TenantClients of the
     same (base URL, credentials) share one token cache and one pair of pacers,
-    because the API's rate limits are per user per tenant. Sessions given the
-    same `tokens` store share OAuth tokens too.
+    because the API's rate limits are per user per tenant.
     """
 
-    def __init__(
-        self, options: ClientOptions = _DEFAULT_OPTIONS, tokens: TokenStore | None = None
-    ) -> None:
+    def __init__(self, options: ClientOptions = _DEFAULT_OPTIONS) -> None:
         self.options = options
-        self._tokens = tokens
         self.stats = SessionStats()
         self._pools = PoolSet(options, self.stats)
         self._sender = Sender(options, self.stats, self._pools)
@@ -96,5 +92,5 @@ class ApiSession:
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
         token = None
         if isinstance(credentials, OAuthCredentials):
-            token = TokenCache(options.clock, self._tokens, key)
+            token = TokenCache(options.clock)
         return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)
