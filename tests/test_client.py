@@ -971,6 +971,28 @@ def test_aiohttp_failures_read_as_httpx_ones(
         assert is_retryable(caught.value) is retried
 
 
+def test_oauth_over_the_real_transport_fetches_then_refreshes_after_a_401() -> None:
+    from reconciler.sandbox import Sandbox
+
+    with Sandbox(tenants=1, seed=3) as sb:
+        tenant = sb.tenants[0]
+        credentials = OAuthCredentials(tenant.oauth_client_id, Secret(tenant.oauth_client_secret))
+
+        async def work(s: ApiSession) -> None:
+            client = s.tenant(tenant.name, tenant.url, credentials)
+            await client.get_email_config()
+            await client.get_email_config()
+            sb.advance_time(sb.token_lifetime_s + 1)  # the tenant's clock: our token expires
+            await client.get_email_config()
+
+        session = real_session()
+        run(session, work)
+        tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
+        statuses = [e.status for e in sb.request_log if e.path != "/oauth/token"]
+    assert session.stats.token_fetches == len(tokens) == 2
+    assert statuses == [200, 200, 401, 200]
+
+
 def test_a_request_imports_nothing_once_the_client_is_warm() -> None:
     # httpcore imported sniffio on every lock it set up, searching sys.path each
     # time when it was missing: nothing on our path may do that.
