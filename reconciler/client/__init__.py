@@ -1,4 +1,4 @@
-"""The Transports email-config API of Qlik Cloud tenants, over httpx (asyncio).
+"""The Transports email-config API of Qlik Cloud tenants, over httpx and aiohttp (asyncio).
 
 Built for fleets: one `ApiSession` serves thousands of tenants from one event
 loop, many in flight at once.
@@ -20,14 +20,21 @@ Behaviour:
   honoured; send-test-email is retried only after a 429;
 - pacing: per (tenant, credentials), at most `tier1_per_minute` GETs and
   `tier2_per_minute` other calls (PUT, DELETE, actions, tokens) in any 60 s;
-- pools: `connections` split into small AsyncClients, a tenant sticks to one;
-- TLS is always verified, proxies come from the environment, redirects are
-  errors; nothing logged or raised holds a body, header, token or secret.
+- the wire (see `wire`, `transport`): one httpx AsyncClient per session over
+  aiohttp, `connections` requests at a time; each attempt must complete,
+  response body included, within `timeout_s`; a body over
+  `max_response_bytes`, or JSON nested deeper than 32 levels, is an ApiError;
+  no cookies are kept;
+- TLS is always verified (`tls`), proxies come from the environment as in
+  httpx, redirects are errors; nothing logged or raised holds a body, header,
+  token or secret.
 
 Exceptions (from `reconciler.errors`), each naming the tenant:
 
     ApiError            status (None if no response), code, actionable message:
-                        connection failures after retries, 4xx/5xx, redirects,
+                        connection failures and timeouts after retries,
+                        4xx/5xx, redirects, a body over `max_response_bytes`,
+                        a 2xx without a usable JSON object,
                         a Retry-After longer than `max_retry_after_s`,
                         404 on verify-connection / send-test-email (no config)
     +-- AuthError       401 from the API (after one token refresh), or the token
@@ -37,7 +44,6 @@ Exceptions (from `reconciler.errors`), each naming the tenant:
 
 from __future__ import annotations
 
-from reconciler.client.auth import TokenStore
 from reconciler.client.body import build_put_body, parse_smtp_result
 from reconciler.client.options import (
     ApiKeyCredentials,
@@ -59,7 +65,6 @@ __all__ = [
     "SessionStats",
     "SmtpResult",
     "TenantClient",
-    "TokenStore",
     "build_put_body",
     "parse_smtp_result",
 ]

@@ -62,62 +62,22 @@ def _lifetime(body: dict[str, Any]) -> float:
     return DEFAULT_LIFETIME_S
 
 
-class TokenStore:
-    """Access tokens that outlive one ApiSession (and its event loop): a command
-    that reads with one session and writes with another (`apply`, `drift
-    --verify`) fetches each tenant's token once. Keys are (base URL, credential
-    identity); values (token, when to refresh it). Held in memory only."""
-
-    __slots__ = ("_tokens",)
-
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
-
-    def get(self, key: tuple[str, str]) -> tuple[str, float] | None:
-        return self._tokens.get(key)
-
-    def put(self, key: tuple[str, str], token: str, refresh_at: float) -> None:
-        self._tokens[key] = (token, refresh_at)
-
-    def drop(self, key: tuple[str, str], token: str) -> None:
-        if self._tokens.get(key, ("", 0.0))[0] == token:
-            del self._tokens[key]
-
-
 class TokenCache:
     """The access token of one (tenant, OAuth client), shared by all its callers.
 
     A token is reused until it is within `REFRESH_MARGIN_S` of expiry (or half
     its lifetime, for very short-lived tokens). Concurrent callers share one
     in-flight fetch: those that queued behind a fetch take its token, or its
-    error, instead of each asking the token endpoint again. With a `store`, a
-    token fetched by an earlier session is taken from it, and a new one put in.
+    error, instead of each asking the token endpoint again. Tokens live in
+    memory only, for the life of the session.
     """
 
-    __slots__ = (
-        "_clock",
-        "_error",
-        "_flights",
-        "_key",
-        "_lock",
-        "_refresh_at",
-        "_store",
-        "_token",
-    )
+    __slots__ = ("_clock", "_error", "_flights", "_lock", "_refresh_at", "_token")
 
-    def __init__(
-        self,
-        clock: Clock,
-        store: TokenStore | None = None,
-        key: tuple[str, str] = ("", ""),
-    ) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._store = store
-        self._key = key
         self._token: str | None = None
         self._refresh_at = 0.0
-        if store is not None and (stored := store.get(key)) is not None:
-            self._token, self._refresh_at = stored
         self._lock = asyncio.Lock()
         self._flights = 0
         self._error: BaseException | None = None
@@ -158,8 +118,6 @@ class TokenCache:
             self._error = None
             self._token = token
             self._refresh_at = self._clock() + lifetime - min(REFRESH_MARGIN_S, lifetime / 2)
-            if self._store is not None:
-                self._store.put(self._key, token, self._refresh_at)
             return token
         finally:
             self._flights += 1
@@ -168,5 +126,3 @@ class TokenCache:
         """Drop `token` after the API refused it, unless a newer one already replaced it."""
         if self._token == token:
             self._token = None
-        if self._store is not None:
-            self._store.drop(self._key, token)

@@ -19,6 +19,8 @@ from datetime import timezone
 
 import httpx
 
+from reconciler.client.reply import Reply
+from reconciler.client.wire import ResponseDeadline
 from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.secrets import REDACTED
 
@@ -58,7 +60,7 @@ class ErrorDetail:
         return f"({status} {self.code})" if self.code else f"({status})"
 
 
-def error_detail(response: httpx.Response, forms: Iterable[str]) -> ErrorDetail:
+def error_detail(response: Reply, forms: Iterable[str]) -> ErrorDetail:
     """What an error response says: `{errors: [{code, title}]}`, an OAuth
     `{error, error_description}`, or else its raw text."""
     try:
@@ -79,7 +81,7 @@ def error_detail(response: httpx.Response, forms: Iterable[str]) -> ErrorDetail:
 
 
 def error_for(
-    response: httpx.Response,
+    response: Reply,
     *,
     tenant: str,
     lead: str,
@@ -110,6 +112,8 @@ def describe_transport_error(exc: httpx.RequestError) -> str:
     """What went wrong on the wire, in words (no request content is involved)."""
     text = str(exc)
     lowered = text.lower()
+    if isinstance(exc, ResponseDeadline):
+        return text
     if isinstance(exc, httpx.ConnectTimeout):
         return "connection timed out"
     if isinstance(exc, httpx.ReadTimeout):
@@ -128,6 +132,8 @@ def describe_transport_error(exc: httpx.RequestError) -> str:
         return "the server closed the connection unexpectedly"
     if isinstance(exc, httpx.DecodingError):
         return "the response could not be decoded"
+    if isinstance(exc, httpx.ProxyError):
+        return f"the proxy failed ({text})"
     return f"{type(exc).__name__} ({text})" if text else type(exc).__name__
 
 
@@ -149,9 +155,7 @@ def unreachable(
     )
 
 
-def redirected(
-    response: httpx.Response, *, tenant: str, label: str, forms: Iterable[str]
-) -> ApiError:
+def redirected(response: Reply, *, tenant: str, label: str, forms: Iterable[str]) -> ApiError:
     """The exception for a 3xx: redirects are never followed, so credentials stay on one host."""
     location = response.headers.get("location", "")
     location = scrub(location.split("?", 1)[0].split("#", 1)[0], forms) or "(no location)"
@@ -160,6 +164,17 @@ def redirected(
         "are not followed so that credentials are never sent elsewhere; check the tenant URL",
         tenant=tenant,
         status=response.status_code,
+    )
+
+
+def oversized(status: int, limit: int, *, tenant: str, label: str) -> ApiError:
+    """The exception for a response body over `max_response_bytes`: the API's are
+    small, so this is not the API, and not worth another attempt."""
+    return ApiError(
+        f"{label} on {tenant} answered {status} with a body of more than {limit} bytes, "
+        "the most this tool reads (max_response_bytes); check the tenant URL",
+        tenant=tenant,
+        status=status,
     )
 
 

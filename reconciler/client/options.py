@@ -53,12 +53,15 @@ def credential_identity(credentials: Credentials) -> str:
 class ClientOptions:
     """How an `ApiSession` talks to tenants.
 
-    `max_retries` counts extra attempts after the first one, for retryable
-    failures only. `connections` is split into pools of `connections_per_pool`
-    (rounded up); one small pool per group of tenants costs far less CPU per
-    request than one big pool. `sleep` and `clock` (monotonic seconds) are
-    injectable so tests never really wait; `transport`, when set, is used by
-    every pool (tests pass an `httpx.MockTransport`).
+    `timeout_s` bounds each attempt as a whole: connecting (at most 10 s of
+    it), sending, and reading the complete response. `max_retries` counts
+    extra attempts after the first one, for retryable failures only.
+    `connections` is how many requests the session has on the wire at once,
+    and how many connections it keeps. A response body larger than
+    `max_response_bytes` (512 KiB; the API's are a few hundred bytes) is an
+    ApiError, not retried. `sleep` and `clock` (monotonic seconds) are
+    injectable so tests never really wait; `transport`, when set, replaces the
+    aiohttp transport (tests pass an `httpx.MockTransport`).
     """
 
     timeout_s: float = 30.0
@@ -67,7 +70,7 @@ class ClientOptions:
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 120.0
     connections: int = 64
-    connections_per_pool: int = 4
+    max_response_bytes: int = 512 * 1024
     pace: bool = True
     tier1_per_minute: int = 900
     tier2_per_minute: int = 90
@@ -86,7 +89,7 @@ class ClientOptions:
                 ("backoff_max_s", self.backoff_max_s >= 0),
                 ("max_retry_after_s", self.max_retry_after_s >= 0),
                 ("connections", self.connections >= 1),
-                ("connections_per_pool", self.connections_per_pool >= 1),
+                ("max_response_bytes", self.max_response_bytes >= 1),
                 ("tier1_per_minute", self.tier1_per_minute >= 1),
                 ("tier2_per_minute", self.tier2_per_minute >= 1),
             )
@@ -124,4 +127,3 @@ class SessionStats:
     retries: int = 0
     responses_429: int = 0
     token_fetches: int = 0
-    pools_created: int = 0

@@ -9,7 +9,8 @@ Retry policy (attempts = 1 + `max_retries`):
   backoff; a longer wait than `max_retry_after_s` is an error, not a wait;
 - an OAuth 401 drops the token and repeats the call once with a new one
   (not counted as a retry: a 401 is not processed either);
-- a 3xx is an error: redirects are never followed.
+- a 3xx is an error: redirects are never followed;
+- a body over `max_response_bytes` is an error, never retried.
 
 Every wait happens in the caller's coroutine only, so other tenants carry on.
 """
@@ -29,6 +30,7 @@ from reconciler.client.failures import (
     error_detail,
     error_for,
     is_retryable,
+    oversized,
     redirected,
     retry_after_s,
     sensitive_forms,
@@ -42,7 +44,8 @@ from reconciler.client.options import (
     SessionStats,
 )
 from reconciler.client.pacing import SlidingWindow
-from reconciler.client.pools import PoolSet
+from reconciler.client.reply import BodyTooLarge, Reply
+from reconciler.client.wire import Wire
 from reconciler.errors import ApiError, AuthError
 from reconciler.secrets import Secret
 
@@ -70,7 +73,6 @@ class Call:
 class Endpoint:
     """What the TenantClients of one (base URL, credential identity) share."""
 
-    pool: int
     tier1: SlidingWindow | None
     tier2: SlidingWindow | None
     token: TokenCache | None
@@ -90,17 +92,17 @@ class Target:
 class Exchange:
     """The final response of a call and how many attempts it took."""
 
-    response: httpx.Response
+    response: Reply
     attempts: int
 
 
 class Sender:
     """Sends calls for every tenant of a session."""
 
-    def __init__(self, options: ClientOptions, stats: SessionStats, pools: PoolSet) -> None:
+    def __init__(self, options: ClientOptions, stats: SessionStats, wire: Wire) -> None:
         self._options = options
         self._stats = stats
-        self._pools = pools
+        self._wire = wire
         # Parsed once per tenant and path: httpx would otherwise parse the URL
         # string again on every request (about 0.07 ms of CPU each).
         self._urls: dict[str, httpx.URL] = {}
@@ -141,6 +143,10 @@ class Sender:
                     attempts=attempt,
                     forms=self.forms(target, secrets),
                 ) from None
+            except BodyTooLarge as exc:
+                raise oversized(
+                    exc.status, exc.limit, tenant=target.name, label=call.label
+                ) from None
             status = response.status_code
             cache = target.endpoint.token  # set for OAuth credentials only
             if status == 401 and token is not None and cache is not None and not refreshed:
@@ -168,24 +174,19 @@ class Sender:
 
     async def _attempt(
         self, target: Target, call: Call, url: str, token: str | None, attempt: int
-    ) -> httpx.Response:
-        pool = target.endpoint.pool
-        client = self._pools.acquire(pool)
+    ) -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         self._stats.requests += 1
         started = time.perf_counter()
         outcome: object = "error"
         try:
-            response = await client.request(
-                call.method, self._url(url), json=call.json, headers=headers
-            )
+            response = await self._wire.exchange(call.method, self._url(url), call.json, headers)
             outcome = response.status_code
             return response
-        except httpx.RequestError as exc:
+        except (httpx.RequestError, BodyTooLarge) as exc:
             outcome = type(exc).__name__
             raise
         finally:
-            self._pools.release(pool)
             if log.isEnabledFor(logging.DEBUG):
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 log.debug(
@@ -194,7 +195,7 @@ class Sender:
                 )  # fmt: skip
 
     def _retry_delay(
-        self, target: Target, call: Call, response: httpx.Response, attempt: int
+        self, target: Target, call: Call, response: Reply, attempt: int
     ) -> float | None:
         """Seconds to wait before repeating `call`, or None when it is not repeated."""
         status = response.status_code

@@ -1,4 +1,4 @@
-"""The session: connection pools, token caches and pacers shared by many tenants."""
+"""The session: one HTTP client, token caches and pacers shared by many tenants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import TracebackType
 
 import httpx
 
-from reconciler.client.auth import TokenCache, TokenStore
+from reconciler.client.auth import TokenCache
 from reconciler.client.options import (
     ClientOptions,
     Credentials,
@@ -15,9 +15,9 @@ from reconciler.client.options import (
     credential_identity,
 )
 from reconciler.client.pacing import SlidingWindow
-from reconciler.client.pools import PoolSet
 from reconciler.client.sender import Endpoint, Sender, Target
 from reconciler.client.tenant import TenantClient
+from reconciler.client.wire import Wire
 
 _DEFAULT_OPTIONS = ClientOptions()
 
@@ -38,18 +38,14 @@ class ApiSession:
     Use as `async with ApiSession(options) as session:`, then
     `session.tenant(name, url, credentials)` per tenant. TenantClients of the
     same (base URL, credentials) share one token cache and one pair of pacers,
-    because the API's rate limits are per user per tenant. Sessions given the
-    same `tokens` store share OAuth tokens too.
+    because the API's rate limits are per user per tenant.
     """
 
-    def __init__(
-        self, options: ClientOptions = _DEFAULT_OPTIONS, tokens: TokenStore | None = None
-    ) -> None:
+    def __init__(self, options: ClientOptions = _DEFAULT_OPTIONS) -> None:
         self.options = options
-        self._tokens = tokens
         self.stats = SessionStats()
-        self._pools = PoolSet(options, self.stats)
-        self._sender = Sender(options, self.stats, self._pools)
+        self._wire = Wire(options)
+        self._sender = Sender(options, self.stats, self._wire)
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
 
     async def __aenter__(self) -> ApiSession:
@@ -64,8 +60,8 @@ class ApiSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection pool; the session cannot send afterwards."""
-        await self._pools.aclose()
+        """Close every connection; the session cannot send afterwards."""
+        await self._wire.aclose()
 
     def tenant(self, name: str, base_url: str, credentials: Credentials) -> TenantClient:
         """A client for the tenant at `base_url` (which may carry a path prefix)."""
@@ -76,19 +72,8 @@ class ApiSession:
             endpoint = self._endpoints[key] = self._endpoint(key, credentials)
         return TenantClient(self._sender, Target(name, base, credentials, endpoint))
 
-    def pool_index(self, base_url: str) -> int:
-        """Which connection pool serves the tenant at `base_url`: the least loaded
-        one when first asked, then the same one for the rest of the session."""
-        return self._pools.index_for(base_url.rstrip("/"))
-
-    @property
-    def pool_count(self) -> int:
-        """How many connection pools the session may create."""
-        return self._pools.count
-
     def _endpoint(self, key: tuple[str, str], credentials: Credentials) -> Endpoint:
         """What the callers with `key` (base URL, credential identity) share."""
-        base = key[0]
         options = self.options
         tier1 = tier2 = None
         if options.pace:
@@ -96,5 +81,5 @@ class ApiSession:
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
         token = None
         if isinstance(credentials, OAuthCredentials):
-            token = TokenCache(options.clock, self._tokens, key)
-        return Endpoint(pool=self._pools.index_for(base), tier1=tier1, tier2=tier2, token=token)
+            token = TokenCache(options.clock)
+        return Endpoint(tier1=tier1, tier2=tier2, token=token)

@@ -7,6 +7,7 @@ from typing import Any
 from reconciler.client.body import build_put_body, parse_smtp_result
 from reconciler.client.failures import error_for
 from reconciler.client.options import SmtpResult
+from reconciler.client.reply import JsonTooDeep
 from reconciler.client.sender import Call, Exchange, Sender, Target
 from reconciler.errors import ApiError
 from reconciler.model import DesiredEmail
@@ -19,7 +20,7 @@ _ACTIONS = CONFIG_PATH + "/actions"
 class TenantClient:
     """The email-config API of one tenant, as one user (API key or OAuth client).
 
-    Cheap to create: the connection pools, token cache and pacers live in the
+    Cheap to create: the HTTP client, token cache and pacers live in the
     `ApiSession`. Every failure raises an `ApiError` (or a subclass) naming the
     tenant. PATCH is deprecated (sunset 2026-11) and deliberately not offered.
     """
@@ -102,14 +103,15 @@ class TenantClient:
         response = exchange.response
         if not response.is_success:
             raise self._error(exchange, call)
+        why = ""
         try:
             body = response.json()
-        except ValueError:
-            body = None
+        except ValueError as exc:
+            body, why = None, f" ({exc})" if isinstance(exc, JsonTooDeep) else ""
         if not isinstance(body, dict):
             status = response.status_code
             raise ApiError(
-                f"{call.label} on {self.name} answered {status} without a JSON object",
+                f"{call.label} on {self.name} answered {status} without a JSON object{why}",
                 tenant=self.name,
                 status=status,
             )

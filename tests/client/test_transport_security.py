@@ -1,22 +1,33 @@
-"""Transport security: TLS is always verified, credentials go only to the
-tenant's own URL (no redirects, no hosts outside settings.allowedHosts), and a
-malicious configuration in a pull request cannot make plan run commands or read
-files outside the repository (see also tests/test_bad_input.py)."""
+"""Transport security: TLS is always verified, proxies are those of the
+environment, credentials go only to the tenant's own URL (no redirects, no
+hosts outside settings.allowedHosts), and a malicious configuration in a pull
+request cannot make plan run commands or read files outside the repository
+(see also tests/test_bad_input.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
+import select
+import socket
+import socketserver
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
+from reconciler.errors import ApiError
 from reconciler.sandbox import Sandbox
+from reconciler.secrets import Secret
 
-PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
+PACKAGE = Path(__file__).resolve().parents[2] / "reconciler"
 
 
 @pytest.fixture
@@ -99,7 +110,8 @@ def test_credentials_do_not_follow_a_redirect(sandbox, repo, cli):
         result = cli("plan", str(repo))
     assert result.code == 1
     assert "redirect" in result.stdout.lower()
-    assert len(seen) >= 1 and seen[0].get("Authorization", "").startswith("Bearer ")
+    headers = {name.lower(): value for name, value in seen[0].items()} if seen else {}
+    assert headers.get("authorization", "").startswith("Bearer ")
     assert seen_elsewhere == []  # the key never reached the other host
 
 
@@ -165,3 +177,119 @@ def test_plan_resolves_only_api_credentials_and_runs_nothing(
         assert result.code in (0, 2), result
     assert not marker.exists()
     assert resolved and all(ref.endswith(".apikey}") for ref in resolved)
+
+
+# --- the client's own transport (aiohttp) ---------------------------------------------------
+
+
+def read_first_tenant(sandbox: Sandbox, **options: Any) -> dict[str, Any]:
+    """GET email-config of the sandbox's first tenant, as the CLI's client does."""
+    tenant = sandbox.tenants[0]
+
+    async def read() -> dict[str, Any]:
+        async with ApiSession(ClientOptions(**options)) as session:
+            credentials = ApiKeyCredentials(Secret(tenant.api_key))
+            return await session.tenant(tenant.name, tenant.url, credentials).get_email_config()
+
+    return asyncio.run(read())
+
+
+def test_the_client_trusts_only_the_configured_ca_and_does_not_retry(https_fleet, monkeypatch):
+    sandbox, _, ca = https_fleet
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ApiError) as caught:
+        read_first_tenant(sandbox)
+    message = str(caught.value)
+    assert (
+        "TLS certificate verification failed" in message and "certificate verify failed" in message
+    )
+    assert message.endswith("after 1 attempt")  # a certificate does not get better by retrying
+    assert sandbox.stats.requests == 0
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    assert read_first_tenant(sandbox)["isValid"] is False  # not configured yet
+
+
+class _Proxy(socketserver.BaseRequestHandler):
+    """A forward proxy: CONNECT tunnels (https) and absolute-form requests (http)."""
+
+    seen: list[str]
+
+    def handle(self) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            head += chunk
+        first, rest = head.split(b"\r\n", 1)
+        method, target, version = first.decode().split(" ")
+        self.seen.append(f"{method} {target}")
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            url = urllib.parse.urlsplit(target)
+            upstream = socket.create_connection((url.hostname, url.port))
+            origin = f"{method} {url.path} {version}\r\n".encode()
+            upstream.sendall(origin + rest)
+        with upstream:
+            self._pipe(upstream)
+
+    def _pipe(self, upstream: socket.socket) -> None:
+        ends = [self.request, upstream]
+        while True:
+            for end in select.select(ends, [], [])[0]:
+                data = end.recv(65536)
+                if not data:
+                    return
+                (upstream if end is self.request else self.request).sendall(data)
+
+
+@contextmanager
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    handler = type("Proxy", (_Proxy,), {"seen": []})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()  # joins the handlers, which end when the client closes
+        thread.join()
+
+
+@pytest.fixture
+def proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for scheme in ("HTTP", "HTTPS", "ALL", "NO"):
+        monkeypatch.delenv(f"{scheme}_PROXY", raising=False)
+        monkeypatch.delenv(f"{scheme.lower()}_proxy", raising=False)
+    return monkeypatch
+
+
+def test_https_proxy_and_no_proxy_from_the_environment(https_fleet, proxy_environment):
+    sandbox, _, ca = https_fleet
+    proxy_environment.setenv("SSL_CERT_FILE", str(ca))
+    port = urllib.parse.urlsplit(sandbox.base_url).port
+    with forward_proxy() as (proxy, seen):
+        proxy_environment.setenv("HTTPS_PROXY", proxy)
+        read_first_tenant(sandbox)
+        assert seen == [f"CONNECT 127.0.0.1:{port}"]  # TLS end to end, through the tunnel
+        proxy_environment.setenv("NO_PROXY", "127.0.0.1")
+        read_first_tenant(sandbox)
+        assert len(seen) == 1  # direct
+    assert sandbox.stats.requests == 2
+
+
+def test_http_proxy_from_the_environment(sandbox, proxy_environment):
+    with forward_proxy() as (proxy, seen):
+        proxy_environment.setenv("HTTP_PROXY", proxy)
+        read_first_tenant(sandbox)
+        read_first_tenant(
+            sandbox, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))
+        )
+    tenant = sandbox.tenants[0]
+    # an injected transport is used as it is, as httpx does
+    assert seen == [f"GET {tenant.url}/api/v1/transports/email-config"]

@@ -1,28 +1,22 @@
 """The client's SSL context: always verifying, built once per process.
 
-Loading a CA bundle (certifi's has ~150 certificates) takes ~20 ms of CPU,
-during which OpenSSL does not hold the GIL. So a command that is about to
-talk to tenants calls `warm()`: the context is then built in a background
-thread while this one goes on (importing the HTTP stack, resolving
-credentials), and `shared()` waits for it. The context is kept for the life
-of the process (forked readers inherit it) and rebuilt only if the CA
-settings in the environment change.
+Loading a CA bundle (certifi's has ~150 certificates) takes ~20 ms of CPU, so
+the context is built on first use and kept for the life of the process
+(forked readers inherit it). It is rebuilt only if the CA settings in the
+environment change.
 """
 
 from __future__ import annotations
 
 import os
 import ssl
-import threading
 from collections.abc import Mapping
 
 from reconciler.errors import ReconcilerError
 
 _Key = tuple[str | None, str | None, tuple[int, int] | None]
 
-_lock = threading.Lock()
 _built: dict[_Key, ssl.SSLContext | ReconcilerError] = {}
-_warming: threading.Thread | None = None
 
 
 def default_context(env: Mapping[str, str] = os.environ) -> ssl.SSLContext:
@@ -42,41 +36,21 @@ def default_context(env: Mapping[str, str] = os.environ) -> ssl.SSLContext:
         raise ReconcilerError(f"cannot load the CA certificates from {source}: {exc}") from None
 
 
-def warm() -> None:
-    """Start building the shared context in a background thread (no-op if built)."""
-    global _warming
-    with _lock:
-        if _key() in _built or _warming is not None:
-            return
-        _warming = threading.Thread(target=_build, name="qlik-email-tls", daemon=True)
-        _warming.start()
-
-
 def shared() -> ssl.SSLContext:
-    """The process's verifying SSL context, built now if `warm` was not called.
-    Raises ReconcilerError when the CA certificates cannot be loaded."""
-    global _warming
-    thread = _warming
-    if thread is not None:
-        thread.join()
-        _warming = None
-    found = _built.get(_key())
+    """The process's verifying SSL context, built on first use (and again after a
+    change of the CA settings). Raises ReconcilerError when the CA certificates
+    cannot be loaded; the failure is remembered, like a context."""
+    key = _key()
+    found = _built.get(key)
     if found is None:
-        _build()
-        found = _built[_key()]
+        try:
+            found = default_context()
+        except ReconcilerError as exc:
+            found = exc
+        _built[key] = found
     if isinstance(found, ReconcilerError):
         raise ReconcilerError(str(found))
     return found
-
-
-def _build() -> None:
-    key = _key()
-    try:
-        result: ssl.SSLContext | ReconcilerError = default_context()
-    except ReconcilerError as exc:
-        result = exc
-    with _lock:
-        _built[key] = result
 
 
 def _locations(env: Mapping[str, str]) -> tuple[str | None, str | None]:

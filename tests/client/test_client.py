@@ -1,25 +1,33 @@
-"""The Transports API client, against httpx.MockTransport handlers (no network)."""
+"""The Transports API client, against httpx.MockTransport handlers; its transport
+(httpx over aiohttp) against small servers of our own on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import email.utils
+import importlib.abc
 import json
 import logging
+import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+import threading
+import time
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-import certifi
+import aiohttp
 import httpx
 import jsonschema
 import pytest
 import yaml
 
-from reconciler import tls
 from reconciler.client import (
     ApiKeyCredentials,
     ApiSession,
@@ -28,12 +36,16 @@ from reconciler.client import (
     SmtpResult,
     TenantClient,
     build_put_body,
+    tls,
 )
-from reconciler.errors import ApiError, AuthError, NotAdminError, ReconcilerError
+from reconciler.client.failures import describe_transport_error, is_retryable
+from reconciler.client.reply import parse_json
+from reconciler.client.transport import HttpClient, Transport, translating
+from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.model import DesiredEmail, Provider
 from reconciler.secrets import REDACTED, Secret
 
-OPENAPI = Path(__file__).parent / "data" / "openapi-transports-email-config.yaml"
+OPENAPI = Path(__file__).parents[1] / "data" / "openapi-transports-email-config.yaml"
 BASE = "https://acme.example.com"
 CONFIG_PATH = "/api/v1/transports/email-config"
 NO_CONFIG = {"isValid": False, "passwordExists": False}
@@ -657,64 +669,361 @@ def test_no_pacing_when_pace_is_false() -> None:
     assert fake.sleeps == [] and len(seen) == 10
 
 
-# --- pools and TLS ------------------------------------------------------------------------
+# --- the wire: one client, bounded in time and size ----------------------------------------
 
 
-def test_tenants_spread_over_pools_and_keep_their_pool() -> None:
-    handler, _ = replies(httpx.Response(200, json=NO_CONFIG))
-    session = make_session(handler, connections=64, connections_per_pool=4)
-    urls = [f"https://tenant{i}.eu.qlikcloud.com" for i in range(200)]
-    assert session.pool_count == 16
-    seen: list[tuple[int, ...]] = []
+def test_at_most_connections_requests_are_on_the_wire_at_once() -> None:
+    on_the_wire: list[int] = [0, 0]  # now, most
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        on_the_wire[0] += 1
+        on_the_wire[1] = max(on_the_wire)
+        await asyncio.sleep(0.001)
+        on_the_wire[0] -= 1
+        return httpx.Response(200, json=NO_CONFIG)
 
     async def work(s: ApiSession) -> None:
-        async def read(url: str) -> None:
-            await api_key_tenant(s, url).get_email_config()
-            seen.append(s._pools.in_flight)
+        urls = [f"https://tenant{i}.example.com" for i in range(40)]
+        await asyncio.gather(*(api_key_tenant(s, url).get_email_config() for url in urls))
 
-        await asyncio.gather(*(read(url) for url in urls[:64]))
-        await asyncio.gather(*(read(url) for url in urls))
-
-    assert session.stats.pools_created == 0  # pools are created lazily
-    run(session, work)
-    assert session.stats.pools_created == 16
-    # least loaded first: 64 tenants at once put at most 4 requests on each pool
-    assignments = [session.pool_index(url) for url in urls]
-    assert sorted(assignments[:64]) == sorted(list(range(16)) * 4)
-    # and a tenant keeps its pool for the whole session (its keep-alive connections)
-    assert [session.pool_index(url + "/") for url in urls] == assignments
-    assert max(max(counts) for counts in seen) <= 4
+    run(make_session(handler, connections=6), work)
+    assert on_the_wire[1] == 6
 
 
-def test_real_pools_share_one_ssl_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[ssl.SSLContext] = []
-    real = tls.shared
-
-    def counting() -> ssl.SSLContext:
-        made.append(real())
-        return made[-1]
-
-    monkeypatch.setattr(tls, "shared", counting)
-    session = ApiSession(ClientOptions(connections=8, connections_per_pool=4))
-
-    async def work(s: ApiSession) -> list[httpx.AsyncClient]:
-        return [s._pools.client(0), s._pools.client(1), s._pools.client(0)]
-
-    clients = run(session, work)
-    assert len(made) == 1
-    assert clients[0] is clients[2] and clients[0] is not clients[1]
+def test_requests_carry_a_connect_timeout_and_no_pool_timeout() -> None:
+    handler, seen = replies(httpx.Response(200, json=NO_CONFIG))
+    run(make_session(handler, timeout_s=20), lambda s: api_key_tenant(s).get_email_config())
+    timeouts = seen[0].extensions["timeout"]
+    assert (timeouts["connect"], timeouts["read"], timeouts["pool"]) == (10.0, 20.0, None)
 
 
-def test_ssl_context_uses_the_ca_bundle_from_the_environment() -> None:
-    context = tls.default_context({"SSL_CERT_FILE": certifi.where()})
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
-        tls.default_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
+def test_the_deadline_covers_the_whole_response_not_only_idle_time() -> None:
+    async def drip() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            await asyncio.sleep(0.02)  # never idle long, never done in time
+            yield b" "
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=drip())
+
+    started = time.monotonic()
+    with pytest.raises(ApiError) as caught:
+        run(
+            make_session(handler, timeout_s=0.2, max_retries=1),
+            lambda s: api_key_tenant(s).get_email_config(),
+        )
+    assert time.monotonic() - started < 1.5
+    assert str(caught.value) == (
+        f"could not reach {BASE}{CONFIG_PATH}: no complete response within 0.2 s after 2 attempts"
+    )
+    assert len(seen) == 2  # a timeout is retried
+
+
+def test_a_body_over_max_response_bytes_is_an_api_error_and_not_retried() -> None:
+    pulled: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            pulled.append(1)
+            yield b"x" * 1024
+
+    for reply in (
+        httpx.Response(200, content=b" " * 4097),  # Content-Length says it at once
+        httpx.Response(503, content=endless()),  # chunked: read until past the cap
+    ):
+        pulled.clear()
+        handler, seen = replies(reply)
+        with pytest.raises(ApiError) as caught:
+            run(
+                make_session(handler, max_response_bytes=4096),
+                lambda s: api_key_tenant(s).get_email_config(),
+            )
+        status = reply.status_code
+        assert str(caught.value) == (
+            f"GET email-config on acme answered {status} with a body of more than 4096 bytes, "
+            "the most this tool reads (max_response_bytes); check the tenant URL"
+        )
+        assert caught.value.status == status and len(seen) == 1
+        assert len(pulled) <= 5
+
+
+def test_deeply_nested_json_is_an_api_error_not_a_recursion_error() -> None:
+    nested = {"isValid": json.loads("[" * 40 + "]" * 40)}
+    for body in ("[" * 100_000 + "]" * 100_000, json.dumps(nested)):
+        handler, _ = replies(httpx.Response(200, text=body))
+        with pytest.raises(ApiError, match=r"without a JSON object \(JSON nested deeper than 32"):
+            run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+    # An error body nested that deep is reported as text.
+    handler, _ = replies(httpx.Response(400, text="[" * 100_000))
+    with pytest.raises(ApiError, match=r"failed on acme \(400\): \[\[\[\["):
+        run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
+
+
+def test_json_within_the_depth_limit_is_parsed() -> None:
+    deep = "[" * 32 + "]" * 32
+    assert parse_json(deep.encode()) == json.loads(deep)
+    wide = {"items": [{"a": [1]} for _ in range(50)]}  # many brackets, little depth
+    assert parse_json(json.dumps(wide).encode()) == wide
+    with pytest.raises(ValueError, match="nested deeper than 32"):
+        parse_json(("[" * 33 + "]" * 33).encode())
+
+
+# --- the real transport (aiohttp), against servers on 127.0.0.1 ------------------------------
+
+
+@contextmanager
+def tcp_server(serve: Callable[[socket.socket], None]) -> Iterator[str]:
+    """http://127.0.0.1:PORT, whose every connection is handled by `serve` in a
+    thread; every thread has ended when the block exits (test_forking counts them)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    conns: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            threads.append(threading.Thread(target=_serve_quietly, args=(serve, conn)))
+            threads[-1].start()
+
+    acceptor = threading.Thread(target=accept)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes accept(), which close() alone does not
+        listener.close()
+        acceptor.join()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join()
+        for conn in conns:
+            conn.close()
+
+
+def _serve_quietly(serve: Callable[[socket.socket], None], conn: socket.socket) -> None:
+    with conn, contextlib.suppress(OSError):
+        serve(conn)
+
+
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def real_session(**options: Any) -> ApiSession:
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    return ApiSession(ClientOptions(sleep=no_sleep, **options))
+
+
+def test_the_session_runs_one_aiohttp_client_that_keeps_no_cookies() -> None:
+    cookies: list[str | None] = []
+
+    def serve(conn: socket.socket) -> None:
+        while request := read_request(conn):
+            lines = request.split(b"\r\n")
+            header = [line for line in lines if line.lower().startswith(b"cookie:")]
+            cookies.append(header[0].decode() if header else None)
+            body = json.dumps(NO_CONFIG).encode()
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+
+    async def work(s: ApiSession) -> None:
+        assert s._wire._client is None  # nothing is built before the first request
+        tenant = api_key_tenant(s, base)
+        for _ in range(3):
+            assert await tenant.get_email_config() == NO_CONFIG
+        client = s._wire._client
+        assert isinstance(client, HttpClient) and isinstance(client._transport, Transport)
+        aio = client._transport.client
+        assert isinstance(aio, aiohttp.ClientSession)
+        assert isinstance(aio.cookie_jar, aiohttp.DummyCookieJar)
+        assert aio.connector is not None and aio.connector.limit == 8
+        assert client._transport.ssl_context is tls.shared()
+
+    with tcp_server(serve) as base:
+        run(real_session(connections=8), work)
+    assert cookies == [None, None, None]
+
+
+def test_a_server_sending_a_byte_at_a_time_is_cut_off_at_the_deadline() -> None:
+    def serve(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            conn.sendall(b" ")  # each byte well within the read timeout
+            time.sleep(0.1)
+
+    started = time.monotonic()
+    with tcp_server(serve) as base, pytest.raises(ApiError) as caught:
+        run(
+            real_session(timeout_s=0.5, max_retries=0),
+            lambda s: api_key_tenant(s, base).get_email_config(),
+        )
+    assert time.monotonic() - started < 2
+    assert "no complete response within 0.5 s after 1 attempt" in str(caught.value)
+
+
+def _close_at_once(conn: socket.socket) -> None:
+    read_request(conn)
+
+
+def _cut_the_body(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}")
+
+
+def _garble(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 OK 200\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("serve", "expected"),
+    [
+        (None, "connection refused"),
+        (_close_at_once, "the server closed the connection unexpectedly"),
+        (_cut_the_body, "the server closed the connection unexpectedly"),
+        (_garble, "the server closed the connection unexpectedly"),
+    ],
+)
+def test_connection_failures_are_retried_then_api_errors(
+    serve: Callable[[socket.socket], None] | None, expected: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if serve is None:  # a port nobody listens on
+            with socket.create_server(("127.0.0.1", 0)) as free:
+                base = f"http://127.0.0.1:{free.getsockname()[1]}"
+        else:
+            base = stack.enter_context(tcp_server(serve))
+        with pytest.raises(ApiError) as caught:
+            run(real_session(max_retries=2), lambda s: api_key_tenant(s, base).get_email_config())
+    assert str(caught.value) == f"could not reach {base}{CONFIG_PATH}: {expected} after 3 attempts"
+
+
+def _key() -> Any:
+    return types.SimpleNamespace(host="acme.example.com", port=443, ssl=True, is_ssl=True)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "retried"),
+    [
+        (
+            aiohttp.ClientConnectorError(
+                _key(), ConnectionRefusedError(111, "Connect call failed")
+            ),
+            "connection refused",
+            True,
+        ),
+        (
+            aiohttp.ClientConnectorError(_key(), socket.gaierror(-2, "Name or service not known")),
+            "the host name does not resolve",
+            True,
+        ),
+        (
+            aiohttp.ClientConnectorCertificateError(
+                _key(), ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] x")
+            ),
+            "TLS certificate verification failed",
+            False,
+        ),
+        (aiohttp.ConnectionTimeoutError("x"), "connection timed out", True),
+        (aiohttp.SocketTimeoutError("x"), "timed out waiting for the response", True),
+        (aiohttp.ServerDisconnectedError(), "the server closed the connection", True),
+        (aiohttp.ClientPayloadError("x"), "the server closed the connection", True),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), "ReadError", True),
+        (
+            aiohttp.ClientProxyConnectionError(_key(), ConnectionRefusedError(111, "refused")),
+            "the proxy failed",
+            False,
+        ),
+    ],
+)
+def test_aiohttp_failures_read_as_httpx_ones(
+    raised: aiohttp.ClientError, expected: str, retried: bool
+) -> None:
+    # httpx_aiohttp maps every connection error to httpx.ConnectTimeout (with the
+    # aiohttp one as its cause), or lets it through: ours tells them apart.
+    mapped = httpx.ConnectTimeout(str(raised))
+    mapped.__cause__ = raised
+    for failure in (raised, mapped):
+        with pytest.raises(httpx.TransportError) as caught, translating():
+            raise failure
+        assert describe_transport_error(caught.value).startswith(expected)
+        assert is_retryable(caught.value) is retried
+
+
+def test_oauth_over_the_real_transport_fetches_then_refreshes_after_a_401() -> None:
+    from reconciler.sandbox import Sandbox
+
+    with Sandbox(tenants=1, seed=3) as sb:
+        tenant = sb.tenants[0]
+        credentials = OAuthCredentials(tenant.oauth_client_id, Secret(tenant.oauth_client_secret))
+
+        async def work(s: ApiSession) -> None:
+            client = s.tenant(tenant.name, tenant.url, credentials)
+            await client.get_email_config()
+            await client.get_email_config()
+            sb.advance_time(sb.token_lifetime_s + 1)  # the tenant's clock: our token expires
+            await client.get_email_config()
+
+        session = real_session()
+        run(session, work)
+        tokens = [e for e in sb.request_log if e.path == "/oauth/token"]
+        statuses = [e.status for e in sb.request_log if e.path != "/oauth/token"]
+    assert session.stats.token_fetches == len(tokens) == 2
+    assert statuses == [200, 200, 401, 200]
+
+
+def test_a_request_imports_nothing_once_the_client_is_warm() -> None:
+    # httpcore imported sniffio on every lock it set up, searching sys.path each
+    # time when it was missing: nothing on our path may do that.
+    def serve(conn: socket.socket) -> None:
+        while read_request(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    searched: list[str] = []
+
+    class Recorder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *args: object) -> None:
+            searched.append(name)
+
+    async def work(s: ApiSession) -> None:
+        tenant = api_key_tenant(s, base)
+        await tenant.get_email_config()
+        sys.meta_path.insert(0, Recorder())
+        try:
+            for _ in range(20):
+                await tenant.get_email_config()
+        finally:
+            del sys.meta_path[0]
+
+    with tcp_server(serve) as base:
+        run(real_session(), work)
+    assert searched == []
 
 
 def test_client_options_are_validated() -> None:
-    with pytest.raises(ValueError, match="connections, tier2_per_minute"):
-        ClientOptions(connections=0, tier2_per_minute=0)
+    with pytest.raises(ValueError, match="connections, max_response_bytes, tier2_per_minute"):
+        ClientOptions(connections=0, max_response_bytes=0, tier2_per_minute=0)
 
 
 def test_tenant_url_must_be_http_without_query() -> None:

@@ -1,4 +1,4 @@
-"""The process's SSL context: built once (in the background when warmed up),
+"""The process's SSL context (reconciler.client.tls): built once, on first use,
 always verifying, rebuilt when the CA settings change."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import certifi
 import pytest
 
-from reconciler import tls
+from reconciler.client import tls
 from reconciler.errors import ReconcilerError
 
 
@@ -21,18 +21,18 @@ def ca_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_warm_builds_in_the_background_and_shared_waits_for_it(tmp_path: Path, monkeypatch) -> None:
+def test_the_context_is_built_once_on_first_use_without_a_thread(
+    tmp_path: Path, monkeypatch
+) -> None:
     bundle = tmp_path / "ca.pem"
     shutil.copy(certifi.where(), bundle)
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # settings no other test has used
     threads = threading.active_count()
-    tls.warm()
-    tls.warm()  # a second call while the first is under way starts nothing
-    assert threading.active_count() <= threads + 1
     context = tls.shared()
-    assert threading.active_count() == threads  # the helper thread has ended
+    assert threading.active_count() == threads
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     assert tls.shared() is context  # built once
+    assert not hasattr(tls, "warm")
 
 
 def test_a_change_of_ca_settings_builds_a_new_context(tmp_path: Path, monkeypatch) -> None:
@@ -48,8 +48,14 @@ def test_a_change_of_ca_settings_builds_a_new_context(tmp_path: Path, monkeypatc
 
 def test_an_unreadable_bundle_fails_when_the_context_is_needed(monkeypatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
-    tls.warm()  # says nothing yet: the error belongs to the command that needs TLS
     with pytest.raises(ReconcilerError, match="cannot load the CA certificates from /nonexistent"):
         tls.shared()
     with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
         tls.shared()
+
+
+def test_the_ssl_context_uses_the_ca_bundle_from_the_environment() -> None:
+    context = tls.default_context({"SSL_CERT_FILE": certifi.where()})
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    with pytest.raises(ReconcilerError, match="cannot load the CA certificates"):
+        tls.default_context({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})

@@ -1,0 +1,103 @@
+"""A complete response, read within bounds, and its JSON parsed within bounds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+# The API's bodies nest three or four levels; more than this is not the API.
+MAX_JSON_DEPTH = 32
+
+
+class BodyTooLarge(Exception):
+    """A response body went past `ClientOptions.max_response_bytes` (not retried)."""
+
+    def __init__(self, status: int, limit: int) -> None:
+        super().__init__(f"response body over {limit} bytes")
+        self.status = status
+        self.limit = limit
+
+
+class JsonTooDeep(ValueError):
+    """A JSON body nests deeper than `MAX_JSON_DEPTH`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response with its whole body (at most `max_response_bytes`, decoded)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        """The body as text, in the charset its Content-Type names (UTF-8 by default)."""
+        charset = _charset(self.headers.get("content-type", ""))
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError when it is not JSON or nests too deeply."""
+        return parse_json(self.content)
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole (decoded) body of a streamed response; BodyTooLarge as soon as it
+    is known to exceed `limit` bytes, without reading the rest."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(response.status_code, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(response.status_code, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(content: bytes) -> Any:
+    """`json.loads`, refusing more than MAX_JSON_DEPTH levels of nesting (JsonTooDeep)
+    instead of raising RecursionError, here or in whatever walks the value later."""
+    too_deep = JsonTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(content)
+    except RecursionError:
+        raise too_deep from None
+    # Fewer brackets than the limit cannot nest deeper: the usual body is not walked.
+    if content.count(b"[") + content.count(b"{") > MAX_JSON_DEPTH and _too_deep(value):
+        raise too_deep
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def _charset(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"

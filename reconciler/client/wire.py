@@ -1,0 +1,108 @@
+"""The session's HTTP client, and one request on it: bounded in time and in size.
+
+One `httpx.AsyncClient` serves every tenant of a session, over aiohttp
+(`transport`), with `connections` connections. A request first takes one of
+`connections` slots, so that waiting for a connection of our own is queueing,
+never a timeout; then the whole exchange (connecting, sending, and reading the
+complete response) must end within `timeout_s`. httpx's timeouts alone bound
+only the time between two reads: a server sending a byte a second would hold a
+request forever. The body is read as a stream and dropped once it goes past
+`max_response_bytes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import httpx
+
+from reconciler.client import tls
+from reconciler.client.options import ClientOptions
+from reconciler.client.reply import Reply, read_body
+from reconciler.client.transport import HttpClient
+
+T = TypeVar("T")
+
+
+class ResponseDeadline(httpx.TimeoutException):
+    """The complete response did not arrive within `timeout_s` (retried like a timeout)."""
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, work: Awaitable[T]) -> T:
+        async with asyncio.timeout(seconds):
+            return await work
+
+else:  # asyncio.timeout is new in 3.11; wait_for costs a task per request
+
+    async def _within(seconds: float, work: Awaitable[T]) -> T:
+        return await asyncio.wait_for(work, seconds)
+
+
+class Wire:
+    """The HTTP client of one session, created on first use (it loads the CA bundle)."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self._options = options
+        self._client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(options.connections)
+        self._closed = False
+
+    async def exchange(
+        self, method: str, url: httpx.URL, json: Any, headers: dict[str, str] | None
+    ) -> Reply:
+        """The complete response to one request. Raises httpx.RequestError (a
+        ResponseDeadline after `timeout_s`) or reply.BodyTooLarge."""
+        client = self._client or self._open()
+        timeout = self._options.timeout_s
+        async with self._slots:
+            try:
+                return await _within(timeout, self._exchange(client, method, url, json, headers))
+            except asyncio.TimeoutError:
+                raise ResponseDeadline(f"no complete response within {timeout:g} s") from None
+
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: httpx.URL,
+        json: Any,
+        headers: dict[str, str] | None,
+    ) -> Reply:
+        request = client.build_request(method, url, json=json, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            content = await read_body(response, self._options.max_response_bytes)
+        finally:
+            await response.aclose()
+        return Reply(response.status_code, response.headers, content)
+
+    def _open(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise RuntimeError("the ApiSession is closed")
+        options = self._options
+        connections = options.connections
+        self._client = HttpClient(
+            transport=options.transport,
+            # An injected transport brings its own TLS settings; ours always verifies.
+            verify=tls.shared() if options.transport is None else True,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            timeout=httpx.Timeout(
+                options.timeout_s, connect=min(10.0, options.timeout_s), pool=None
+            ),
+            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+            trust_env=True,
+        )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client and its connections; the wire cannot be used afterwards."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
