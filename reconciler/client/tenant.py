@@ -6,11 +6,12 @@ from typing import Any
 
 from reconciler.client.body import build_put_body, parse_smtp_result
 from reconciler.client.failures import error_for
+from reconciler.client.live import normalize
 from reconciler.client.options import SmtpResult
 from reconciler.client.reply import JsonTooDeep
 from reconciler.client.sender import Call, Exchange, Sender, Target
 from reconciler.errors import ApiError
-from reconciler.model import DesiredEmail
+from reconciler.model import DesiredEmail, LiveState
 from reconciler.secrets import Secret
 
 CONFIG_PATH = "/api/v1/transports/email-config"
@@ -44,6 +45,10 @@ class TenantClient:
         if exchange.response.status_code == 404:
             raise self._error(exchange, call, hint="; is this the URL of a Qlik Cloud tenant?")
         return self._json_object(exchange, call)
+
+    async def read_live(self) -> LiveState:
+        """The live configuration and health, normalised (`client.live`)."""
+        return normalize(await self.get_email_config())
 
     async def put_email_config(self, email: DesiredEmail, secret: Secret) -> None:
         """Create or replace the whole configuration (Tier 2). The tenant validates it

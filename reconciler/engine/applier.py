@@ -18,7 +18,6 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
-from reconciler.client.live import normalize
 from reconciler.engine.fleet import Progress, client_for, run_bounded
 from reconciler.engine.planner import desired_fingerprint, plan_tenant
 from reconciler.errors import ApiError, ReconcilerError, SecretError
@@ -197,7 +196,7 @@ async def _steps(
         return TenantResult.of(tenant, Outcome.SKIPPED, why)
     client = client_for(session, spec, resolver)
     if options.recheck:
-        live = normalize(await client.get_email_config())
+        live = await client.read_live()
         if live.fingerprint != tenant.live_fingerprint:
             if plan_tenant(spec, live).action is Action.NOOP:
                 # The plan's change is live already (applied before, by this plan
@@ -229,7 +228,7 @@ async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) ->
         if exc.status is not None and exc.status < 500:
             raise
         try:
-            converged = plan_tenant(spec, normalize(await client.get_email_config()))
+            converged = plan_tenant(spec, await client.read_live())
         except ReconcilerError as again:
             detail = f"; whether the change took effect is unknown (the read-back failed: {again})"
             raise _amended(exc, detail) from None
@@ -298,7 +297,7 @@ async def _verify(
 async def _read_back(
     client: TenantClient, tenant: TenantPlan, spec: TenantSpec, *, verified: bool | None, note: str
 ) -> TenantResult:
-    after = plan_tenant(spec, normalize(await client.get_email_config()))
+    after = plan_tenant(spec, await client.read_live())
     if after.action is not Action.NOOP:
         fields = ", ".join(c.field for c in after.changes) or after.action.value
         message = f"{note}read back, but still differs from the desired state ({fields})"

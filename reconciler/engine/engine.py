@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
-from reconciler.client.live import normalize
 from reconciler.engine.applier import (
     ApplyOptions,
     ApplyReport,
@@ -284,7 +283,7 @@ class Engine:
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
         try:
             client = client_for(session, spec, self.secrets)
-            return normalize(await client.get_email_config())
+            return await client.read_live()
         except (ReconcilerError, ValueError) as exc:
             return ReadFailure(str(exc))
         except Exception as exc:  # a bug, or a hostile answer: this tenant's error only
