@@ -9,7 +9,6 @@ import click
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, out
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
-from reconciler.engine import Engine
 from reconciler.engine.selection import select, select_tenants
 from reconciler.errors import ConfigError
 from reconciler.model import Provider, TenantSpec
@@ -57,6 +56,10 @@ def validate(path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool)
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
     if check_secrets:
+        # Here only: the engine brings the HTTP client, which plain validation
+        # does not need (it would double the start-up time).
+        from reconciler.engine import Engine
+
         policy = ResolvePolicy(base_dir=desired.root, allow_cmd=True, confine_files=False)
         Engine(select(desired, tenants), SecretResolver(policy)).check_secrets()
     if fmt == "json":

@@ -8,30 +8,54 @@
     report = engine.drift(verify=True)         # a DriftReport
 
 Modules: `selection` (which tenants), `fleet` (credentials, bounded concurrency,
-progress), `planner` (pure: desired + live -> Plan), `applier` (PUT/DELETE,
-verify, read back), `drift` (pure: drift and health), `planfile` (the plan's
-JSON codec), `engine` (the `Engine` that runs them in one event loop).
+progress), `planner` (pure: desired + live -> Plan), `safety` (what apply needs),
+`applier` (PUT/DELETE, verify, read back), `drift` (pure: drift and health),
+`planfile` (the plan's JSON codec), `engine` (the `Engine` that runs them in
+one event loop).
 """
 
 from __future__ import annotations
 
-from reconciler.engine.applier import ApplyOptions, ApplyReport, Outcome, TenantResult
-from reconciler.engine.drift import DriftReport
-from reconciler.engine.engine import ApplyHooks, ApplyRun, Engine
-from reconciler.engine.fleet import Phase, Progress
-from reconciler.engine.selection import Selection, select
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "ApplyHooks",
-    "ApplyOptions",
-    "ApplyReport",
-    "ApplyRun",
-    "DriftReport",
-    "Engine",
-    "Outcome",
-    "Phase",
-    "Progress",
-    "Selection",
-    "TenantResult",
-    "select",
-]
+if TYPE_CHECKING:
+    from reconciler.engine.applier import ApplyOptions as ApplyOptions
+    from reconciler.engine.applier import ApplyReport as ApplyReport
+    from reconciler.engine.applier import Outcome as Outcome
+    from reconciler.engine.applier import TenantResult as TenantResult
+    from reconciler.engine.drift import DriftReport as DriftReport
+    from reconciler.engine.engine import ApplyHooks as ApplyHooks
+    from reconciler.engine.engine import ApplyRun as ApplyRun
+    from reconciler.engine.engine import Engine as Engine
+    from reconciler.engine.fleet import Phase as Phase
+    from reconciler.engine.fleet import Progress as Progress
+    from reconciler.engine.selection import Selection as Selection
+    from reconciler.engine.selection import select as select
+
+# Loaded on first use: the pure modules (planner, drift, the plan codec,
+# selection) serve `validate`, `show` and `report merge`, which must not pay for
+# importing the HTTP client (aiohttp alone is about 0.1 s).
+_HOMES = {
+    "ApplyHooks": "engine",
+    "ApplyOptions": "applier",
+    "ApplyReport": "applier",
+    "ApplyRun": "engine",
+    "DriftReport": "drift",
+    "Engine": "engine",
+    "Outcome": "applier",
+    "Phase": "fleet",
+    "Progress": "fleet",
+    "Selection": "selection",
+    "TenantResult": "applier",
+    "select": "selection",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'reconciler.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"reconciler.engine.{home}"), name)
