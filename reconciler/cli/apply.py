@@ -21,7 +21,7 @@ from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engi
 from reconciler.cli.options import fleet_options, format_option, markdown_option
 from reconciler.engine import ApplyHooks, ApplyOptions
 from reconciler.engine.planfile import is_plan_file, load_plan
-from reconciler.errors import ReconcilerError
+from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.model import Plan
 from reconciler.report.plan import render_plan_text
 
@@ -34,7 +34,8 @@ from reconciler.report.plan import render_plan_text
     "--config",
     "config_path",
     type=click.Path(),
-    help="Config repository, when PATH is a saved plan.",
+    help="Config repository, when PATH is a saved plan (default: the current "
+    "directory); it must be the one the plan was made from.",
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (CI).")
 @click.option(
@@ -87,10 +88,14 @@ def apply(
     """
     saved = load_plan(Path(path)) if is_plan_file(Path(path)) else None
     if saved is not None:
-        path = config_path or saved.config_root or "."
+        # The configuration is the one apply runs in (or --config), never a path
+        # the plan file names: a plan file is data, and may come from elsewhere.
+        path = config_path or "."
         if rotate_secrets:
             err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
     engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=True)
+    if saved is not None:
+        _check_origin(saved, str(engine.selection.desired.root))
     options = ApplyOptions(
         recheck=saved is not None or not auto_approve,
         test_email=test_email,
@@ -121,6 +126,16 @@ def apply(
     if run.signal is not None:
         return EXIT_INTERRUPTED if run.signal == signal.SIGINT else EXIT_TERMINATED
     return apply_exit_code(run.report)
+
+
+def _check_origin(plan: Plan, root: str) -> None:
+    """Refuse a plan made from another configuration repository than `root`."""
+    if plan.config_root is not None and plan.config_root != root:
+        raise PlanFileError(
+            f"this plan was made from the configuration at {plan.config_root}, not {root}: "
+            "a saved plan applies only to the repository it was made from; run apply "
+            "there (or name it with --config) after reviewing it"
+        )
 
 
 class _Hooks(ApplyHooks):

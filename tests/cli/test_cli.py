@@ -256,16 +256,16 @@ def test_plan_says_when_apply_will_need_allow_delete(cli, sandbox, repo, tmp_pat
     assert "Note: apply will need --allow-delete: the plan deletes" in result.stdout
     assert json.loads(saved.read_text())["applyNeeds"][0]["flag"] == "--allow-delete"
     assert ":warning: apply will need `--allow-delete`" in markdown.read_text()
-    refused = cli("apply", str(saved))
+    refused = cli("apply", str(saved), "--config", str(repo))
     assert refused.code == 1 and "--allow-delete" in refused.stderr
 
 
 def test_a_saved_plan_applied_twice_is_already_applied(cli, sandbox, repo, tmp_path):
     saved = tmp_path / "plan.json"
     assert cli("plan", str(repo), "--out", str(saved)).code == 0
-    first = cli("apply", str(saved))
+    first = cli("apply", str(saved), "--config", str(repo))
     assert first.code == 0, first
-    again = cli("apply", str(saved))
+    again = cli("apply", str(saved), "--config", str(repo))
     assert again.code == 0, again
     assert again.stdout.count("already applied") == 4
     assert "changed since the plan was made" not in again.stdout

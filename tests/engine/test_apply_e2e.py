@@ -135,7 +135,7 @@ def test_stale_saved_plan_is_refused_for_the_changed_tenant_only(sandbox, repo, 
             "emailAddress": "x@y.example",
         },
     )
-    result = cli("apply", str(plan_file))
+    result = cli("apply", str(plan_file), "--config", str(repo))
     assert result.code == 3, result
     assert (
         "tenant-003: create skipped: its live configuration changed since the plan" in result.stdout
@@ -148,7 +148,7 @@ def test_saved_plan_refuses_tenant_whose_config_changed(sandbox, repo, cli, tmp_
     plan_file = tmp_path / "plan.json"
     assert cli("plan", str(repo), "--out", str(plan_file)).code == 0
     edit_tenant(repo, "tenant-001", senderName="Edited After Plan")
-    result = cli("apply", str(plan_file))
+    result = cli("apply", str(plan_file), "--config", str(repo))
     assert result.code == 3
     assert "tenant-001: create skipped: its configuration changed since the plan" in result.stdout
 
@@ -224,3 +224,27 @@ def test_an_unresolvable_secret_stops_apply_before_any_tenant_is_touched(cli, sa
     assert sandbox.request_log == []  # not even read
     assert all(sandbox.live_config(t.name) is None for t in sandbox.tenants)
     assert cli("validate", str(repo)).code == 0  # without --secrets, nothing is resolved
+
+
+def test_a_saved_plan_applies_only_to_the_repository_it_was_made_from(
+    cli, sandbox, repo, tmp_path, monkeypatch
+):
+    plan_file = tmp_path / "plan.json"
+    assert cli("plan", str(repo), "--out", str(plan_file)).code == 0
+    # Another directory, whose configuration would run a command: never followed.
+    elsewhere = tmp_path / "elsewhere"
+    sandbox.write_config(elsewhere)
+    marker = tmp_path / "ran"
+    path = elsewhere / "tenants" / "tenant-001.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["auth"] = {"apiKey": f"${{cmd:touch {marker}}}"}
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(elsewhere)
+    sandbox.reset_stats()
+    refused = cli("apply", str(plan_file))
+    assert refused.code == 1 and "applies only to the repository it was made from" in refused.stderr
+    assert not marker.exists() and sandbox.request_log == []
+    moved = cli("apply", str(plan_file), "--config", str(elsewhere))
+    assert moved.code == 1 and not marker.exists()
+    monkeypatch.chdir(repo)  # run where it was made: applied
+    assert cli("apply", str(plan_file)).code == 0
