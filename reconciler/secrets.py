@@ -89,9 +89,12 @@ def parse_reference(text: str) -> SecretRef | None:
 
 
 def reference_problem(ref: SecretRef) -> str | None:
-    """Why a syntactically parsed reference is malformed, or None when it is fine."""
+    """Why a syntactically parsed reference is malformed, or None when it is fine.
+    The message never repeats the reference: the caller shows it, made safe."""
+    if not ref.target.isprintable():
+        return "a secret reference must not hold a line break or another control character"
     if ref.kind == "env" and not _ENV_NAME.match(ref.target):
-        return f"'{ref.target}' is not a valid environment variable name"
+        return "not a valid environment variable name (letters, digits and '_', no digit first)"
     if ref.kind == "file" and not ref.target:
         return "the file path is empty"
     if ref.kind == "cmd":
