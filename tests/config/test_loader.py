@@ -152,7 +152,14 @@ CASES = [
     ("ignore-rule-without-reason", ROOT, 10, 7, "missing required key 'reason' in drift.ignore[0]"),
     ("ignore-rule-bad-expires", ROOT, 13, 16, "'2026-02-30' is not a valid date"),
     ("ignore-rule-unknown-field", ROOT, 11, 14, "(did you mean 'senderName'?)"),
-    # Hostile text: quoted values are bounded and escaped.
+    # Hostile text: files outside the repository, unbounded globs, quoted values.
+    ("glob-absolute", ROOT, 10, 5, "tenants glob '/etc/*' must be relative"),
+    ("glob-parent-dir", ROOT, 10, 5, "must not contain '..'"),
+    ("glob-too-deep", ROOT, 10, 5, "goes deeper than 16 directories"),
+    ("symlink-tenant-outside", "tenants/stolen.yaml", 1, 1, "outside the configuration"),
+    ("symlink-tenants-dir-outside", "tenants", 1, 1, "symbolic link to a path outside"),
+    ("symlink-root-outside", ROOT, 1, 1, "symbolic link to a path outside"),
+    ("pem-tenant-file", "tenants/key.yaml", 1, 1, "must be a mapping with name, url and email"),
     (
         "long-email-address",
         ACME,
