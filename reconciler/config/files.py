@@ -11,7 +11,8 @@ could then quote), nor make the run walk a whole file system:
 - `**` descends into subdirectories but not through symbolic links, and neither
   `*` nor `**` matches a name starting with `.` (as Python's `glob`);
 - expansion stops with an error as soon as all globs together have looked at
-  MAX_ENTRIES directory entries, or would go deeper than MAX_DEPTH directories.
+  more than MAX_ENTRIES directory entries (each directory counted once), or
+  would go deeper than MAX_DEPTH directories.
 
 We walk the tree ourselves instead of calling `glob.glob`, which expands
 everything first (it follows symbolic links under `**`, so a link loop makes it
@@ -48,6 +49,7 @@ class Expansion:
     left: int = MAX_ENTRIES
     matches: set[Rel] = field(default_factory=set)
     outside: set[Rel] = field(default_factory=set)
+    listings: dict[Rel, list[os.DirEntry[str]]] = field(default_factory=dict)
 
     def charge(self, count: int) -> None:
         """Account for `count` more entries looked at; raise when over the bound."""
@@ -138,14 +140,8 @@ def _listing(
     """The entries of directory `rel` that `pattern` matches, each with whether it
     is a directory to descend into. For `**`, the directories but not the links to
     them, and when it ends the glob (`trailing`) every other entry too."""
-    try:
-        with os.scandir(os.path.join(expansion.root, *rel)) as scan:
-            entries = list(scan)
-    except OSError:
-        return []  # not a directory, or unreadable: nothing matches below it
-    expansion.charge(len(entries))
     chosen = []
-    for entry in entries:
+    for entry in _entries(expansion, rel):
         if entry.name.startswith(".") and not pattern.startswith("."):
             continue
         if pattern == "**" and entry.is_dir(follow_symlinks=False):
@@ -156,6 +152,21 @@ def _listing(
                 continue
             chosen.append((entry.name, pattern != "**" and _is_dir(entry)))
     return chosen
+
+
+def _entries(expansion: Expansion, rel: Rel) -> list[os.DirEntry[str]]:
+    """The entries of directory `rel`, listed and paid for once per expansion (the
+    default globs `tenants/*.yaml` and `tenants/*.yml` list the same directory)."""
+    entries = expansion.listings.get(rel)
+    if entries is None:
+        try:
+            with os.scandir(os.path.join(expansion.root, *rel)) as scan:
+                entries = list(scan)
+        except OSError:
+            entries = []  # not a directory, or unreadable: nothing matches below it
+        expansion.charge(len(entries))
+        expansion.listings[rel] = entries
+    return entries
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

@@ -265,3 +265,13 @@ def test_symlink_escape_is_refused_in_plan_too(tmp_path, monkeypatch):
     assert "is a symbolic link to a path outside" in result.stderr
     assert SECRET[3:15] not in result.stdout + result.stderr
     assert os.path.exists(tmp_path / "api.key")
+
+
+def test_a_directory_listed_by_two_globs_counts_once(tmp_path, monkeypatch):
+    # The default globs tenants/*.yaml and tenants/*.yml both list tenants/: a fleet
+    # of 15,000 tenant files stays within the bound.
+    repo = _repo(tmp_path)
+    for index in range(15_000):
+        (repo / "tenants" / f"{index}.txt").touch()
+    result = _validate(repo, monkeypatch)
+    assert result.code == 0, result
