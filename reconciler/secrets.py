@@ -8,6 +8,9 @@ A configuration never holds a secret, only a reference to one:
     ${cmd:COMMAND}   the standard output of COMMAND (split like a shell would, run
                      without a shell), without its trailing newline
 
+A resolved value must be one line: a line break, carriage return or NUL character
+(after the final newline is removed) is an error that names the reference only.
+
 References are resolved only when a value is needed, into a `Secret`, whose str,
 repr and JSON forms are redacted. `ResolvePolicy` says what a command may do:
 `plan` and `drift` never run a `cmd:` reference and never read a file outside the
@@ -32,6 +35,7 @@ from reconciler.errors import SecretError
 REDACTED = "(sensitive value)"
 _REFERENCE = re.compile(r"^\$\{(env|file|cmd):(.+)\}$", re.DOTALL)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BREAKS = re.compile("[\r\n\x00]")
 _MAX_FILE_BYTES = 64 * 1024
 _CMD_TIMEOUT_S = 30.0
 
@@ -89,9 +93,12 @@ def parse_reference(text: str) -> SecretRef | None:
 
 
 def reference_problem(ref: SecretRef) -> str | None:
-    """Why a syntactically parsed reference is malformed, or None when it is fine."""
+    """Why a syntactically parsed reference is malformed, or None when it is fine.
+    The message never repeats the reference: the caller shows it, made safe."""
+    if not ref.target.isprintable():
+        return "a secret reference must not hold a line break or another control character"
     if ref.kind == "env" and not _ENV_NAME.match(ref.target):
-        return f"'{ref.target}' is not a valid environment variable name"
+        return "not a valid environment variable name (letters, digits and '_', no digit first)"
     if ref.kind == "file" and not ref.target:
         return "the file path is empty"
     if ref.kind == "cmd":
@@ -142,6 +149,13 @@ class SecretResolver:
             value = self._read(ref)
             if not value:
                 raise SecretError(f"secret reference {ref} resolved to an empty value")
+            if _BREAKS.search(value):
+                # A value with a line break could add a header to a request or a line
+                # to the Actions log (where masks work line by line): refused, unshown.
+                raise SecretError(
+                    f"secret reference {ref} resolved to a value with a line break or a NUL "
+                    "character: a secret must be one line (only a final newline is removed)"
+                )
             if self.on_resolve is not None:
                 self.on_resolve(value)
             cached = self._cache[ref] = Secret(value)

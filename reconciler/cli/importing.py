@@ -10,8 +10,9 @@ import click
 
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, State, err, out
 from reconciler.cli.common import ProgressPrinter, secret_resolver
-from reconciler.config import load_config
+from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config.build import build_auth
+from reconciler.config.quote import shown
 from reconciler.engine import Engine, Selection
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import (
@@ -25,6 +26,13 @@ from reconciler.importer import (
     render_tenant,
     secret_references,
     summary_counts,
+)
+from reconciler.importer.output import (
+    ROOT_FILE,
+    refuse_links,
+    tenant_file,
+    validate_files,
+    write_files,
 )
 from reconciler.model import DesiredState, LiveRead, LiveState, ReadFailure, SourcePos, TenantSpec
 
@@ -87,7 +95,9 @@ def import_command(
     it has none), with secret fields as references to fill in, such as
     ${env:ACME_SMTP_PASSWORD}: the API never returns secrets. Like plan, import
     resolves only the API credentials and runs no command from a reference.
-    Nothing is written unless every tenant could be read.
+    Nothing is written unless every tenant could be read and the files validate;
+    a symbolic link in OUTDIR is never written through; each file is replaced
+    atomically.
     """
     entries = _entries(inventory, tenant_options)
     default_auth = _default_auth(
@@ -100,22 +110,29 @@ def import_command(
     if failed:
         for entry in entries:
             if entry.name in failed:
-                err(f"Error: tenant {entry.name} ({entry.url}): {failed[entry.name]}")
+                # The reason may quote what a tenant's server answered: shown made safe.
+                reason = shown(failed[entry.name], limit=None)
+                err(f"Error: tenant {entry.name} ({entry.url}): {reason}")
         err(f"Error: {len(failed)} tenant(s) could not be read; nothing was written.")
         return EXIT_ERROR
-    tenants = _write(entries, default_auth, live, root)
+    tenants = _render(entries, live)
+    files = _files(default_auth, tenants)
+    _validate(root, files)
+    write_files(root, files)
     out(_summary(root, tenants))
-    _validate(root)
     return EXIT_OK
 
 
-def _validate(root: Path) -> None:
-    """Load what was written: a live value the configuration language refuses (say,
-    a malformed address) is reported at its line, for the user to fix."""
+def _validate(root: Path, files: dict[str, str]) -> None:
+    """Validate the rendered files before writing any: a live value the configuration
+    language refuses (say, a malformed address) stops the import, at its line."""
     try:
-        load_config(root)
+        validate_files(root, files, allowed_hosts_from_env())
     except ConfigError:
-        err("The imported files do not validate yet: fix the problems below, then plan.")
+        err(
+            "Error: the live configuration cannot be written as valid files; nothing was "
+            "written. Fix the values below on the tenant, or leave the tenant out:"
+        )
         raise
 
 
@@ -164,10 +181,11 @@ def _default_auth(
 
 
 def _targets(root: Path, entries: list[InventoryEntry]) -> list[Path]:
-    return [root / "qlik-email.yaml", *(root / "tenants" / f"{e.name}.yaml" for e in entries)]
+    return [root / ROOT_FILE, *(root / tenant_file(e.name) for e in entries)]
 
 
 def _refuse_existing(root: Path, entries: list[InventoryEntry], force: bool) -> None:
+    refuse_links(root, [ROOT_FILE, *(tenant_file(e.name) for e in entries)])
     if (root / "qlik-email.yml").exists():
         raise ReconcilerError(
             f"{root / 'qlik-email.yml'} exists: import writes qlik-email.yaml; remove it first"
@@ -208,13 +226,8 @@ def _read(
     return Engine(selection, secrets, progress=ProgressPrinter(flag)).read()
 
 
-def _write(
-    entries: list[InventoryEntry],
-    default_auth: dict[str, Any] | None,
-    live: dict[str, LiveRead],
-    root: Path,
-) -> list[ImportedTenant]:
-    """Render every file, then write them (the root file first)."""
+def _render(entries: list[InventoryEntry], live: dict[str, LiveRead]) -> list[ImportedTenant]:
+    """The tenant file of every entry, in memory."""
     ref_names = secret_references(e.name for e in entries)
     tenants = []
     for entry in entries:
@@ -223,14 +236,14 @@ def _write(
         tenants.append(
             render_tenant(entry.name, entry.url, entry.auth, state, ref_names[entry.name])
         )
-    (root / "tenants").mkdir(parents=True, exist_ok=True)
-    today = date.today().isoformat()
-    (root / "qlik-email.yaml").write_text(
-        render_root(default_auth, len(tenants), today), encoding="utf-8"
-    )
-    for tenant in tenants:
-        (root / "tenants" / f"{tenant.name}.yaml").write_text(tenant.text, encoding="utf-8")
     return tenants
+
+
+def _files(default_auth: dict[str, Any] | None, tenants: list[ImportedTenant]) -> dict[str, str]:
+    """Every file to write: its path relative to OUTDIR, and its text."""
+    files = {ROOT_FILE: render_root(default_auth, len(tenants), date.today().isoformat())}
+    files.update((tenant_file(tenant.name), tenant.text) for tenant in tenants)
+    return files
 
 
 def _summary(root: Path, tenants: list[ImportedTenant]) -> str:

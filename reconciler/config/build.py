@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from reconciler.config.checks import normalize_url, url_identity, url_problem
+from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document
 from reconciler.errors import ConfigIssue
 from reconciler.model import (
@@ -173,7 +174,7 @@ def _auth(doc: Document, defaults: Defaults, issues: list[ConfigIssue]) -> Auth 
         spec, source = defaults.auth, defaults.auth_source
         if spec is None and defaults.usable:
             name = doc.get("name")
-            who = f"tenant '{name}'" if isinstance(name, str) else "this tenant"
+            who = f"tenant {quoted(name)}" if isinstance(name, str) else "this tenant"
             message = f"{who} has no auth: add auth here, or defaults.auth in {defaults.root_file}"
             issues.append(doc.issue(("name",), message, key=True))
     return build_auth(spec, source)
@@ -218,13 +219,14 @@ def uniqueness_issues(docs: Iterable[Document]) -> list[ConfigIssue]:
             if first is not doc:
                 where = _where(first, "name")
                 issues.append(
-                    doc.issue(("name",), f"tenant name '{name}' is already used by {where}")
+                    doc.issue(("name",), f"tenant name {quoted(name)} is already used by {where}")
                 )
         if isinstance(url, str) and url_problem(url) is None:
             first = urls.setdefault(url_identity(url), doc)
             if first is not doc:
                 where = _where(first, "url")
-                issues.append(doc.issue(("url",), f"url {url} is already the address of {where}"))
+                message = f"url {shown(url)} is already the address of {where}"
+                issues.append(doc.issue(("url",), message))
     return issues
 
 

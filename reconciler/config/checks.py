@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import path_text
 from reconciler.errors import ConfigIssue
@@ -44,10 +45,13 @@ def url_problem(url: str) -> str | None:
     text = url.strip()
     if _WHITESPACE.search(text):
         return "url must not contain spaces"
+    if not text.isprintable():
+        return "url must not contain control characters"
     if "@" in text:  # not echoed: the user-info usually holds a password
         return "url must not contain a user name or password: credentials belong under auth"
     if "://" not in text:
-        return f"url must start with https:// (did you mean https://{text.lstrip('/')}?)"
+        meant = shown("https://" + text.lstrip("/"))
+        return f"url must start with https:// (did you mean {meant}?)"
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -59,7 +63,7 @@ def url_problem(url: str) -> str | None:
 def _scheme_problem(parts: SplitResult) -> str | None:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        return f"url must start with https://, not {parts.scheme}://"
+        return f"url must start with https://, not {shown(parts.scheme + '://')}"
     if scheme == "http" and parts.hostname and not _is_loopback(parts.hostname):
         return (
             "url must use https://: plain http:// would send the API credentials unencrypted, "
@@ -78,7 +82,7 @@ def _parts_problem(parts: SplitResult, port: int | None) -> str | None:
     if port == 0:
         return "url port must be a number from 1 to 65535"
     if not host_is_valid(parts.hostname):
-        return f"url host '{parts.hostname}' is not a valid host name"
+        return f"url host {quoted(parts.hostname)} is not a valid host name"
     return None
 
 
@@ -120,7 +124,7 @@ def email_problem(label: str, address: str) -> str | None:
     if _EMAIL.match(address):
         return None
     expected = "expected local@domain, such as qlik@acme.example"
-    return f"{label} '{address}' is not a valid e-mail address ({expected})"
+    return f"{label} {quoted(address)} is not a valid e-mail address ({expected})"
 
 
 def server_problem(label: str, server: str) -> str | None:
@@ -131,7 +135,7 @@ def server_problem(label: str, server: str) -> str | None:
         return None
     if server.count(":") == 1 and host_is_valid(server.split(":")[0]):
         return f"{label} must not include the port: set serverPort instead"
-    return f"{label} '{server}' is not a valid host name"
+    return f"{label} {quoted(server)} is not a valid host name"
 
 
 def date_problem(label: str, text: str) -> str | None:
@@ -141,7 +145,7 @@ def date_problem(label: str, text: str) -> str | None:
     try:
         date.fromisoformat(text)
     except ValueError as exc:
-        return f"{label} '{text}' is not a valid date ({exc})"
+        return f"{label} {quoted(text)} is not a valid date ({exc})"
     return None
 
 
@@ -150,7 +154,9 @@ def secret_problem(label: str, text: str, example: str) -> str | None:
     ref = parse_reference(text)
     if ref is not None:
         problem = reference_problem(ref)
-        return None if problem is None else f"{label}: invalid secret reference {ref}: {problem}"
+        if problem is None:
+            return None
+        return f"{label}: invalid secret reference {shown(ref)}: {problem}"
     if not looks_like_reference(text):
         return f"{label} must be a secret reference such as {example}, not a literal value"
     return f"{label}: {_malformed(text)}"
@@ -174,8 +180,8 @@ def _malformed(text: str) -> str:
     if not colon:
         return f"a secret reference must name its kind: {_FORMS}"
     if kind not in ("env", "file", "cmd"):
-        shown = f" '{kind}'" if _KIND.match(kind) else ""
-        return f"unknown secret reference kind{shown}: use {_FORMS}"
+        named = f" '{kind}'" if _KIND.match(kind) else ""
+        return f"unknown secret reference kind{named}: use {_FORMS}"
     return f"the secret reference ${{{kind}:}} names no {'variable' if kind == 'env' else kind}"
 
 
@@ -269,7 +275,7 @@ def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigI
     if _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed):
         return []
     message = (
-        f"host {host} is not an allowed tenant host ({', '.join(allowed)}): "
+        f"host {shown(host)} is not an allowed tenant host ({shown(', '.join(allowed))}): "
         "add it to settings.allowedHosts in the root file if it is really a tenant"
     )
     return [doc.issue(("url",), message)]

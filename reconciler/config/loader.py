@@ -5,7 +5,6 @@ raise one ConfigError that lists every problem of every file.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,15 +18,28 @@ from reconciler.config.build import (
     uniqueness_issues,
 )
 from reconciler.config.checks import check_root, check_tenant, host_issues
+from reconciler.config.files import (
+    Expansion,
+    GlobLimitError,
+    expand,
+    is_inside,
+    new_expansion,
+    pattern_problem,
+)
+from reconciler.config.quote import quoted
 from reconciler.config.schema import schema_findings, schema_issues
 from reconciler.config.source import Document, JsonPath, Pos, display_name, read_document
-from reconciler.config.words import describe
+from reconciler.config.words import kind_of
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import SECRET_FIELD, DesiredState, Settings, SourcePos, TenantSpec
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
 _AUTH = ("defaults", "auth")
+OUTSIDE = (
+    "is a symbolic link to a path outside the configuration repository: not read "
+    "(configuration files must be inside the repository)"
+)
 
 
 def load_config(
@@ -74,8 +86,9 @@ def _locate(path: Path) -> tuple[Path | None, Path]:
 
 
 def _exists(path: Path) -> bool:
+    # lstat: a dangling symbolic link is there too (reading it says why not).
     try:
-        os.stat(path)
+        os.lstat(path)
     except FileNotFoundError:
         return False
     except OSError:
@@ -89,6 +102,9 @@ def _load_root(
     """The root document (empty when there is no root file), or None when unusable."""
     if root_file is None:
         return Document(display_name(root_dir), root_dir, {})
+    if not is_inside(os.path.realpath(root_file), os.path.realpath(root_dir)):
+        issues.append(_outside_issue(root_file))
+        return None
     doc, found = read_document(root_file, display_name(root_file))
     issues.extend(found)
     if doc is None:
@@ -137,34 +153,64 @@ def _validate_root(root: Document | None, issues: list[ConfigIssue]) -> Defaults
 def _tenant_files(
     root: Document | None, root_dir: Path, root_file: Path | None, issues: list[ConfigIssue]
 ) -> list[Path]:
-    """The tenant files the root's `tenants` globs match, in a stable order."""
+    """The tenant files the root's `tenants` globs match, in a stable order; none at
+    all when the globs break the bounds of `reconciler.config.files`, and never one
+    reached through a symbolic link that leads outside the repository."""
     spec = root.get("tenants") if root is not None else None
     if spec is None:
-        matches = [m for pattern in DEFAULT_GLOBS for m in _glob(root_dir, pattern, root_file)]
-        if not matches and root is not None:
-            issues.append(_no_tenants(root, root_file))
-        return sorted(set(matches))
-    patterns = [(("tenants",), spec)] if isinstance(spec, str) else list(_items(spec))
-    files: set[Path] = set()
-    for at, pattern in patterns:
-        matched = _glob(root_dir, pattern, root_file)
-        if not matched and root is not None:
-            issues.append(root.issue(at, f"tenants glob '{pattern}' matches no file"))
-        files.update(matched)
-    return sorted(files)
+        patterns: list[tuple[JsonPath, str]] = [((), pattern) for pattern in DEFAULT_GLOBS]
+    else:
+        patterns = [(("tenants",), spec)] if isinstance(spec, str) else _items(spec)
+    skip = root_file.name if root_file is not None else None
+    expansion = new_expansion(root_dir, skip)
+    at: JsonPath = ()
+    try:
+        for at, pattern in patterns:
+            _expand(root, expansion, at, pattern, issues, spec is not None)
+    except GlobLimitError as exc:
+        issues.append(_root_issue(root, root_dir, at, str(exc)))
+        return []
+    if spec is None and not expansion.matches and not expansion.outside and root is not None:
+        issues.append(_no_tenants(root, root_file))
+    issues.extend(_outside_issue(expansion.path(rel)) for rel in sorted(expansion.outside))
+    return sorted({expansion.path(rel) for rel in expansion.matches})
 
 
-def _items(spec: object) -> list[tuple[tuple[str | int, ...], str]]:
+def _expand(
+    root: Document | None,
+    expansion: Expansion,
+    at: JsonPath,
+    pattern: str,
+    issues: list[ConfigIssue],
+    explicit: bool,
+) -> None:
+    """Expand one glob into `expansion`; an issue at `at` when it is refused or, if
+    the root file names it (`explicit`), when it matches nothing."""
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        message = f"tenants glob {quoted(pattern)} {problem}"
+        issues.append(_root_issue(root, expansion.path(()), at, message))
+        return
+    outside = len(expansion.outside)
+    if not expand(expansion, pattern) and explicit and len(expansion.outside) == outside:
+        message = f"tenants glob {quoted(pattern)} matches no file"
+        issues.append(_root_issue(root, expansion.path(()), at, message))
+
+
+def _root_issue(root: Document | None, root_dir: Path, at: JsonPath, message: str) -> ConfigIssue:
+    if root is None:
+        return ConfigIssue(display_name(root_dir), 1, 1, message)
+    return root.issue(at, message)
+
+
+def _outside_issue(path: Path) -> ConfigIssue:
+    return ConfigIssue(display_name(path), 1, 1, OUTSIDE)
+
+
+def _items(spec: object) -> list[tuple[JsonPath, str]]:
     if not isinstance(spec, list):
         return []  # the schema has reported it
     return [(("tenants", i), item) for i, item in enumerate(spec) if isinstance(item, str) and item]
-
-
-def _glob(root_dir: Path, pattern: str, root_file: Path | None) -> list[Path]:
-    base = glob.escape(str(root_dir))
-    found = glob.glob(os.path.join(base, pattern), recursive=True)
-    skip = os.path.abspath(root_file) if root_file is not None else None
-    return [Path(os.path.normpath(m)) for m in found if os.path.abspath(m) != skip]
 
 
 def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
@@ -230,7 +276,7 @@ def _read_tenant(path: Path) -> tuple[Document | None, list[ConfigIssue]]:
             doc.issue((), "the tenant file is empty: it needs name, url and email"),
         ]
     if not isinstance(doc.data, dict):
-        got = describe(doc.data)
+        got = kind_of(doc.data)  # not the value: this file may be anything, even a key
         message = f"a tenant file must be a mapping with name, url and email, got {got}"
         return None, [*issues, doc.issue((), message)]
     return doc, [*issues, *schema_issues(doc, "tenant"), *check_tenant(doc)]

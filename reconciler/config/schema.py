@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from reconciler import jsonschemas
+from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import SECRET_KEYS, describe, path_text, suggest
 from reconciler.errors import ConfigIssue
@@ -101,7 +102,7 @@ def _unknown_keys(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigI
     for key in error.instance:
         if key in known:
             continue
-        message = f"unknown key '{key}' {where}"
+        message = f"unknown key {quoted(key)} {where}"
         match = suggest(str(key), known)
         message += (
             f" (did you mean '{match}'?)" if match else f"; expected one of: {', '.join(known)}"
@@ -129,7 +130,7 @@ def _type_hint(doc: Document, path: JsonPath, names: list[str], value: Any) -> s
     elif value is None:
         return " (write a value, or remove the key)"
     elif names == ["string"] and not isinstance(value, (dict, list)):
-        return f' (put it in quotes: "{doc.raw.get(path, value)}")'
+        return f' (put it in quotes: "{shown(doc.raw.get(path, value))}")'
     return ""
 
 
@@ -198,10 +199,15 @@ def _auth_choice(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIs
     yield doc.issue(path, f"{path_text(path)} must hold exactly one of apiKey or oauth", key=True)
 
 
+def _duplicates(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
+    yield doc.issue(path, f"{path_text(path)} must not list the same value twice")
+
+
 def _generic(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
-    # A keyword our schemas do not use today: jsonschema's wording, but never a secret.
-    detail = "is not valid" if _is_secret(path) else error.message
-    yield doc.issue(path, f"{path_text(path) or 'the file'}: {detail}")
+    # A keyword without a handler: its name only, as jsonschema's wording quotes the
+    # whole value (unbounded, and maybe a secret).
+    where, rule = path_text(path) or "the file", shown(error.validator)
+    yield doc.issue(path, f"{where}: does not meet the schema's {rule} rule")
 
 
 _HANDLERS: dict[str, Translate] = {
@@ -217,6 +223,7 @@ _HANDLERS: dict[str, Translate] = {
     "exclusiveMaximum": _bound,
     "minLength": _empty,
     "minItems": _empty,
+    "uniqueItems": _duplicates,
     "minProperties": _auth_choice,
     "maxProperties": _auth_choice,
 }

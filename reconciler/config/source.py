@@ -16,6 +16,7 @@ Every problem becomes a `ConfigIssue`; nothing else escapes for bad input.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import stat
@@ -26,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.config.quote import quoted, shown
 from reconciler.errors import ConfigIssue
 
 MAX_BYTES = 1024 * 1024
@@ -43,18 +45,29 @@ _ANCHORS = (
     "or share it through defaults in qlik-email.yaml"
 )
 
+_SAFE_START = re.compile(r"[A-Za-z0-9_./]")
+# PyYAML's problem texts quote what they found with repr(): one character, or a
+# token name such as '<scalar>'. Anything longer (a tag handle) is file content.
+_REPR = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_TOKEN_NAME = re.compile(r"^<[a-z ]+>$")
+
 JsonPath = tuple[str | int, ...]
 Pos = tuple[int, int]
 
 
 def display_name(path: Path) -> str:
-    """How issues name `path`: relative to the current directory when it lies below it."""
+    """How issues name `path`: relative to the current directory when it lies below
+    it, made safe by `shown` (a file name may hold a line break or an escape
+    sequence), and starting with `./` unless it starts with a letter, digit, `_`,
+    `.` or `/`: a message line must never start with `::`, which the GitHub
+    Actions runner would take for a workflow command."""
     absolute = os.path.abspath(path)
     try:
         relative = os.path.relpath(absolute)
     except ValueError:  # another drive, on Windows
-        return absolute
-    return absolute if relative.startswith("..") else relative
+        relative = absolute
+    name = shown(absolute if relative.startswith("..") else relative, limit=None)
+    return name if _SAFE_START.match(name) else f"./{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +92,9 @@ class Document:
     def issue(self, path: JsonPath, message: str, *, key: bool = False) -> ConfigIssue:
         """A ConfigIssue located at `path` in this file."""
         line, column = self.position(path, key=key)
-        return ConfigIssue(self.file, line, column, message)
+        # Values are quoted through `shown` where a message is phrased; this makes
+        # sure no message at all holds a raw control character.
+        return ConfigIssue(self.file, line, column, shown(message, limit=None))
 
     def get(self, *path: str | int) -> Any:
         """The value at `path`, or None when any step is missing or of another type."""
@@ -176,8 +191,10 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> _Problem:
     """PyYAML's own wording and position, without its echo of the offending line."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     pos = _mark(mark) if mark is not None else (1, 1)
-    message = f"invalid YAML: {getattr(exc, 'problem', None) or 'the file cannot be parsed'}"
+    problem = getattr(exc, "problem", None) or "the file cannot be parsed"
+    message = f"invalid YAML: {_REPR.sub(_found, str(problem))}"
     context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    context = _REPR.sub(_found, str(context)) if context else None
     if context and context_mark is not None and _mark(context_mark)[0] != pos[0]:
         message += f" ({context} on line {_mark(context_mark)[0]})"
     elif context:
@@ -185,6 +202,17 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> _Problem:
     if "tab" not in message and _tab_near(text, pos):
         message += "; YAML indentation must use spaces, not tabs"
     return _Problem(message, pos)
+
+
+def _found(match: re.Match[str]) -> str:
+    """What PyYAML quoted: one character or a token name, never more of the file."""
+    try:
+        text = ast.literal_eval(match.group())
+    except (ValueError, SyntaxError):
+        return "(not shown)"
+    if isinstance(text, str) and (len(text) == 1 or _TOKEN_NAME.match(text)):
+        return quoted(text)
+    return "(not shown)"
 
 
 def _tab_near(text: str, pos: Pos) -> bool:
@@ -253,7 +281,8 @@ class _Builder:
         path = (*top.path, key)
         if key in top.container:
             first = self.keys[path][0]
-            self.problems.append((pos, f"duplicate key '{key}' (first written on line {first})"))
+            message = f"duplicate key {quoted(key)} (first written on line {first})"
+            self.problems.append((pos, message))
         top.key = key
         self.keys[path] = pos
 
@@ -306,4 +335,4 @@ class _Builder:
 
 
 def _short_tag(tag: str) -> str:
-    return tag.replace(_TAG, "!!", 1)
+    return shown(tag.replace(_TAG, "!!", 1))

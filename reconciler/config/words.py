@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.config.quote import quoted, shown
 from reconciler.config.source import JsonPath
 
 # Keys whose value is a secret reference: their values never appear in a message.
@@ -26,14 +27,17 @@ _SYNONYMS = {
     "microsoft 365": "Microsoft365",
     "office365": "Microsoft365",
 }
-_MAX_SHOWN = 60
 
 
 def path_text(path: JsonPath) -> str:
-    """`('drift', 'ignore', 0, 'reason')` -> `drift.ignore[0].reason`."""
+    """`('drift', 'ignore', 0, 'reason')` -> `drift.ignore[0].reason`; keys made safe
+    by `shown`, since a key is written by the user."""
     text = ""
     for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{shown(step)}" if text else shown(step)
     return text
 
 
@@ -45,9 +49,16 @@ def describe(value: Any, raw: str | None = None, *, secret: bool = False) -> str
     if secret or isinstance(value, (dict, list)):
         return kind
     if not isinstance(value, str):
-        return f"{kind} {raw if raw is not None else value}"
-    text = value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 3] + "..."
-    return f"{kind} '{text}'"
+        return f"{kind} {shown(raw if raw is not None else value)}"
+    return f"{kind} {quoted(value)}"
+
+
+def kind_of(value: Any) -> str:
+    """What kind of value `value` is, with an article ("a string"), never the value."""
+    if value is None:
+        return "an empty value"
+    kind = _kind(value)
+    return kind if kind.startswith("a ") else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _kind(value: Any) -> str:

@@ -29,6 +29,7 @@ from reconciler.config.checks import (
     url_identity,
     url_problem,
 )
+from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, display_name, read_document
 from reconciler.errors import ConfigError, ConfigIssue
 
@@ -74,7 +75,7 @@ def parse_tenant_option(text: str) -> InventoryEntry:
     """`NAME=URL` from the command line."""
     name, equals, url = text.partition("=")
     if not equals or not name.strip() or not url.strip():
-        raise ValueError(f"--tenant must look like NAME=URL, got {text!r}")
+        raise ValueError(f"--tenant must look like NAME=URL, got {quoted(text)}")
     return InventoryEntry(name=name.strip(), url=_url(url))
 
 
@@ -87,11 +88,12 @@ def entry_issues(entries: Sequence[InventoryEntry]) -> list[ConfigIssue]:
         issues += _own_issues(entry)
         first = names.setdefault(entry.name.casefold(), entry)
         if first is not entry:
-            issues.append(entry.issue(f"tenant name '{entry.name}' is listed twice"))
+            issues.append(entry.issue(f"tenant name {quoted(entry.name)} is listed twice"))
         if url_problem(entry.url) is None:
             first = urls.setdefault(url_identity(entry.url), entry)
             if first is not entry:
-                issues.append(entry.issue(f"url {entry.url} is already listed for {first.name}"))
+                listed = f"url {shown(entry.url)} is already listed for {shown(first.name)}"
+                issues.append(entry.issue(listed))
     return issues
 
 
@@ -120,15 +122,16 @@ def _own_issues(entry: InventoryEntry) -> list[ConfigIssue]:
     if not NAME.match(entry.name):
         issues.append(
             entry.issue(
-                f"tenant name '{entry.name}' must be 1 to 63 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit"
+                f"tenant name {quoted(entry.name)} must be 1 to 63 letters, digits, '.', '_' "
+                "or '-', starting with a letter or digit"
             )
         )
+    who = shown(entry.name)
     problem = url_problem(entry.url)
     if problem:
-        issues.append(entry.issue(f"{entry.name}: {problem}"))
+        issues.append(entry.issue(f"{who}: {problem}"))
     if entry.auth is not None:
-        issues += [entry.issue(f"{entry.name}: {p}") for p in auth_issues(entry.auth, entry.name)]
+        issues += [entry.issue(f"{who}: {p}") for p in auth_issues(entry.auth, entry.name)]
     return issues
 
 
@@ -141,7 +144,7 @@ def _from_csv(path: Path, file: str) -> tuple[list[InventoryEntry], list[ConfigI
     if unknown or missing:
         message = (
             f"the CSV header must name the columns name and url, optionally "
-            f"{', '.join(CSV_AUTH_COLUMNS)}; got {', '.join(header) or 'nothing'}"
+            f"{', '.join(CSV_AUTH_COLUMNS)}; got {shown(', '.join(header)) or 'nothing'}"
         )
         return [], [ConfigIssue(file, 1, 1, message)]
     reader.fieldnames = header
@@ -201,7 +204,7 @@ def _yaml_entry(
         return None
     unknown = [key for key in item if key not in _YAML_KEYS]
     for key in unknown:
-        message = f"unknown key '{key}': a tenant has name, url and optionally auth"
+        message = f"unknown key {quoted(key)}: a tenant has name, url and optionally auth"
         issues.append(doc.issue((index, key), message, key=True))
     name, url, auth = item.get("name"), item.get("url"), item.get("auth")
     if not isinstance(name, str) or not isinstance(url, str):

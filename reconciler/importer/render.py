@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from reconciler.jsonschemas import load_schema
 from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, LiveEmail, LiveState, Provider
 
 ABSENT = "absent"
+_PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REQUIRED = {
     Provider.BASIC_AUTH: ("serverAddress", "serverPort", "securityType", "username"),
     Provider.MICROSOFT365: ("clientId", "providerTenantId"),
@@ -158,7 +160,9 @@ def _email_lines(email: LiveEmail, secret_ref: str) -> list[str]:
 def _mapping(values: Mapping[str, Any], indent: int) -> list[str]:
     pad = " " * indent
     lines: list[str] = []
-    for key, value in values.items():
+    for name, value in values.items():
+        # Keys of an inventory's auth are the user's: quoted unless plainly a name.
+        key = name if _PLAIN_KEY.match(name) else quote(str(name))
         if isinstance(value, Mapping):
             lines += [f"{pad}{key}:", *_mapping(value, indent + 2)]
         else:

@@ -97,7 +97,10 @@ REFERENCES = {
     "parent-dir": ("${file:../outside.key}", "outside the config repository"),
     "symlink-out": ("${file:link.key}", "outside the config repository"),
     "cmd-in-plan": ("${cmd:touch ran-a-command}", "command references are not run"),
+    "multi-line-file": ("${file:multi.key}", "${file:multi.key} resolved to a value with a line"),
 }
+# A key file with a second line, which would forge a log line or a request header.
+MULTI_LINE = "sbx-key-first-line\n::stop-commands::hidden-second-line\n"
 
 
 @pytest.mark.parametrize("case", sorted(REFERENCES))
@@ -106,6 +109,7 @@ def test_unusable_api_key_reference_exits_1_at_its_line(fleet, cli, tmp_path, mo
     repo = copy_pointing_at("valid-minimal", fleet, tmp_path)
     (tmp_path / "outside.key").write_text("outside")
     (repo / "link.key").symlink_to(tmp_path / "outside.key")
+    (repo / "multi.key").write_text(MULTI_LINE)
     root = repo / "qlik-email.yaml"
     root.write_text(root.read_text().replace("${env:QLIK_API_KEY}", reference))
     monkeypatch.chdir(repo)
@@ -117,3 +121,5 @@ def test_unusable_api_key_reference_exits_1_at_its_line(fleet, cli, tmp_path, mo
     assert "Traceback" not in result.stderr + result.stdout
     assert fleet.request_log == []
     assert not (repo / "ran-a-command").exists()
+    assert "first-line" not in result.stdout + result.stderr
+    assert not any(line.startswith("::") for line in (result.stdout + result.stderr).split("\n"))

@@ -125,10 +125,10 @@ CASES = [
         19,
         "auth.oauth.clientSecret must be a secret reference",
     ),
-    ("malformed-reference", ACME, 5, 13, "'1BAD' is not a valid environment variable name"),
+    ("malformed-reference", ACME, 5, 13, "${env:1BAD}: not a valid environment variable name"),
     ("unknown-reference-kind", ACME, 5, 13, "unknown secret reference kind 'vault'"),
     ("unclosed-reference", ACME, 5, 13, "not closed: it must end with '}'"),
-    ("oauth-client-id-bad-reference", ACME, 9, 15, "'QLIK CLIENT' is not a valid environment"),
+    ("oauth-client-id-bad-reference", ACME, 9, 15, "${env:QLIK CLIENT}: not a valid environment"),
     ("auth-both-kinds", ACME, 7, 1, "exactly one of apiKey or oauth"),
     ("missing-auth", ACME, 1, 1, "tenant 'acme' has no auth"),
     (
@@ -152,6 +152,25 @@ CASES = [
     ("ignore-rule-without-reason", ROOT, 10, 7, "missing required key 'reason' in drift.ignore[0]"),
     ("ignore-rule-bad-expires", ROOT, 13, 16, "'2026-02-30' is not a valid date"),
     ("ignore-rule-unknown-field", ROOT, 11, 14, "(did you mean 'senderName'?)"),
+    # Hostile text: files outside the repository, unbounded globs, quoted values.
+    ("glob-absolute", ROOT, 10, 5, "tenants glob '/etc/*' must be relative"),
+    ("glob-parent-dir", ROOT, 10, 5, "must not contain '..'"),
+    ("glob-too-deep", ROOT, 10, 5, "goes deeper than 16 directories"),
+    ("symlink-tenant-outside", "tenants/stolen.yaml", 1, 1, "outside the configuration"),
+    ("symlink-tenants-dir-outside", "tenants", 1, 1, "symbolic link to a path outside"),
+    ("symlink-root-outside", ROOT, 1, 1, "symbolic link to a path outside"),
+    ("pem-tenant-file", "tenants/key.yaml", 1, 1, "must be a mapping with name, url and email"),
+    (
+        "long-email-address",
+        ACME,
+        6,
+        17,
+        "'qlik.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'",
+    ),
+    ("key-with-newline", ACME, 7, 1, "unknown key '\\n::error file=x.yaml::pwned'"),
+    ("escape-sequence-value", ACME, 6, 17, "got string '\\x1b]8;;https://evil.example\\x07"),
+    ("bidi-control-value", ACME, 6, 18, "'smtp.\\u202eelpmaxe.com' is not a valid host name"),
+    ("reference-with-newline", ACME, 5, 13, "${file:x\\n::stop-commands::tok}: a secret"),
 ]
 
 
