@@ -189,7 +189,8 @@ class SecretResolver:
         path = os.path.realpath(os.path.join(self._root, target))
         if self.policy.confine_files and os.path.commonpath([path, self._root]) != self._root:
             raise SecretError(
-                f"{ref}: refusing to read a file outside the config repository in this command"
+                f"{ref}: refusing to read a file outside the configuration repository "
+                f"({self._root}) in this command; relative paths start there"
             )
         try:
             with open(path, "rb") as handle:

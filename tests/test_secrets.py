@@ -133,7 +133,7 @@ def test_file_outside_the_base_dir_is_refused_when_confined(tmp_path: Path) -> N
     base = tmp_path / "repo"
     base.mkdir()
     for target in (str(outside), "../outside.txt"):
-        with pytest.raises(SecretError, match="outside the config repository"):
+        with pytest.raises(SecretError, match="outside the configuration repository"):
             _resolver(base).resolve(SecretRef("file", target))
 
 
@@ -142,7 +142,7 @@ def test_symlink_out_of_the_base_dir_is_refused_when_confined(tmp_path: Path) ->
     base = tmp_path / "repo"
     base.mkdir()
     (base / "link.txt").symlink_to(tmp_path / "outside.txt")
-    with pytest.raises(SecretError, match="outside the config repository"):
+    with pytest.raises(SecretError, match="outside the configuration repository"):
         _resolver(base).resolve(SecretRef("file", "link.txt"))
 
 

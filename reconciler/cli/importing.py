@@ -12,6 +12,7 @@ from reconciler.cli.app import EXIT_ERROR, EXIT_OK, State, err, out
 from reconciler.cli.common import ProgressPrinter, secret_resolver
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config.build import build_auth
+from reconciler.config.checks import host_allowed
 from reconciler.config.quote import shown
 from reconciler.engine import Engine, Selection
 from reconciler.errors import ConfigError, ReconcilerError
@@ -34,7 +35,16 @@ from reconciler.importer.output import (
     validate_files,
     write_files,
 )
-from reconciler.model import DesiredState, LiveRead, LiveState, ReadFailure, SourcePos, TenantSpec
+from reconciler.model import (
+    DEFAULT_ALLOWED_HOSTS,
+    DesiredState,
+    LiveRead,
+    LiveState,
+    ReadFailure,
+    SourcePos,
+    TenantSpec,
+)
+from reconciler.report import escape
 
 DEFAULT_API_KEY_REF = "${env:QLIK_API_KEY}"
 
@@ -105,6 +115,7 @@ def import_command(
     )
     root = Path(outdir)
     _refuse_existing(root, entries, force)
+    _refuse_foreign_hosts(entries)
     live = _read(state, root, entries, default_auth, concurrency, progress)
     failed = {name: str(read) for name, read in live.items() if isinstance(read, ReadFailure)}
     if failed:
@@ -209,6 +220,22 @@ def _specs(entries: list[InventoryEntry], default_auth: dict[str, Any] | None) -
         source = SourcePos(entry.file, entry.line, entry.column)
         specs.append(TenantSpec(entry.name, entry.url, auth, None, source))
     return specs
+
+
+def _refuse_foreign_hosts(entries: list[InventoryEntry]) -> None:
+    """Contact no tenant whose host the written files would not allow anyway: the
+    credentials would go to a host that `validate` then refuses."""
+    allowed = allowed_hosts_from_env() or list(DEFAULT_ALLOWED_HOSTS)
+    foreign = [e for e in entries if not host_allowed(e.url, allowed)]
+    if foreign:
+        listed = ", ".join(
+            f"{escape.terminal(e.name)} ({escape.terminal(e.url)})" for e in foreign[:5]
+        )
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise ReconcilerError(
+            f"not an allowed tenant host: {listed}{more}; nothing was contacted. Allowed: "
+            f"{', '.join(allowed)} (set QLIK_EMAIL_ALLOWED_HOSTS to import from other hosts)"
+        )
 
 
 def _read(

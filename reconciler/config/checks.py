@@ -267,13 +267,19 @@ def _add(issues: list[ConfigIssue], doc: Document, path: JsonPath, message: str 
         issues.append(doc.issue(path, message))
 
 
+def host_allowed(url: str, allowed: Sequence[str]) -> bool:
+    """Whether credentials may be sent to the host of `url`."""
+    host = (urlsplit(url).hostname or "").lower()
+    return _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed)
+
+
 def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigIssue]:
     """An issue at `url` when its host is neither loopback nor in `allowed`: the
     tool sends the tenant's credentials there, so a changed URL in a pull request
     must not be able to send them anywhere else."""
-    host = (urlsplit(url).hostname or "").lower()
-    if _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed):
+    if host_allowed(url, allowed):
         return []
+    host = (urlsplit(url).hostname or "").lower()
     message = (
         f"host {shown(host)} is not an allowed tenant host ({shown(', '.join(allowed))}): "
         "add it to settings.allowedHosts in the root file if it is really a tenant"

@@ -93,9 +93,9 @@ def test_valid_fixture_does_reach_the_sandbox(fleet, cli, tmp_path, monkeypatch)
 REFERENCES = {
     "missing-env": ("${env:NOT_SET_ANYWHERE}", "environment variable NOT_SET_ANYWHERE is not set"),
     "missing-file": ("${file:.secrets/nope}", "cannot read"),
-    "outside-repo": ("${file:/etc/hostname}", "outside the config repository"),
-    "parent-dir": ("${file:../outside.key}", "outside the config repository"),
-    "symlink-out": ("${file:link.key}", "outside the config repository"),
+    "outside-repo": ("${file:/etc/hostname}", "outside the configuration repository"),
+    "parent-dir": ("${file:../outside.key}", "outside the configuration repository"),
+    "symlink-out": ("${file:link.key}", "outside the configuration repository"),
     "cmd-in-plan": ("${cmd:touch ran-a-command}", "command references are not run"),
     "multi-line-file": ("${file:multi.key}", "${file:multi.key} resolved to a value with a line"),
 }

@@ -232,3 +232,12 @@ def test_missing_live_fields_and_secret_are_called_out():
     assert "has no securityType, username, emailAddress: fill it in." in tenant.text
     assert tenant.secret_ref == "${env:ACME_SMTP_PASSWORD}"
     assert yaml.safe_load(tenant.text)["email"]["serverPort"] == 25
+
+
+def test_import_contacts_no_host_that_validate_would_refuse(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("QLIK_EMAIL_ALLOWED_HOSTS", raising=False)
+    result = cli("import", str(tmp_path / "out"), "--tenant", "evil=https://evil.example.com")
+    assert result.code == 1
+    assert "not an allowed tenant host: evil (https://evil.example.com)" in result.stderr
+    assert "nothing was contacted" in result.stderr
+    assert not (tmp_path / "out").exists()
