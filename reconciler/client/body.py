@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.client.failures import MAX_DETAIL
 from reconciler.client.options import SmtpResult
 from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, DesiredEmail, Scalar
 from reconciler.secrets import Secret
@@ -48,11 +49,17 @@ def parse_smtp_result(body: Mapping[str, Any]) -> SmtpResult:
     return SmtpResult(
         success=body.get("success") is True,
         connection_failed=body.get("connectionFailed") is True,
-        message=str(body.get("message") or ""),
+        message=_bounded(str(body.get("message") or "")),
         smtp_response_code=_response_code(body.get("smtpResponseCode")),
         accepted=_strings(body.get("accepted")),
         rejected=_strings(body.get("rejected")),
     )
+
+
+def _bounded(text: str) -> str:
+    """Server text on one line, cut to MAX_DETAIL characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
 
 
 def _response_code(value: object) -> int | None:

@@ -24,7 +24,9 @@ from reconciler.client.wire import ResponseDeadline
 from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.secrets import REDACTED
 
-MAX_DETAIL = 200
+# Server text kept in a message (error titles, verify and test-mail answers): enough
+# for an SMTP server's multi-line reply, bounded against a hostile server.
+MAX_DETAIL = 1000
 NOT_ADMIN_CODE = "ROLECHECK-1"
 
 

@@ -38,7 +38,7 @@ from reconciler.client import (
     build_put_body,
     tls,
 )
-from reconciler.client.failures import describe_transport_error, is_retryable
+from reconciler.client.failures import MAX_DETAIL, describe_transport_error, is_retryable
 from reconciler.client.reply import parse_json
 from reconciler.client.transport import HttpClient, Transport, translating
 from reconciler.errors import ApiError, AuthError, NotAdminError
@@ -337,12 +337,13 @@ def test_verify_connection_without_config_is_api_error_with_code() -> None:
 
 
 def test_non_json_error_body_is_truncated() -> None:
-    handler, _ = replies(httpx.Response(418, text="<html>" + "x" * 1000 + "</html>"))
+    handler, _ = replies(httpx.Response(418, text="<html>" + "x" * 5000 + "</html>"))
     with pytest.raises(ApiError) as caught:
         run(make_session(handler), lambda s: api_key_tenant(s).get_email_config())
     message = str(caught.value)
     assert message.startswith("GET email-config failed on acme (418): <html>xxx")
-    assert message.endswith("...") and len(message) < 300
+    lead = len("GET email-config failed on acme (418): ")
+    assert message.endswith("...") and len(message) == lead + MAX_DETAIL
     assert caught.value.code is None
 
 

@@ -176,3 +176,21 @@ def test_stop_event_skips_tenants_not_started():
     assert report.interrupted
     assert [r.outcome for r in report.results] == [Outcome.SKIPPED] * 3
     assert all(r.message == "interrupted before it started" for r in report.results)
+
+
+def test_a_long_verify_message_is_kept_up_to_the_documented_bound():
+    from reconciler.client.failures import MAX_DETAIL
+
+    reply = "535-5.7.8 " + "credentials rejected by the relay; " * 60
+
+    def handler(request):
+        if request.method == "PUT":
+            return httpx.Response(204)
+        if request.url.path.endswith("verify-connection"):
+            return httpx.Response(200, json={"success": False, "message": reply})
+        return httpx.Response(200, json=GET_OK)
+
+    report, _ = run(handler, [spec("acme", basic())], {"acme": live_none()})
+    message = report.results[0].message
+    assert "credentials rejected by the relay; " * 20 in message  # not cut at 200
+    assert len(message) < MAX_DETAIL + 100
