@@ -133,8 +133,9 @@ def test_file_outside_the_base_dir_is_refused_when_confined(tmp_path: Path) -> N
     base = tmp_path / "repo"
     base.mkdir()
     for target in (str(outside), "../outside.txt"):
-        with pytest.raises(SecretError, match="outside the configuration repository"):
+        with pytest.raises(SecretError, match="outside the configuration repository") as caught:
             _resolver(base).resolve(SecretRef("file", target))
+        assert f"({base.resolve()})" in str(caught.value)  # names the root paths start at
 
 
 def test_symlink_out_of_the_base_dir_is_refused_when_confined(tmp_path: Path) -> None:

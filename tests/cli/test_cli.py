@@ -187,6 +187,15 @@ def test_demo_runs_end_to_end(cli):
     assert result.code == 0, result.stderr
     assert "Plan: 0 to create, 0 to update, 0 to delete, 4 unchanged." in result.stdout
     assert "Drift: 0 drifted, 0 unhealthy, 0 unreadable, 4 clean." in result.stdout
+    assert "a temporary directory deleted when the demo ends" in result.stdout
+    assert "qlik-email demo --keep DIR" in result.stdout
+
+
+def test_help_texts_are_complete(cli):
+    assert "How many tenants the fleet has" in cli("sandbox", "--help").stdout
+    merge = cli("report", "--help").stdout
+    assert "Merge the JSON reports of shards into one report." in merge
+    assert "show" in cli("--help").stdout
 
 
 def test_console_script_starts(tmp_path):
