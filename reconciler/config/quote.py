@@ -21,7 +21,10 @@ def shown(value: object, limit: int | None = MAX_QUOTED) -> str:
     printable (C0/C1 controls, ESC, DEL, bidi and other format characters, line
     and paragraph separators) become visible escapes (`\\n`, `\\x1b`, `\\u202e`),
     and the result is cut to `limit` characters, ending in "...", when longer."""
-    pieces = [_escape(char) for char in str(value)]
+    text = str(value)
+    if text.isprintable() and (limit is None or len(text) <= limit):
+        return text  # the common case, without a call per character
+    pieces = [_escape(char) for char in text]
     if limit is None or sum(map(len, pieces)) <= limit:
         return "".join(pieces)
     kept: list[str] = []
