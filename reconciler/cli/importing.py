@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, State, err, out
 from reconciler.cli.common import ProgressPrinter, secret_resolver
+from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
 from reconciler.config.build import build_auth
 from reconciler.engine import Engine, Selection
@@ -113,7 +114,7 @@ def _validate(root: Path) -> None:
     """Load what was written: a live value the configuration language refuses (say,
     a malformed address) is reported at its line, for the user to fix."""
     try:
-        load_config(root)
+        load_config(root, allowed_hosts=allowed_hosts_from_env())
     except ConfigError:
         err("The imported files do not validate yet: fix the problems below, then plan.")
         raise

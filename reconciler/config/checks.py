@@ -7,7 +7,6 @@ No check resolves a secret: references are only parsed.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from reconciler.config.hosts import host_allowed
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import path_text
 from reconciler.errors import ConfigIssue
@@ -262,11 +262,11 @@ def _add(issues: list[ConfigIssue], doc: Document, path: JsonPath, message: str 
 
 
 def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigIssue]:
-    """An issue at `url` when its host is neither loopback nor in `allowed`: the
+    """An issue at `url` when its host is not in `allowed` (loopback included): the
     tool sends the tenant's credentials there, so a changed URL in a pull request
     must not be able to send them anywhere else."""
     host = (urlsplit(url).hostname or "").lower()
-    if _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed):
+    if host_allowed(host, allowed):
         return []
     message = (
         f"host {host} is not an allowed tenant host ({', '.join(allowed)}): "
