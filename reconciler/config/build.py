@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from reconciler.config.checks import normalize_url, url_identity, url_problem
+from reconciler.config.policy import build_policy
 from reconciler.config.source import Document
 from reconciler.errors import ConfigIssue
 from reconciler.model import (
@@ -248,6 +249,7 @@ def build_settings(doc: Document) -> Settings:
             max_deletes_percent=_float(safety.get("maxDeletesPercent")),
         ),
         ignore=tuple(_ignore_rule(rule) for rule in doc.get("drift", "ignore") or []),
+        policy=build_policy(settings),
     )
 
 
