@@ -7,7 +7,6 @@ tenant. The timings are in `bench/run.py`.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,15 +139,6 @@ def test_a_command_that_reads_then_writes_fetches_each_token_once(
         ]
         assert len(writes) >= 30  # the second step did work for every tenant
         assert sorted(e.tenant for e in tokens) == sorted(t.name for t in sb.tenants)
-
-
-def test_httpcore_finds_sniffio() -> None:
-    # Without it, httpcore's `import sniffio` searches sys.path on every lock it
-    # sets up: about 0.15 ms of CPU per request (see pyproject.toml).
-    assert importlib.util.find_spec("sniffio") is not None
-
-
-# --- pacing and 429s -----------------------------------------------------------------------
 
 
 def _validate_many(sb: Sandbox, name: str, calls: int, options: ClientOptions) -> ApiSession:
