@@ -138,7 +138,7 @@ def _moves(plan: Plan) -> list[tuple[TenantPlan, FieldChange]]:
 def _text_not_read(plan: Plan, paint: Painter) -> list[str]:
     if not plan.not_read:
         return []
-    lines = [paint(f"Not read ({not_read_line(plan)}); their desired state:", "yellow"), ""]
+    lines = [paint("Not read until merge; their desired state:", "yellow"), ""]
     for tenant in plan.not_read:
         lines += _text_tenant(tenant, paint, f"is not read ({tenant.not_read})")
     return lines
