@@ -145,6 +145,17 @@ class IgnoreRule:
     expires: date
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What e-mail settings may say (`settings.policy`): globs of the SMTP hosts a
+    password may be sent to and of the sender domains (None: any), and whether
+    a password may travel unencrypted (`requireTls` refuses securityType none)."""
+
+    smtp_hosts: tuple[str, ...] | None = None
+    sender_domains: tuple[str, ...] | None = None
+    require_tls: bool = False
+
+
 DEFAULT_ALLOWED_HOSTS = ("*.qlikcloud.com", "*.qlikcloudgov.com")
 
 
@@ -157,6 +168,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     safety: Safety = field(default_factory=Safety)
     ignore: tuple[IgnoreRule, ...] = ()
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +254,11 @@ class FieldChange:
     before: Scalar | None
     after: Scalar | None
     sensitive: bool = False
+    # A secret whose reference changed (`--base`): both references, and where
+    # the value will be sent. References are names, never values.
+    before_ref: str | None = None
+    after_ref: str | None = None
+    sent_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +274,7 @@ class TenantPlan:
     live_fingerprint: str = ""
     desired_fingerprint: str = ""
     error: str | None = None
+    not_read: str | None = None  # why the tenant was not contacted (`--base`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +298,17 @@ class Plan:
     needs: tuple[ApplyNeed, ...] = ()
 
     def count(self, action: Action) -> int:
-        return sum(1 for t in self.tenants if t.error is None and t.action is action)
+        return sum(1 for t in self.planned if t.action is action)
+
+    @property
+    def planned(self) -> tuple[TenantPlan, ...]:
+        """The tenants that were read and planned."""
+        return tuple(t for t in self.tenants if t.error is None and t.not_read is None)
+
+    @property
+    def not_read(self) -> tuple[TenantPlan, ...]:
+        """The tenants deliberately not contacted (their desired state only)."""
+        return tuple(t for t in self.tenants if t.not_read is not None)
 
     @property
     def errors(self) -> tuple[TenantPlan, ...]:
@@ -288,4 +316,4 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(t.error is None and t.action is not Action.NOOP for t in self.tenants)
+        return any(t.action is not Action.NOOP for t in self.planned)

@@ -26,12 +26,14 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config import load_config
+from reconciler.config.base import load_against_base
 from reconciler.engine import Engine, select
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
 from reconciler.engine.fleet import Phase
 from reconciler.engine.planfile import plan_document
-from reconciler.model import Plan
+from reconciler.engine.trust import Trust, judge
+from reconciler.model import DesiredState, Plan
 from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
 from reconciler.report.github import add_mask_commands, in_github_actions
@@ -97,14 +99,24 @@ def load_engine(
     progress: bool | None,
     *,
     allow_commands: bool,
+    base: str | None = None,
 ) -> Engine:
     """The engine of a command on the configuration at `path`. Reading commands
     (plan, drift) neither run commands nor read files outside the repository;
-    apply may do both."""
-    desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
+    apply may do both. With `base` (a git ref or a directory), the base's
+    security settings apply and tenants it does not vouch for are not read."""
+    desired, trust = load_desired(path, base)
     selection = select(desired, patterns, shard, concurrency)
     secrets = secret_resolver(state, desired.root, allow_commands=allow_commands)
-    return Engine(selection, secrets, progress=ProgressPrinter(progress))
+    return Engine(selection, secrets, progress=ProgressPrinter(progress), trust=trust)
+
+
+def load_desired(path: str, base: str | None) -> tuple[DesiredState, Trust | None]:
+    """The configuration at `path`, judged against `base` when one is given."""
+    if base is None:
+        return load_config(path, allowed_hosts=allowed_hosts_from_env()), None
+    desired, trusted = load_against_base(path, base, allowed_hosts=allowed_hosts_from_env())
+    return desired, judge(desired, trusted)
 
 
 def secret_resolver(state: State, base_dir: Path, *, allow_commands: bool) -> SecretResolver:

@@ -7,9 +7,10 @@ from datetime import date
 
 import click
 
-from reconciler.cli.app import State
+from reconciler.cli.app import State, err
 from reconciler.cli.common import drift_exit_code, drift_output, emit, load_engine
-from reconciler.cli.options import fleet_options, format_option, markdown_option
+from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
+from reconciler.engine.trust import NOT_READ_REASON
 
 TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
@@ -18,6 +19,7 @@ TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 @fleet_options
 @format_option
 @markdown_option
+@base_option
 @click.option(
     "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
 )
@@ -37,6 +39,7 @@ def drift(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
+    base: str | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
@@ -45,9 +48,14 @@ def drift(
     Exit 0 when clean, 2 when some tenant drifted or is unhealthy, 1 on error.
     Like plan, it resolves only the API credentials and runs no command.
     """
-    engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=False)
+    engine = load_engine(
+        state, path, tenants, shard, concurrency, progress, allow_commands=False, base=base
+    )
     report = engine.drift(verify=verify, today=_today())
     emit(state, drift_output(report), fmt, json_file=report_file, markdown_file=markdown_file)
+    held = len(engine.tenants) - len(engine.readable)
+    if held:
+        err(f"Note: {held} tenant(s) not read: {NOT_READ_REASON}.")
     return drift_exit_code(report)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -12,7 +13,7 @@ from reconciler.cli.app import EXIT_ERROR, EXIT_OK, State, err, out
 from reconciler.cli.common import ProgressPrinter, secret_resolver
 from reconciler.cli.options import allowed_hosts_from_env
 from reconciler.config.build import build_auth
-from reconciler.config.checks import host_allowed
+from reconciler.config.hosts import host_allowed
 from reconciler.config.quote import shown
 from reconciler.engine import Engine, Selection
 from reconciler.errors import ConfigError, ReconcilerError
@@ -226,7 +227,7 @@ def _refuse_foreign_hosts(entries: list[InventoryEntry]) -> None:
     """Contact no tenant whose host the written files would not allow anyway: the
     credentials would go to a host that `validate` then refuses."""
     allowed = allowed_hosts_from_env() or list(DEFAULT_ALLOWED_HOSTS)
-    foreign = [e for e in entries if not host_allowed(e.url, allowed)]
+    foreign = [e for e in entries if not host_allowed(urlsplit(e.url).hostname or "", allowed)]
     if foreign:
         listed = ", ".join(
             f"{escape.terminal(e.name)} ({escape.terminal(e.url)})" for e in foreign[:5]

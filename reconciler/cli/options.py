@@ -65,6 +65,17 @@ def markdown_option(func: FuncT) -> FuncT:
     )(func)
 
 
+def base_option(func: FuncT) -> FuncT:
+    """--base REF_OR_DIR: the trusted configuration a pull request is judged by."""
+    return click.option(
+        "--base",
+        metavar="REF_OR_DIR",
+        help="The trusted configuration (a git ref of this repository, or a directory): "
+        "security settings come from it, and a tenant whose url or credentials differ "
+        "from it is not contacted. For pull requests (docs/security.md).",
+    )(func)
+
+
 def allowed_hosts_from_env() -> list[str] | None:
     """QLIK_EMAIL_ALLOWED_HOSTS (comma-separated host globs), which replaces
     settings.allowedHosts: CI sets it outside the repository a pull request edits."""

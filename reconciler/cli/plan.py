@@ -8,7 +8,7 @@ import click
 
 from reconciler.cli.app import State
 from reconciler.cli.common import emit, load_engine, plan_exit_code, plan_output
-from reconciler.cli.options import fleet_options, format_option, markdown_option
+from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
 from reconciler.engine.planfile import is_plan_file
 from reconciler.errors import ReconcilerError
 
@@ -17,6 +17,7 @@ from reconciler.errors import ReconcilerError
 @fleet_options
 @format_option
 @markdown_option
+@base_option
 @click.option(
     "--out",
     "out_file",
@@ -36,6 +37,7 @@ def plan(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
+    base: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
 ) -> int:
@@ -49,7 +51,9 @@ def plan(
             f"{path} is a plan saved by `plan --out`, not a configuration: show it with "
             f"`qlik-email show {path}`, or apply it with `qlik-email apply {path}`"
         )
-    engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=False)
+    engine = load_engine(
+        state, path, tenants, shard, concurrency, progress, allow_commands=False, base=base
+    )
     result = engine.plan()
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
     return plan_exit_code(result, detailed_exitcode)

@@ -6,12 +6,15 @@ from typing import Any
 
 import click
 
-from reconciler.cli.app import EXIT_ERROR, EXIT_OK, out
-from reconciler.cli.options import allowed_hosts_from_env
+from reconciler.cli.app import EXIT_ERROR, EXIT_OK, err, out
+from reconciler.cli.options import allowed_hosts_from_env, base_option
 from reconciler.config import load_config
+from reconciler.config.base import load_against_base
+from reconciler.config.policy import tls_warnings
 from reconciler.engine.selection import select, select_tenants
 from reconciler.errors import ConfigError
-from reconciler.model import Provider, TenantSpec
+from reconciler.model import DesiredState, Provider, TenantSpec
+from reconciler.report import escape
 from reconciler.report.style import dumps, envelope
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
@@ -40,7 +43,10 @@ from reconciler.secrets import ResolvePolicy, SecretResolver
     help="Also resolve every secret reference as apply would (running ${cmd:...} and "
     "reading files anywhere): run it where apply runs, before apply.",
 )
-def validate(path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool) -> int:
+@base_option
+def validate(
+    path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool, base: str | None
+) -> int:
     """Validate the configuration at PATH (a directory with qlik-email.yaml, or that file).
 
     Every problem of every file is reported with file:line:column. No secret is
@@ -48,13 +54,15 @@ def validate(path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool)
     1 otherwise.
     """
     try:
-        desired = load_config(path, allowed_hosts=allowed_hosts_from_env())
+        desired = _load(path, base)
     except ConfigError as exc:
         if fmt != "json":
             raise
         out(dumps(_document([], exc)))
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
+    for warning in tls_warnings(chosen):
+        err(escape.terminal(warning))
     if check_secrets:
         # Here only: the engine brings the HTTP client, which plain validation
         # does not need (it would double the start-up time).
@@ -73,6 +81,13 @@ def validate(path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool)
         f"{counts['absent']} absent).{resolved}\n"
     )
     return EXIT_OK
+
+
+def _load(path: str, base: str | None) -> DesiredState:
+    hosts = allowed_hosts_from_env()
+    if base is None:
+        return load_config(path, allowed_hosts=hosts)
+    return load_against_base(path, base, allowed_hosts=hosts)[0]
 
 
 def _counts(tenants: tuple[TenantSpec, ...] | list[TenantSpec]) -> dict[str, int]:

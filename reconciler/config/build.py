@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from reconciler.config.checks import normalize_url, url_identity, url_problem
+from reconciler.config.policy import build_policy
 from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document
 from reconciler.errors import ConfigIssue
@@ -250,6 +251,7 @@ def build_settings(doc: Document) -> Settings:
             max_deletes_percent=_float(safety.get("maxDeletesPercent")),
         ),
         ignore=tuple(_ignore_rule(rule) for rule in doc.get("drift", "ignore") or []),
+        policy=build_policy(settings),
     )
 
 

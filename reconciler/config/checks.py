@@ -7,7 +7,6 @@ No check resolves a secret: references are only parsed.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from reconciler.config.hosts import host_allowed
 from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import path_text
@@ -267,17 +267,12 @@ def _add(issues: list[ConfigIssue], doc: Document, path: JsonPath, message: str 
         issues.append(doc.issue(path, message))
 
 
-def host_allowed(url: str, allowed: Sequence[str]) -> bool:
-    """Whether credentials may be sent to the host of `url`."""
-    host = (urlsplit(url).hostname or "").lower()
-    return _is_loopback(host) or any(fnmatch.fnmatchcase(host, p.lower()) for p in allowed)
-
-
 def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigIssue]:
-    """An issue at `url` when its host is neither loopback nor in `allowed`: the
+    """An issue at `url` when its host is not in `allowed` (loopback included): the
     tool sends the tenant's credentials there, so a changed URL in a pull request
     must not be able to send them anywhere else."""
-    if host_allowed(url, allowed):
+    host = (urlsplit(url).hostname or "").lower()
+    if host_allowed(host, allowed):
         return []
     host = (urlsplit(url).hostname or "").lower()
     message = (

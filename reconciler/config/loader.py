@@ -6,7 +6,7 @@ raise one ConfigError that lists every problem of every file.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from reconciler.config.files import (
     new_expansion,
     pattern_problem,
 )
+from reconciler.config.policy import policy_issues
 from reconciler.config.quote import quoted
 from reconciler.config.schema import schema_findings, schema_issues
 from reconciler.config.source import Document, JsonPath, Pos, display_name, read_document
@@ -46,12 +47,15 @@ def load_config(
     path: str | Path,
     *,
     allowed_hosts: Sequence[str] | None = None,
+    trusted: Callable[[Settings], Settings] | None = None,
 ) -> DesiredState:
     """Load the configuration repository at `path` into the desired state.
 
     `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
     itself. `allowed_hosts`, when given, replaces `settings.allowedHosts` (the CLI
-    passes QLIK_EMAIL_ALLOWED_HOSTS). Raises ConfigError listing every problem
+    passes QLIK_EMAIL_ALLOWED_HOSTS). `trusted`, when given, turns the file's
+    settings into those that apply (`--base`: the base's, narrowed by the file's)
+    before any tenant is checked against them. Raises ConfigError listing every problem
     found in every file; never resolves a secret.
     """
     root_file, root_dir = _locate(Path(path))
@@ -60,9 +64,11 @@ def load_config(
     defaults = _validate_root(root, issues)
     files = _tenant_files(root, root_dir, root_file, issues)
     settings = build_settings(root) if root is not None and not issues else Settings()
+    if trusted is not None:
+        settings = trusted(settings)
     if allowed_hosts is not None:
         settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
-    tenants = _load_tenants(files, defaults, issues, settings.allowed_hosts)
+    tenants = _load_tenants(files, defaults, issues, settings)
     if issues or root is None:
         raise ConfigError(issues)
     return DesiredState(
@@ -226,13 +232,13 @@ def _load_tenants(
     files: list[Path],
     defaults: Defaults,
     issues: list[ConfigIssue],
-    allowed: Sequence[str],
+    settings: Settings,
 ) -> list[TenantSpec]:
     """Read, check and build every tenant file."""
     docs: list[Document] = []
     tenants: list[TenantSpec] = []
     for path in files:
-        doc, tenant, found = _load_tenant(path, defaults, allowed)
+        doc, tenant, found = _load_tenant(path, defaults, settings)
         issues.extend(found)
         if doc is not None:
             docs.append(doc)
@@ -245,14 +251,15 @@ def _load_tenants(
 _Loaded = tuple[Document | None, TenantSpec | None, list[ConfigIssue]]
 
 
-def _load_tenant(path: Path, defaults: Defaults, allowed: Sequence[str]) -> _Loaded:
+def _load_tenant(path: Path, defaults: Defaults, settings: Settings) -> _Loaded:
     """One tenant file: its document, the tenant it builds and every issue found."""
     doc, issues = _read_tenant(path)
     if doc is None:
         return None, None, issues
     tenant = build_tenant(doc, defaults, issues, sound=not issues)
     if tenant is not None:
-        issues.extend(host_issues(doc, tenant.url, allowed))
+        issues.extend(host_issues(doc, tenant.url, settings.allowed_hosts))
+        issues.extend(policy_issues(doc, tenant, settings.policy))
     return _identity(doc), tenant, issues
 
 

@@ -39,6 +39,7 @@ from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, un
 from reconciler.engine.planner import make_plan
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Selection, select
+from reconciler.engine.trust import Trust
 from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
 from reconciler.secrets import ResolvePolicy, SecretResolver
@@ -85,7 +86,9 @@ class Engine:
     """Runs plan, apply, drift or a plain read over the tenants of a Selection.
 
     `secrets` resolves the API credentials (and, for apply, the e-mail
-    secrets); `progress`, when given, hears about every tenant as it goes.
+    secrets); `progress`, when given, hears about every tenant as it goes;
+    `trust` (plan and drift under `--base`) names the tenants that are never
+    contacted, and the secret references the plan shows as moved.
     """
 
     def __init__(
@@ -95,10 +98,12 @@ class Engine:
         *,
         client: ClientOptions | None = None,
         progress: Progress | None = None,
+        trust: Trust | None = None,
     ) -> None:
         self.selection = selection
         self.secrets = secrets
         self.progress = progress
+        self.trust = trust or Trust()
         self._client = client or ClientOptions(
             timeout_s=selection.desired.settings.timeout_s,
             connections=selection.concurrency,
@@ -138,6 +143,11 @@ class Engine:
     def tenants(self) -> tuple[TenantSpec, ...]:
         """The tenants this engine works on."""
         return self.selection.tenants
+
+    @property
+    def readable(self) -> tuple[TenantSpec, ...]:
+        """The tenants that may be contacted (all but those `trust` holds back)."""
+        return tuple(t for t in self.tenants if t.name not in self.trust.not_read)
 
     def read(self) -> dict[str, LiveRead]:
         """Every tenant's live state, or why it could not be read."""
@@ -199,6 +209,7 @@ class Engine:
             rotate=rotated,
             shard=self.selection.shard,
             config_root=str(self.selection.desired.root),
+            trust=self.trust,
         )
         safety = self.selection.desired.settings.safety
         return replace(plan, needs=needs(plan, safety, fleet_size=len(self.tenants)))
@@ -255,17 +266,18 @@ class Engine:
         live = await self._read_all(session)
         checks: dict[str, ConnectionCheck] = {}
         if verify:
-            configured = [t for t in self.tenants if _configured(live[t.name])]
+            configured = [t for t in self.readable if _configured(live[t.name])]
             checks = await self._verify_all(session, configured)
         settings = self.selection.desired.settings
         return build_report(
-            self.tenants, live, settings.ignore, today, checks, shard=self.selection.shard
+            self.readable, live, settings.ignore, today, checks, shard=self.selection.shard
         )
 
     async def _read_all(self, session: ApiSession) -> dict[str, LiveRead]:
         progress = self.progress
+        tenants = self.readable
         if progress is not None:
-            progress.begin(Phase.READ, len(self.tenants))
+            progress.begin(Phase.READ, len(tenants))
 
         async def read(spec: TenantSpec) -> LiveRead:
             state = await self._read_one(session, spec)
@@ -274,10 +286,10 @@ class Engine:
                 progress.step(spec.name, "error" if failed else "read", failed)
             return state
 
-        states = await run_bounded(self.tenants, read, self.selection.concurrency)
+        states = await run_bounded(tenants, read, self.selection.concurrency)
         return {
             spec.name: state or ReadFailure("not read")
-            for spec, state in zip(self.tenants, states, strict=True)
+            for spec, state in zip(tenants, states, strict=True)
         }
 
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:

@@ -30,6 +30,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "delete": plan.count(Action.DELETE),
         "unchanged": plan.count(Action.NOOP),
         "errors": len(plan.errors),
+        "notRead": len(plan.not_read),
     }
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
@@ -54,11 +55,20 @@ def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
                 "before": None if c.sensitive else c.before,
                 "after": None if c.sensitive else c.after,
                 "sensitive": c.sensitive,
+                **_moved(c),
             }
             for c in tenant.changes
         ],
         "error": tenant.error,
+        "notRead": tenant.not_read,
     }
+
+
+def _moved(change: FieldChange) -> dict[str, str | None]:
+    """A secret's old and new reference (names, not values) and where it goes."""
+    if change.after_ref is None:
+        return {}
+    return {"beforeRef": change.before_ref, "afterRef": change.after_ref, "sentTo": change.sent_to}
 
 
 def plan_from_document(document: dict[str, Any]) -> Plan:
@@ -78,7 +88,15 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
         url=data["url"],
         action=Action(data["action"]),
         changes=tuple(
-            FieldChange(c["field"], c["before"], c["after"], c["sensitive"])
+            FieldChange(
+                c["field"],
+                c["before"],
+                c["after"],
+                c["sensitive"],
+                c.get("beforeRef"),
+                c.get("afterRef"),
+                c.get("sentTo"),
+            )
             for c in data["changes"]
         ),
         provider_before=Provider(data["providerBefore"]) if data["providerBefore"] else None,
@@ -86,6 +104,7 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
         live_fingerprint=data["liveFingerprint"],
         desired_fingerprint=data["desiredFingerprint"],
         error=data["error"],
+        not_read=data.get("notRead"),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
+from reconciler.engine.trust import SecretMove, Trust
 from reconciler.model import (
     PROVIDER_FIELDS,
     SECRET_FIELD,
@@ -42,12 +43,22 @@ def make_plan(
     rotate: Collection[str] = (),
     shard: str | None = None,
     config_root: str | None = None,
+    trust: Trust | None = None,
 ) -> Plan:
     """Plan every tenant. `live` maps a tenant name to its LiveState, or to the
     ReadFailure that says why it could not be read; `rotate` names tenants whose
-    secret is re-sent; `shard` and `config_root` are recorded in the plan."""
+    secret is re-sent; `shard` and `config_root` are recorded in the plan;
+    `trust` (under `--base`) names the tenants not read and the secret
+    references that moved."""
+    trust = trust or Trust()
     plans = [
-        _plan_tenant(spec, live.get(spec.name, NOT_READ), spec.name in rotate) for spec in tenants
+        _with_moves(
+            _plan_tenant(spec, live.get(spec.name, NOT_READ), spec.name in rotate)
+            if spec.name not in trust.not_read
+            else _unread(spec, trust.not_read[spec.name]),
+            trust.secret_moves.get(spec.name),
+        )
+        for spec in tenants
     ]
     ordered = tuple(sorted(plans, key=lambda p: p.tenant))
     return Plan(tenants=ordered, shard=shard, config_root=config_root)
@@ -102,6 +113,33 @@ def _plan_tenant(spec: TenantSpec, live: LiveRead, rotate: bool) -> TenantPlan:
             error=live.message,
         )
     return plan_tenant(spec, live, rotate=rotate)
+
+
+def _unread(spec: TenantSpec, reason: str) -> TenantPlan:
+    """A tenant not contacted: its desired state, shown as if it were new."""
+    desired = spec.email
+    return TenantPlan(
+        tenant=spec.name,
+        url=spec.url,
+        action=Action.NOOP,
+        changes=_created(desired) if desired else (),
+        provider_after=desired.provider if desired else None,
+        desired_fingerprint=desired_fingerprint(spec),
+        not_read=reason,
+    )
+
+
+def _with_moves(plan: TenantPlan, move: SecretMove | None) -> TenantPlan:
+    """`plan` showing that the secret's reference changed: the secret change
+    carries both references and where the value goes, and a tenant that was
+    otherwise unchanged is updated (the new value is sent on the next PUT)."""
+    if move is None or plan.error is not None or plan.provider_after is None:
+        return plan
+    secret = SECRET_FIELD[plan.provider_after]
+    change = FieldChange(secret, None, None, True, move.before, move.after, move.sent_to)
+    kept = tuple(c for c in plan.changes if not (c.sensitive and c.field == secret))
+    action = Action.UPDATE if plan.action is Action.NOOP and plan.not_read is None else plan.action
+    return replace(plan, action=action, changes=(*kept, change))
 
 
 def _secret_change(provider: Provider) -> FieldChange:

@@ -62,15 +62,25 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
         lines += ["qlik-email will perform the following actions:", ""]
         for tenant in changed:
             lines += _text_tenant(tenant, paint)
-    elif plan.errors:
-        read = len(plan.tenants) - len(plan.errors)
-        lines += [f"No changes for the {read} tenant(s) that could be read.", ""]
+    elif plan.errors or plan.not_read:
+        lines += [f"No changes for the {len(plan.planned)} tenant(s) that were read.", ""]
     else:
         lines += [
             "No changes. The e-mail configuration of every tenant matches the desired state.",
             "",
         ]
+    lines += _text_not_read(plan, paint)
     lines.append(paint(summary_line(plan), "bold"))
+    if plan.not_read:
+        lines.append(paint(not_read_line(plan), "yellow"))
+    for tenant, change in _moves(plan):
+        lines.append(
+            paint(
+                f"Secret reference changed: tenant {tenant.tenant} {change.field} "
+                f"{moved_reference(change)}.",
+                "yellow",
+            )
+        )
     if plan.errors:
         lines.append(paint(f"{len(plan.errors)} tenant(s) could not be read.", "red"))
     for need in plan.needs:
@@ -78,10 +88,10 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _text_tenant(tenant: TenantPlan, paint: Painter) -> list[str]:
+def _text_tenant(tenant: TenantPlan, paint: Painter, verb: str | None = None) -> list[str]:
     symbol = _SYMBOL[tenant.action]
     colour = _COLOUR[tenant.action]
-    header = f"  # tenant {tenant.tenant} ({tenant.url}) {_VERB[tenant.action]}"
+    header = f"  # tenant {tenant.tenant} ({tenant.url}) {verb or _VERB[tenant.action]}"
     if tenant.action is Action.REPLACE and tenant.provider_before and tenant.provider_after:
         header += f" (provider {tenant.provider_before.value} -> {tenant.provider_after.value})"
     width = max((len(c.field) for c in tenant.changes), default=0)
@@ -99,12 +109,39 @@ def _text_change(change: FieldChange, action: Action, width: int, paint: Painter
     name = change.field.ljust(width)
     if change.sensitive:
         symbol, colour = ("~", "yellow") if action is Action.UPDATE else ("+", "green")
-        return paint(f"      {symbol} {name} = {show(None, sensitive=True)}", colour)
+        moved = f" {moved_reference(change)}" if change.after_ref else ""
+        return paint(f"      {symbol} {name} = {show(None, sensitive=True)}{moved}", colour)
     if change.before is None:
         return paint(f"      + {name} = {show(change.after)}", "green")
     if change.after is None:
         return paint(f"      - {name} = {show(change.before)} -> null", "red")
     return paint(f"      ~ {name} = {show(change.before)} -> {show(change.after)}", "yellow")
+
+
+def moved_reference(change: FieldChange) -> str:
+    """`${env:OLD} -> ${env:NEW}, sent to HOST:PORT` for a secret whose
+    reference changed (references are names, never values)."""
+    text = f"{change.before_ref} -> {change.after_ref}, sent to {change.sent_to}"
+    return escape.terminal(text)
+
+
+def not_read_line(plan: Plan) -> str:
+    """How many tenants were deliberately not contacted, and why."""
+    reasons = sorted({t.not_read or "" for t in plan.not_read})
+    return f"{len(plan.not_read)} tenant(s) not read: {'; '.join(reasons)}."
+
+
+def _moves(plan: Plan) -> list[tuple[TenantPlan, FieldChange]]:
+    return [(t, c) for t in plan.tenants for c in t.changes if c.after_ref is not None]
+
+
+def _text_not_read(plan: Plan, paint: Painter) -> list[str]:
+    if not plan.not_read:
+        return []
+    lines = [paint("Not read until merge; their desired state:", "yellow"), ""]
+    for tenant in plan.not_read:
+        lines += _text_tenant(tenant, paint, f"is not read ({tenant.not_read})")
+    return lines
 
 
 def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -114,6 +151,18 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     head = ["## qlik-email plan", "", f"**{summary_line(plan)}**", ""]
     for need in plan.needs:
         head += [f":warning: apply will need `{need.flag}`: {md_cell(need.reason)}.", ""]
+    if plan.not_read:
+        head += [f":pause_button: {md_cell(not_read_line(plan))}", ""]
+        head += [f"- {md_cell(t.tenant)} ({md_cell(t.url)})" for t in plan.not_read[:50]]
+        head.append("")
+    moves = _moves(plan)
+    if moves:
+        head += [f":warning: {len(moves)} secret reference(s) changed:", ""]
+        head += [
+            f"- {md_cell(t.tenant)}: `{c.field}` {md_cell(moved_reference(c))}"
+            for t, c in moves[:50]
+        ]
+        head.append("")
     if plan.errors:
         head += [f":x: {len(plan.errors)} tenant(s) could not be read:", ""]
         head += [f"- {md_cell(t.tenant)}: {md_cell(t.error or '')}" for t in plan.errors[:50]]
@@ -121,7 +170,9 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
     if not changed:
         head.append(
-            "No changes for the tenants that could be read." if plan.errors else "No changes."
+            "No changes for the tenants that were read."
+            if plan.errors or plan.not_read
+            else "No changes."
         )
         return "\n".join(head) + "\n"
     head += ["| | tenant | action | fields |", "|---|---|---|---|"]

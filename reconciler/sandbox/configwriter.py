@@ -25,6 +25,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from reconciler.sandbox.tenants import SandboxTenant
 
@@ -100,9 +101,18 @@ def _root_yaml(sandbox: Sandbox) -> str:
             f"    serverPort: {sandbox.smtp_ports['StartTLS']}",
             "    securityType: StartTLS",
             "tenants: tenants/*.yaml",
+            "settings:",
+            "  allowedHosts:",
+            f"    - {_q(_host_glob(sandbox.base_url))}",
             "",
         ]
     )
+
+
+def _host_glob(url: str) -> str:
+    """The allowedHosts entry naming the sandbox's host (IPv6 in brackets)."""
+    host = urlsplit(url).hostname or "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _tenant_yaml(tenant: SandboxTenant, auth: str, kind: str, secrets_dir: Path) -> str:

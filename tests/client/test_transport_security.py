@@ -132,7 +132,7 @@ def test_tenant_url_outside_allowed_hosts_is_refused_before_any_request(sandbox,
 def test_allowed_hosts_from_the_environment_replace_the_config(sandbox, repo, cli, monkeypatch):
     root = repo / "qlik-email.yaml"
     data = yaml.safe_load(root.read_text())
-    data["settings"] = {"allowedHosts": ["*.attacker.example"]}
+    data["settings"] = {"allowedHosts": ["*.attacker.example", "127.0.0.1"]}
     root.write_text(yaml.safe_dump(data))
     path = repo / "tenants" / "tenant-002.yaml"
     tenant = yaml.safe_load(path.read_text())

@@ -83,6 +83,7 @@ def test_bad_file_exits_1_with_position_and_sends_nothing(
 
 def test_valid_fixture_does_reach_the_sandbox(fleet, cli, tmp_path, monkeypatch):
     # The control for the test above: the same set-up with a valid file sends requests.
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
     monkeypatch.chdir(copy_pointing_at("valid-minimal", fleet, tmp_path))
     fleet.reset_stats()
     result = cli("plan", ".")
@@ -106,6 +107,7 @@ MULTI_LINE = "sbx-key-first-line\n::stop-commands::hidden-second-line\n"
 @pytest.mark.parametrize("case", sorted(REFERENCES))
 def test_unusable_api_key_reference_exits_1_at_its_line(fleet, cli, tmp_path, monkeypatch, case):
     reference, phrase = REFERENCES[case]
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
     repo = copy_pointing_at("valid-minimal", fleet, tmp_path)
     (tmp_path / "outside.key").write_text("outside")
     (repo / "link.key").symlink_to(tmp_path / "outside.key")

@@ -403,10 +403,27 @@ def test_tenant_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
     assert len(issues) == 1 and "tenant name 'ACME' is already used" in issues[0].message
 
 
-def test_plain_http_is_accepted_for_loopback_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_http_is_accepted_for_loopback_hosts_the_list_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(DATA / "http-loopback-host")
     urls = [tenant.url for tenant in load_config(".").tenants]
     assert urls == ["http://127.0.0.1:8443", "http://localhost:9000/qlik", "http://[::1]:9001"]
+
+
+def test_loopback_hosts_are_refused_unless_the_list_names_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(DATA / "http-loopback-host")
+    with pytest.raises(ConfigError) as caught:
+        load_config(".", allowed_hosts=["*.qlikcloud.com", "localhost"])
+    found = sorted(
+        (i.file, i.line, i.column, i.message.split(" is ")[0]) for i in caught.value.issues
+    )
+    assert found == [
+        (os.path.join("tenants", "acme.yaml"), 2, 6, "host 127.0.0.1"),
+        (os.path.join("tenants", "gamma.yaml"), 2, 6, "host ::1"),
+    ]
 
 
 def test_loading_resolves_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:

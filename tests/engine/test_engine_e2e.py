@@ -51,7 +51,7 @@ def test_the_engine_refuses_an_unsafe_plan_before_writing_anything(tmp_path, mon
     with Sandbox(tenants=3, seed=22) as sandbox:
         repo = sandbox.write_config(tmp_path / "config")
         root = repo / "qlik-email.yaml"
-        root.write_text(root.read_text() + "settings:\n  safety: {maxChanges: 1}\n")
+        root.write_text(root.read_text() + "  safety: {maxChanges: 1}\n")  # under settings:
         sandbox.reset_stats()
         with pytest.raises(UnsafePlanError, match="maxChanges 1"):
             Engine.load(repo, allow_commands=True).apply()

@@ -67,7 +67,7 @@ def test_apply_under_faults_converges_or_reports_then_rerun_converges(tmp_path, 
         repo = sandbox.write_config(tmp_path / "config", auth="oauth")
         root = repo / "qlik-email.yaml"
         settings = yaml.safe_load(root.read_text())
-        settings["settings"] = {"timeout": 1, "concurrency": 64}
+        settings["settings"].update(timeout=1, concurrency=64)
         root.write_text(yaml.safe_dump(settings))
         specs = {s.name: s for s in load_config(repo).tenants}
         names = sorted(specs)

@@ -14,6 +14,12 @@ from reconciler.importer import render_tenant, secret_references
 from reconciler.importer.render import quote
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_host_allowed(monkeypatch) -> None:
+    # Imported files name no allowed hosts, and loopback is not allowed by default.
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
+
+
 def seed_mixed_fleet(sandbox) -> None:
     """tenant-001 BasicAuth, tenant-002 Microsoft 365, tenant-003 legacy, tenant-004 none."""
     one, two, three, _ = sandbox.tenants

@@ -14,6 +14,13 @@ from typing import Any, ClassVar
 import pytest
 from conftest import run_cli
 
+
+@pytest.fixture(autouse=True)
+def loopback_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tenants here are on 127.0.0.1: a host only an allowed-host list names."""
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
+
+
 TENANT = "tenant-001"
 
 
@@ -140,6 +147,7 @@ def test_hostile_live_values_write_nothing(hostile_tenant, tmp_path, monkeypatch
     _HostileTenant.config = {**GOOD, **values}
     out = tmp_path / "config"
     monkeypatch.setenv("QLIK_API_KEY", "any-key")
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = run_cli("import", str(out), "--tenant", f"evil={hostile_tenant}")
     assert result.code == 1, result
@@ -156,6 +164,7 @@ def test_hostile_values_the_language_accepts_are_written_escaped(
     _HostileTenant.config = {**GOOD, "senderName": "\x1b[2J\n::error::x\u202e" + "y" * 300}
     out = tmp_path / "config"
     monkeypatch.setenv("QLIK_API_KEY", "any-key")
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
     result = run_cli("import", str(out), "--tenant", f"evil={hostile_tenant}")
     assert result.code == 0, result
     _assert_safe(result.stdout + result.stderr)

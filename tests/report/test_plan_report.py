@@ -74,6 +74,7 @@ def test_json_plan_validates_against_schema():
         "delete": 1,
         "unchanged": 1,
         "errors": 0,
+        "notRead": 0,
     }
 
 

@@ -177,6 +177,7 @@ def test_write_config_makes_a_ready_repository(sb: Sandbox, tmp_path: Path) -> N
             }
         },
         "tenants": "tenants/*.yaml",
+        "settings": {"allowedHosts": ["127.0.0.1"]},
     }
     basic = yaml.safe_load((root / "tenants/tenant-001.yaml").read_text())
     tenant = sb.tenant("tenant-001")

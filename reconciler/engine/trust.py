@@ -1,0 +1,84 @@
+"""What a pull request may make the tool do, judged against the trusted base.
+
+A tenant is contacted only with the credential reference that the base pairs
+with its URL: a tenant the pull request adds, moves to another URL or gives
+other credentials is planned from the configuration alone and not read (no
+token request, no GET) until the change is merged. References are compared,
+never the values they resolve to.
+
+An e-mail secret whose reference changed is shown in the plan with both
+reference names and the server the value will be sent to: swapping
+`${env:T2_SMTP}` for `${env:T1_KEY}` must not plan as "No changes".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from reconciler.model import DesiredEmail, DesiredState, Provider, TenantSpec
+
+NOT_READ_REASON = "url or credentials changed in this pull request; read after merge"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretMove:
+    """A tenant's e-mail secret reference that differs from the base's."""
+
+    before: str
+    after: str
+    sent_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """The verdict on a pull request's tenants: those not to contact (by name,
+    with the reason) and those whose e-mail secret reference moved."""
+
+    not_read: Mapping[str, str] = field(default_factory=dict)
+    secret_moves: Mapping[str, SecretMove] = field(default_factory=dict)
+
+
+def judge(proposed: DesiredState, base: DesiredState) -> Trust:
+    """Compare every tenant of `proposed` with the base tenant at the same URL
+    (scheme, host and port case-insensitive; path as written)."""
+    by_url = {_where(t.url): t for t in base.tenants}
+    by_name = {t.name: t for t in base.tenants}
+    not_read: dict[str, str] = {}
+    moves: dict[str, SecretMove] = {}
+    for tenant in proposed.tenants:
+        trusted = by_url.get(_where(tenant.url))
+        if trusted is None or trusted.auth != tenant.auth:
+            not_read[tenant.name] = NOT_READ_REASON
+        move = _secret_move(tenant, trusted or by_name.get(tenant.name))
+        if move is not None:
+            moves[tenant.name] = move
+    return Trust(not_read, moves)
+
+
+def _where(url: str) -> str:
+    """A tenant URL, normalised: scheme, host, port (the scheme's default made
+    explicit) and path without a trailing slash."""
+    parts = urlsplit(url.strip())
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{parts.hostname}:{port}{parts.path.rstrip('/')}"
+
+
+def _secret_move(tenant: TenantSpec, trusted: TenantSpec | None) -> SecretMove | None:
+    email = tenant.email
+    if email is None or email.secret is None:
+        return None
+    before = trusted.email.secret if trusted is not None and trusted.email else None
+    if before == email.secret:
+        return None
+    return SecretMove(str(before) if before else "(none)", str(email.secret), destination(email))
+
+
+def destination(email: DesiredEmail) -> str:
+    """Where the e-mail secret is sent: the SMTP server, or Microsoft's sign-in
+    service for the Microsoft 365 tenant named."""
+    values = email.as_dict()
+    if email.provider is Provider.MICROSOFT365:
+        return f"Microsoft 365 tenant {values.get('providerTenantId', '?')}"
+    return f"{values.get('serverAddress', '?')}:{values.get('serverPort', '?')}"
