@@ -212,7 +212,10 @@ def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
         assert 'rm -rf "$tool"' in install["run"]
         installs.add(install["run"])
         assert config["uses"].startswith("actions/checkout@")
-        assert config["with"] == {"persist-credentials": False}  # the caller's repository
+        assert config["with"]["persist-credentials"] is False  # the caller's repository
+        assert set(config["with"]) <= {"persist-credentials", "fetch-depth"}, name
+        if name == "plan":  # the pull request's base commit is in the clone (--base)
+            assert config["with"]["fetch-depth"] == 0
         assert all("checkout@" not in step.get("uses", "") for step in steps[5:])
     assert len(installs) == 1, "the three workflows install alike"
 
