@@ -422,6 +422,236 @@ def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
     assert '"Four"' in comments[1]["body"] and '"Four"' not in comments[0]["body"]
 
 
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:
+    """Make the repository holding `repo` a git repository with a base commit (the
+    configuration as the sandbox wrote it, API keys from ${env:...}) and a pull
+    request on top of it that widens the allowed hosts, moves tenant-001 to a host
+    of its own, pairs tenant-002 with tenant-003's API key and renames tenant-004's
+    sender. Returns the base and head commits and the NAME=value lines of the keys."""
+    values = env_repo(sandbox, repo)
+    top = repo.parent
+    _git(top, "init", "--quiet", "--initial-branch=main")
+    _git(top, "add", repo.name)
+    _git(top, "commit", "--quiet", "-m", "base")
+    base = _git(top, "rev-parse", "HEAD")
+    root = repo / "qlik-email.yaml"
+    root.write_text(
+        root.read_text().replace('    - "127.0.0.1"\n', '    - "127.0.0.1"\n    - "*"\n')
+    )
+    edits = {
+        "tenant-001": (r'url: ".*"', 'url: "http://127.0.0.1:9/t/tenant-001"'),
+        "tenant-002": (r"\$\{env:TENANT_002_API_KEY\}", "${env:TENANT_003_API_KEY}"),
+        "tenant-004": (r'"Tenant 004"', '"Four"'),
+    }
+    for name, (pattern, replacement) in edits.items():
+        path = repo / "tenants" / f"{name}.yaml"
+        text = path.read_text()
+        path.write_text(re.sub(pattern, replacement, text, count=1))
+        assert path.read_text() != text, name
+    _git(top, "commit", "--quiet", "-am", "pull request")
+    dotenv = "".join(f"{k}={v}\n" for k, v in values.items())
+    return base, _git(top, "rev-parse", "HEAD"), dotenv
+
+
+def _planned(tmp_path: Path) -> dict[str, Any]:
+    plan = json.loads((tmp_path / "runner" / "qlik-email-out" / "plan.json").read_text())
+    return {tenant["name"]: tenant for tenant in plan["tenants"]} | {"": plan["summary"]}
+
+
+@needs_jq
+@pytest.mark.parametrize("kind", ["workflow", "action"])
+def test_plan_judges_the_pull_request_by_its_base_commit(kind, sandbox, repo, tmp_path):
+    """The plan step passes --base with the pull request's base commit from the event:
+    the base's allowed hosts apply, and the tenants whose url or credential reference
+    the pull request changed are shown but not contacted."""
+    base, head, dotenv = _pull_request(sandbox, repo)
+    inputs = {"config": "config", "shard": "", "comment": True, "allowed-hosts": ""}
+    ctx = context(inputs, {"QLIK_EMAIL_ENV": dotenv})
+    ctx["github"]["event"]["pull_request"]["base"] = {"sha": base}
+    ctx["github"]["event"]["pull_request"]["head"] = {"sha": head}
+    if kind == "action":
+        inputs["env"] = dotenv
+    runner = Runner("plan" if kind == "workflow" else "action", tmp_path, repo.parent, ctx)
+    job = "plan" if kind == "workflow" else None
+
+    found = runner.run(job, "Find the trusted base")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert runner.context["steps"]["base"]["outputs"] == {"ref": base}
+    validated = runner.run(job, "Validate")
+    assert validated.returncode == 0, validated.stderr
+    planned = runner.run(job, "Plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    tenants = _planned(tmp_path)
+    assert tenants[""]["notRead"] == 2
+    assert tenants["tenant-001"]["notRead"] and tenants["tenant-002"]["notRead"]
+    assert not tenants["tenant-003"]["notRead"] and not tenants["tenant-003"]["error"]
+    assert not tenants["tenant-004"]["notRead"] and not tenants["tenant-004"]["error"]
+    assert "127.0.0.1:9" not in planned.stderr  # nothing was sent to the moved tenant
+
+    # Outside a pull request there is no base; a base missing from the clone (and
+    # not fetchable: this repository has no remote) is an error that says what to do.
+    runner.context["github"]["event"] = {}
+    assert runner.run(job, "Find the trusted base").returncode == 0
+    assert runner.context["steps"]["base"]["outputs"] == {}
+    runner.context["inputs"]["base"] = "e" * 40
+    missing = runner.run(job, "Find the trusted base")
+    assert missing.returncode == 1 and "fetch-depth: 0" in missing.stdout
+    assert runner.context["steps"]["base"]["outputs"] == {}
+
+
+FORKS = ROOT / "examples" / "github" / "plan-forks.yml"
+PR_DIR = "pr"  # where a pull_request_target job checks out the pull request's files
+
+
+def _triggers(document: dict[str, Any]) -> set[str]:
+    on = document["on"]
+    return {on} if isinstance(on, str) else set(on)
+
+
+TARGET_WORKFLOWS = [path for path in WORKFLOWS if "pull_request_target" in _triggers(load(path))]
+
+
+def test_the_fork_example_is_the_one_pull_request_target_workflow():
+    assert TARGET_WORKFLOWS == [FORKS]
+    assert _triggers(load(FORKS)) == {"pull_request_target"}
+    for path in [*WORKFLOWS, ACTION]:  # every zizmor suppression: one line, one audit, why
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if "zizmor: ignore" not in line:
+                continue
+            audits = re.findall(r"zizmor: ignore\[([^\]]*)\]", line)
+            assert len(audits) == 1 and "," not in audits[0], f"{path}:{number + 1}"
+            if path == FORKS:
+                assert line == "  pull_request_target: # zizmor: ignore[dangerous-triggers]"
+                why = " ".join(lines[number - 2 : number])
+                assert "Safe" in why and "pinned tool" in why and "base" in why
+
+
+@pytest.mark.parametrize("path", TARGET_WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pull_request_target_jobs_read_the_pull_request_only_as_data(path):
+    """A job that holds secrets on pull_request_target checks the pull request out
+    apart (pr/, no credentials kept) and runs nothing from it: no run: step at all,
+    only pinned checkout and qlik-email steps, the tool installed from the pinned
+    action (no `package`), the configuration read from pr/, judged by the base commit."""
+    for name, job in load(path)["jobs"].items():
+        assert "uses" not in job, f"{name}: the reusable plan workflow would plan the base"
+        if "secrets." not in json.dumps(job):
+            continue
+        assert "defaults" not in job, name
+        checkouts, tools = [], []
+        for step in job["steps"]:
+            assert "run" not in step and "working-directory" not in step, (name, step)
+            assert PIN.match(step["uses"]), step["uses"]
+            if step["uses"].startswith("actions/checkout@"):
+                checkouts.append(step["with"])
+            else:
+                assert re.match(r"qlik-email/qlik-email@", step["uses"]), step["uses"]
+                tools.append(step["with"])
+        assert checkouts == [
+            {
+                "ref": "${{ github.event.pull_request.head.sha }}",
+                "path": PR_DIR,
+                "fetch-depth": 0,  # the base commit is in the clone, for --base
+                "persist-credentials": False,
+            }
+        ]
+        assert tools, name
+        for given in tools:
+            assert given["command"] == "plan"
+            assert given["config"] == PR_DIR or given["config"].startswith(f"{PR_DIR}/")
+            assert given["base"] == "${{ github.event.pull_request.base.sha }}"
+            assert given["allowed-hosts"]
+            assert "package" not in given  # the tool comes from the pinned commit
+            others = {k: v for k, v in given.items() if k != "config"}
+            assert not any(re.search(rf"(^|/){PR_DIR}(/|$)", str(v)) for v in others.values())
+
+
+def test_the_action_only_reads_the_configuration_directory():
+    """$CONFIG (the pull request's files, in the fork setup) is only ever an argument
+    of qlik-email or of `git -C`, or text: no script runs, sources or installs from it."""
+    allowed = re.compile(
+        r'args=\((validate|plan|apply|drift) "\$CONFIG"|qlik-email validate "\$CONFIG"'
+        r'|git -C "\$CONFIG" (cat-file|fetch) |marker="<!-- |echo "::error'
+    )
+    for step in load(ACTION)["runs"]["steps"]:
+        for line in str(step.get("run", "")).splitlines():
+            if "CONFIG" in line:
+                assert allowed.search(line), line
+    comment = next(
+        s for s in load(ACTION)["runs"]["steps"] if s.get("name", "").startswith("Comment")
+    )
+    assert "pull_request_target" in comment["if"]
+    (twin,) = (
+        s
+        for s in load(REUSABLE["plan"])["jobs"]["plan"]["steps"]
+        if s.get("name") == comment["name"]
+    )
+    assert "pull_request_target" in twin["if"]
+
+
+@needs_jq
+def test_the_fork_setup_plans_the_pull_request_files_from_pr(sandbox, repo, tmp_path):
+    """The fork example's layout, run for real: a shallow clone of the pull request's
+    head in pr/ (beside hostile files), the action's steps run from the workspace
+    root with config pr/config and base the base commit, which is fetched into the
+    clone; nothing in pr/ runs, and the changed tenants are not contacted."""
+    base, head, dotenv = _pull_request(sandbox, repo)
+    workspace = tmp_path / "workspace"
+    pr = workspace / PR_DIR
+    _git(tmp_path, "clone", "--quiet", "--depth=1", f"file://{repo.parent}", str(pr))
+    assert _git(pr, "rev-parse", "HEAD") == head
+    absent = ["git", "-C", str(pr), "cat-file", "-e", f"{base}^{{commit}}"]
+    assert subprocess.run(absent, capture_output=True).returncode  # a shallow clone
+    marker = _hostile_workspace(pr)
+    for name in ("qlik-email", "git", "gh", "jq", "bash", "python3"):
+        for directory in (pr, pr / "config"):
+            tool = directory / name
+            tool.write_text(f"#!/bin/sh\ntouch {marker}\n")
+            tool.chmod(0o755)
+    inputs = {
+        "command": "plan",
+        "config": f"{PR_DIR}/config",
+        "base": base,
+        "allowed-hosts": "127.0.0.1",
+        "env": dotenv,
+        "shard": "",
+        "comment": "true",
+    }
+    ctx = context(inputs)
+    ctx["github"]["event_name"] = "pull_request_target"
+    ctx["github"]["event"]["pull_request"]["base"] = {"sha": base}
+    ctx["github"]["event"]["pull_request"]["head"] = {"sha": head}
+    runner = Runner("action", tmp_path, workspace, ctx)
+
+    found = runner.run(None, "Find the trusted base")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert runner.context["steps"]["base"]["outputs"] == {"ref": base}
+    assert _git(pr, "cat-file", "-t", base) == "commit"  # fetched into the shallow clone
+    validated = runner.run(None, "Validate")
+    assert validated.returncode == 0, validated.stderr
+    planned = runner.run(None, "Plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    tenants = _planned(tmp_path)
+    assert tenants[""]["notRead"] == 2
+    assert tenants["tenant-001"]["notRead"] and tenants["tenant-002"]["notRead"]
+    assert not tenants["tenant-004"]["notRead"] and not tenants["tenant-004"]["error"]
+    assert runner.run(None, "Comment on the pull request").returncode == 0
+    (comment,) = runner.gh()["comments"]["7"]
+    assert "tenant-004" in comment["body"]
+    assert not marker.exists(), "nothing in the pull request's files ran"
+
+
 @needs_jq
 def test_plan_workflow_reports_an_invalid_configuration(repo, tmp_path):
     (repo / "tenants" / "tenant-001.yaml").write_text("name: tenant-001\nurl: nope\n")
