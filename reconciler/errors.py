@@ -8,6 +8,7 @@
     |   +-- NotAdminError      403 ROLECHECK-1: the credentials are not a tenant admin
     +-- UnsafePlanError        a plan exceeds the safety thresholds (needs --force)
     +-- PlanFileError          a saved plan file is unreadable or from another version
+    +-- StateFileError         the applied-state file (--state) is unreadable or cannot be written
     +-- ReportFileError        JSON reports that cannot be merged (unreadable, mixed, overlapping)
 
 Anything else that escapes is a bug: the CLI prints it with a hint to use --debug.
@@ -84,6 +85,11 @@ class UnsafePlanError(ReconcilerError):
 
 class PlanFileError(ReconcilerError):
     """A saved plan file cannot be used (unreadable, wrong version, wrong config)."""
+
+
+class StateFileError(ReconcilerError):
+    """The record of what apply last applied (`--state FILE`) is unreadable,
+    from another version, or cannot be written."""
 
 
 class ReportFileError(ReconcilerError):

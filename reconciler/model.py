@@ -47,6 +47,12 @@ SECRET_FIELD: Mapping[Provider, str] = {
     Provider.BASIC_AUTH: "password",
     Provider.MICROSOFT365: "clientSecret",
 }
+# The optional rotation marker written next to each provider's secret: bumping
+# it (a counter or a date) asks apply to re-send the secret.
+ROTATION_FIELD: Mapping[Provider, str] = {
+    Provider.BASIC_AUTH: "passwordRotation",
+    Provider.MICROSOFT365: "clientSecretRotation",
+}
 SECURITY_TYPES = ("none", "StartTLS", "SSL/TLS")
 
 
@@ -68,13 +74,15 @@ class DesiredEmail:
 
     `fields` holds the non-secret fields as sorted (name, value) pairs; `secret`
     is the reference to the password (BasicAuth) or client secret (Microsoft365),
-    written at `secret_source`.
+    written at `secret_source`; `rotation` is its rotation marker (`passwordRotation`
+    or `clientSecretRotation`, as text), never sent to the tenant.
     """
 
     provider: Provider
     fields: tuple[tuple[str, Scalar], ...]
     secret: SecretRef | None = None
     secret_source: SourcePos | None = field(default=None, compare=False)
+    rotation: str | None = None
 
     def as_dict(self) -> dict[str, Scalar]:
         return dict(self.fields)
@@ -86,11 +94,12 @@ class DesiredEmail:
         values: Mapping[str, Scalar],
         secret: SecretRef | None = None,
         secret_source: SourcePos | None = None,
+        rotation: str | None = None,
     ) -> DesiredEmail:
         """Build from a mapping, keeping only the provider's non-secret fields."""
         known = PROVIDER_FIELDS[provider]
         pairs = tuple(sorted((k, v) for k, v in values.items() if k in known))
-        return cls(provider=provider, fields=pairs, secret=secret, secret_source=secret_source)
+        return cls(provider, pairs, secret, secret_source, rotation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +255,10 @@ class Action(str, Enum):
     NOOP = "no-op"
 
 
+# The `before_ref` of a secret re-sent because apply has no record of it.
+NOT_RECORDED = "(not recorded)"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field's change. Sensitive fields carry no values, only that they change."""
@@ -254,11 +267,16 @@ class FieldChange:
     before: Scalar | None
     after: Scalar | None
     sensitive: bool = False
-    # A secret whose reference changed (`--base`): both references, and where
-    # the value will be sent. References are names, never values.
+    # A secret re-sent because its reference or rotation marker changed since
+    # `compared_with` ("base": the trusted base; "state": the record of the last
+    # apply): both references and markers, and where the value will be sent.
+    # References are names, never values.
     before_ref: str | None = None
     after_ref: str | None = None
     sent_to: str | None = None
+    before_rotation: str | None = None
+    after_rotation: str | None = None
+    compared_with: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,9 @@ from reconciler.cli.app import (
     out,
 )
 from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
-from reconciler.cli.options import fleet_options, format_option, markdown_option
+from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
 from reconciler.engine import ApplyHooks, ApplyOptions
+from reconciler.engine.applied import load_record, save_record, updated_record
 from reconciler.engine.planfile import is_plan_file, load_plan
 from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.model import Plan
@@ -51,6 +52,7 @@ from reconciler.report.plan import render_plan_text
     is_flag=True,
     help="Re-send the secrets of the selected tenants even when nothing else changed.",
 )
+@state_option
 @click.option(
     "--test-email",
     metavar="RECIPIENT",
@@ -77,6 +79,7 @@ def apply(
     allow_delete: bool,
     force: bool,
     rotate_secrets: bool,
+    state_file: str | None,
     test_email: str | None,
     report_file: str | None,
 ) -> int:
@@ -85,6 +88,10 @@ def apply(
     Per tenant: PUT (or DELETE), verify-connection, then a read-back that must plan
     as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
     failed (see the report), 1 when nothing could start, 130/143 when interrupted.
+
+    With --state FILE, a secret whose reference or rotation marker differs from
+    the record of the last apply is re-sent, and FILE is then updated for the
+    tenants that ended applied.
     """
     saved = load_plan(Path(path)) if is_plan_file(Path(path)) else None
     if saved is not None:
@@ -96,6 +103,8 @@ def apply(
     engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=True)
     if saved is not None:
         _check_origin(saved, str(engine.selection.desired.root))
+    if state_file is not None:
+        engine.record = load_record(Path(state_file))
     options = ApplyOptions(
         recheck=saved is not None or not auto_approve,
         test_email=test_email,
@@ -110,6 +119,9 @@ def apply(
     if run.report is None:
         err("Apply cancelled.")
         return EXIT_ERROR
+    if state_file is not None and engine.record is not None:
+        record = updated_record(engine.record, engine.tenants, run.report)
+        save_record(Path(state_file), record)
     rendered = apply_output(run.report)
     if run.nothing_to_do:
         out("Nothing to apply: every tenant already matches the configuration.\n")

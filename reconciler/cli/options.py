@@ -76,6 +76,19 @@ def base_option(func: FuncT) -> FuncT:
     )(func)
 
 
+def state_option(func: FuncT) -> FuncT:
+    """--state FILE: the record of what apply last applied (`engine.applied`)."""
+    return click.option(
+        "--state",
+        "state_file",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="The record of the secret references apply last applied (created if "
+        "missing): a secret whose reference or rotation marker differs from it is "
+        "re-sent. apply updates it; plan only reads it.",
+    )(func)
+
+
 def allowed_hosts_from_env() -> list[str] | None:
     """QLIK_EMAIL_ALLOWED_HOSTS (comma-separated host globs), which replaces
     settings.allowedHosts: CI sets it outside the repository a pull request edits."""

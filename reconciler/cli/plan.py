@@ -8,7 +8,14 @@ import click
 
 from reconciler.cli.app import State
 from reconciler.cli.common import emit, load_engine, plan_exit_code, plan_output
-from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
+from reconciler.cli.options import (
+    base_option,
+    fleet_options,
+    format_option,
+    markdown_option,
+    state_option,
+)
+from reconciler.engine.applied import load_record
 from reconciler.engine.planfile import is_plan_file
 from reconciler.errors import ReconcilerError
 
@@ -18,6 +25,7 @@ from reconciler.errors import ReconcilerError
 @format_option
 @markdown_option
 @base_option
+@state_option
 @click.option(
     "--out",
     "out_file",
@@ -38,13 +46,15 @@ def plan(
     fmt: str,
     markdown_file: str | None,
     base: str | None,
+    state_file: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
 ) -> int:
     """Show what would change to make the tenants match the configuration at PATH.
 
     Needs only the API credentials: no e-mail secret is resolved and no command
-    from the configuration is run.
+    from the configuration is run. With --state, shows the secrets apply will
+    re-send because they differ from what it last applied (the file is only read).
     """
     if is_plan_file(Path(path)):
         raise ReconcilerError(
@@ -54,6 +64,8 @@ def plan(
     engine = load_engine(
         state, path, tenants, shard, concurrency, progress, allow_commands=False, base=base
     )
+    if state_file is not None:
+        engine.record = load_record(Path(state_file))
     result = engine.plan()
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
     return plan_exit_code(result, detailed_exitcode)

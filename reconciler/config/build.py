@@ -21,6 +21,7 @@ from reconciler.errors import ConfigIssue
 from reconciler.model import (
     DEFAULT_ALLOWED_HOSTS,
     PROVIDER_FIELDS,
+    ROTATION_FIELD,
     SECRET_FIELD,
     ApiKeyAuth,
     Auth,
@@ -37,7 +38,9 @@ from reconciler.secrets import parse_reference
 
 # The settings of each provider a tenant may write (its `provider` key included).
 PROVIDER_KEYS: Mapping[Provider, frozenset[str]] = {
-    provider: frozenset({"provider", *PROVIDER_FIELDS[provider], SECRET_FIELD[provider]})
+    provider: frozenset(
+        {"provider", *PROVIDER_FIELDS[provider], SECRET_FIELD[provider], ROTATION_FIELD[provider]}
+    )
     for provider in Provider
 }
 _PROVIDER_NAMES = frozenset(provider.value for provider in Provider)
@@ -153,7 +156,9 @@ def _desired_email(values: Mapping[str, Any], sources: Mapping[str, SourcePos]) 
         fields["serverPort"] = int(fields["serverPort"])  # YAML may say 587.0
     name = SECRET_FIELD[provider]
     secret = parse_reference(values[name])
-    return DesiredEmail.of(provider, fields, secret, sources.get(name))
+    rotation = values.get(ROTATION_FIELD[provider])
+    marker = None if rotation is None else str(rotation)
+    return DesiredEmail.of(provider, fields, secret, sources.get(name), marker)
 
 
 def _secret_source(doc: Document, defaults: Defaults) -> dict[str, SourcePos]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
+from reconciler.engine.applied import AppliedRecord, secret_moves
 from reconciler.engine.applier import (
     ApplyOptions,
     ApplyReport,
@@ -88,7 +89,9 @@ class Engine:
     `secrets` resolves the API credentials (and, for apply, the e-mail
     secrets); `progress`, when given, hears about every tenant as it goes;
     `trust` (plan and drift under `--base`) names the tenants that are never
-    contacted, and the secret references the plan shows as moved.
+    contacted, and the secret references the plan shows as moved; `record`
+    (plan and apply under `--state`) is what apply last applied: a secret whose
+    reference or rotation marker differs from it is re-sent.
     """
 
     def __init__(
@@ -99,11 +102,13 @@ class Engine:
         client: ClientOptions | None = None,
         progress: Progress | None = None,
         trust: Trust | None = None,
+        record: AppliedRecord | None = None,
     ) -> None:
         self.selection = selection
         self.secrets = secrets
         self.progress = progress
         self.trust = trust or Trust()
+        self.record = record
         self._client = client or ClientOptions(
             timeout_s=selection.desired.settings.timeout_s,
             connections=selection.concurrency,
@@ -209,7 +214,7 @@ class Engine:
             rotate=rotated,
             shard=self.selection.shard,
             config_root=str(self.selection.desired.root),
-            trust=self.trust,
+            trust=self._judged(),
         )
         safety = self.selection.desired.settings.safety
         return replace(plan, needs=needs(plan, safety, fleet_size=len(self.tenants)))
@@ -255,6 +260,14 @@ class Engine:
                 stop=stop,
             )
         return ApplyRun(plan, report, received[0] if received else None)
+
+    def _judged(self) -> Trust:
+        """`trust`, with the secrets the record says apply must re-send (the
+        record wins over the base: it is what apply after merge will compare with)."""
+        if self.record is None:
+            return self.trust
+        moves = {**self.trust.secret_moves, **secret_moves(self.record, self.tenants)}
+        return replace(self.trust, secret_moves=moves)
 
     def _restrict(self, saved: Plan) -> Plan:
         """The saved plan's tenants that this run selected."""

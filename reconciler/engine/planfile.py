@@ -65,10 +65,18 @@ def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
 
 
 def _moved(change: FieldChange) -> dict[str, str | None]:
-    """A secret's old and new reference (names, not values) and where it goes."""
+    """A re-sent secret's old and new reference (names, not values), where it
+    goes, its rotation markers, and what it was compared with (base or state)."""
     if change.after_ref is None:
         return {}
-    return {"beforeRef": change.before_ref, "afterRef": change.after_ref, "sentTo": change.sent_to}
+    return {
+        "beforeRef": change.before_ref,
+        "afterRef": change.after_ref,
+        "sentTo": change.sent_to,
+        "beforeRotation": change.before_rotation,
+        "afterRotation": change.after_rotation,
+        "comparedWith": change.compared_with,
+    }
 
 
 def plan_from_document(document: dict[str, Any]) -> Plan:
@@ -96,6 +104,9 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
                 c.get("beforeRef"),
                 c.get("afterRef"),
                 c.get("sentTo"),
+                c.get("beforeRotation"),
+                c.get("afterRotation"),
+                c.get("comparedWith", "base" if c.get("afterRef") else None),
             )
             for c in data["changes"]
         ),

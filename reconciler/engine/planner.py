@@ -3,7 +3,9 @@
 Secrets are write-only: the API never returns them, so the planner cannot
 compare them. A secret shows up as a (sensitive) change only when the tenant's
 configuration is created or replaced, when the live config reports no secret
-(`passwordExists: false`), or when the caller asks to rotate it.
+(`passwordExists: false`), when the caller asks to rotate it, or when its
+reference or rotation marker moved (`SecretMove`: from the trusted base, or
+from the record of the last apply).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def desired_fingerprint(spec: TenantSpec) -> str:
             "provider": email.provider.value,
             "fields": dict(email.fields),
             "secret": str(email.secret),
+            # Only when set, so that configs without a marker keep their digest.
+            **({"rotation": email.rotation} if email.rotation is not None else {}),
         },
     }
     return fingerprint(document)
@@ -130,13 +134,25 @@ def _unread(spec: TenantSpec, reason: str) -> TenantPlan:
 
 
 def _with_moves(plan: TenantPlan, move: SecretMove | None) -> TenantPlan:
-    """`plan` showing that the secret's reference changed: the secret change
-    carries both references and where the value goes, and a tenant that was
-    otherwise unchanged is updated (the new value is sent on the next PUT)."""
+    """`plan` showing that the secret's reference or rotation marker moved: the
+    secret change carries both references and markers and where the value goes,
+    and a tenant that was otherwise unchanged is updated (every PUT carries the
+    secret)."""
     if move is None or plan.error is not None or plan.provider_after is None:
         return plan
     secret = SECRET_FIELD[plan.provider_after]
-    change = FieldChange(secret, None, None, True, move.before, move.after, move.sent_to)
+    change = FieldChange(
+        secret,
+        None,
+        None,
+        True,
+        move.before,
+        move.after,
+        move.sent_to,
+        move.before_rotation,
+        move.after_rotation,
+        move.compared_with,
+    )
     kept = tuple(c for c in plan.changes if not (c.sensitive and c.field == secret))
     action = Action.UPDATE if plan.action is Action.NOOP and plan.not_read is None else plan.action
     return replace(plan, action=action, changes=(*kept, change))

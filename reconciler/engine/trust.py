@@ -6,9 +6,11 @@ other credentials is planned from the configuration alone and not read (no
 token request, no GET) until the change is merged. References are compared,
 never the values they resolve to.
 
-An e-mail secret whose reference changed is shown in the plan with both
-reference names and the server the value will be sent to: swapping
-`${env:T2_SMTP}` for `${env:T1_KEY}` must not plan as "No changes".
+An e-mail secret whose reference or rotation marker changed is shown in the
+plan with both reference names (and markers) and the server the value will be
+sent to: swapping `${env:T2_SMTP}` for `${env:T1_KEY}` must not plan as "No
+changes". After merge, apply learns the same from the record of what it last
+applied (`reconciler.engine.applied`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ NOT_READ_REASON = "url or credentials changed in this pull request; read after m
 
 @dataclass(frozen=True, slots=True)
 class SecretMove:
-    """A tenant's e-mail secret reference that differs from the base's."""
+    """A tenant's e-mail secret that will be re-sent: its reference or rotation
+    marker differs from the one it is `compared_with` ("base": the trusted base;
+    "state": the record of the last apply)."""
 
     before: str
     after: str
     sent_to: str
+    before_rotation: str | None = None
+    after_rotation: str | None = None
+    compared_with: str = "base"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +76,18 @@ def _secret_move(tenant: TenantSpec, trusted: TenantSpec | None) -> SecretMove |
     email = tenant.email
     if email is None or email.secret is None:
         return None
-    before = trusted.email.secret if trusted is not None and trusted.email else None
-    if before == email.secret:
+    old = trusted.email if trusted is not None else None
+    before = old.secret if old is not None else None
+    rotation = old.rotation if old is not None else None
+    if before == email.secret and rotation == email.rotation:
         return None
-    return SecretMove(str(before) if before else "(none)", str(email.secret), destination(email))
+    return SecretMove(
+        str(before) if before else "(none)",
+        str(email.secret),
+        destination(email),
+        rotation,
+        email.rotation,
+    )
 
 
 def destination(email: DesiredEmail) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.model import Action, FieldChange, Plan, TenantPlan
+from reconciler.model import NOT_RECORDED, Action, FieldChange, Plan, TenantPlan
 from reconciler.report import escape
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
@@ -76,7 +76,7 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     for tenant, change in _moves(plan):
         lines.append(
             paint(
-                f"Secret reference changed: tenant {tenant.tenant} {change.field} "
+                f"Tenant {escape.terminal(tenant.tenant)} {change.field}: "
                 f"{moved_reference(change)}.",
                 "yellow",
             )
@@ -119,10 +119,26 @@ def _text_change(change: FieldChange, action: Action, width: int, paint: Painter
 
 
 def moved_reference(change: FieldChange) -> str:
-    """`${env:OLD} -> ${env:NEW}, sent to HOST:PORT` for a secret whose
-    reference changed (references are names, never values)."""
-    text = f"{change.before_ref} -> {change.after_ref}, sent to {change.sent_to}"
-    return escape.terminal(text)
+    """`secret will be re-sent (reference changed: ${env:OLD} -> ${env:NEW};
+    rotation 2 -> 3), sent to HOST:PORT` for a secret whose reference or rotation
+    marker moved (references are names, never values)."""
+    return escape.terminal(
+        f"secret will be re-sent ({resend_reason(change)}), sent to {change.sent_to}"
+    )
+
+
+def resend_reason(change: FieldChange) -> str:
+    """Why a secret is re-sent: its reference changed, its rotation marker
+    changed, or apply has no record of having sent it."""
+    if change.before_ref == NOT_RECORDED:
+        return f"not recorded as applied yet: {change.after_ref}"
+    reasons = []
+    if change.before_ref != change.after_ref:
+        reasons.append(f"reference changed: {change.before_ref} -> {change.after_ref}")
+    if change.before_rotation != change.after_rotation:
+        before, after = change.before_rotation or "(none)", change.after_rotation or "(none)"
+        reasons.append(f"rotation {before} -> {after}")
+    return "; ".join(reasons) or f"reference {change.after_ref}"
 
 
 def not_read_line(plan: Plan) -> str:
@@ -157,7 +173,7 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("")
     moves = _moves(plan)
     if moves:
-        head += [f":warning: {len(moves)} secret reference(s) changed:", ""]
+        head += [f":warning: {len(moves)} secret(s) will be re-sent:", ""]
         head += [
             f"- {md_cell(t.tenant)}: `{c.field}` {md_cell(moved_reference(c))}"
             for t, c in moves[:50]

@@ -182,7 +182,8 @@ def test_a_changed_secret_reference_is_shown_in_every_format(sandbox, based, cli
     assert "No changes." in cli("plan", str(based)).stdout
     result = cli("plan", str(based), "--base", "main")
     assert result.code == 0, result
-    line = f"~ password = (sensitive value) {before} -> {after}, sent to {sent_to}"
+    moved = f"reference changed: {before} -> {after}"
+    line = f"~ password = (sensitive value) secret will be re-sent ({moved}), sent to {sent_to}"
     assert line in result.stdout
     assert "Plan: 0 to create, 1 to update, 0 to delete, 3 unchanged." in result.stdout
     _, document = plan_json(cli, based, "--base", "main")
@@ -195,9 +196,12 @@ def test_a_changed_secret_reference_is_shown_in_every_format(sandbox, based, cli
         "beforeRef": before,
         "afterRef": after,
         "sentTo": sent_to,
+        "beforeRotation": None,
+        "afterRotation": None,
+        "comparedWith": "base",
     }
     markdown = cli("plan", str(based), "--base", "main", "--format", "markdown").stdout
-    assert ":warning: 1 secret reference(s) changed:" in markdown
+    assert ":warning: 1 secret(s) will be re-sent:" in markdown
     assert line in markdown
 
 
