@@ -25,6 +25,7 @@ import click
 from reconciler import __version__
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.report import escape
+from reconciler.scrub import Scrubber
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -40,7 +41,9 @@ class State:
 
     debug: bool = False
     color: bool | None = None
-    secret_values: Callable[[], list[str]] = field(default=lambda: [])
+    # Every secret of the run (the resolver's values, keys, tokens): whatever
+    # this process writes passes it (`out`, `err`, the log, report files).
+    scrubber: Scrubber = field(default_factory=Scrubber)
 
     def use_color(self, stream: TextIO) -> bool:
         if self.color is not None:
@@ -49,42 +52,47 @@ class State:
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every secret value resolved in this run with a marker, as a last
-    line of defence: no code logs secrets, but a library might echo one."""
+    """Scrubs every secret of this run from log records, as a last line of
+    defence: no code logs secrets, but a library or a server might echo one."""
 
     def __init__(self, state: State) -> None:
         super().__init__()
         self.state = state
 
     def filter(self, record: logging.LogRecord) -> bool:
-        values = self.state.secret_values()
-        record.msg, record.args = redact(record.getMessage(), values), None
+        scrub = self.state.scrubber.scrub
+        message = record.getMessage()
         if record.exc_info:
-            # Format the traceback now, so that it is redacted too.
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact(text, values), None
+            # Format the traceback now, so that it is scrubbed too.
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = None, None
+        record.msg, record.args = escape.workflow_lines(scrub(message)), None
         return True
 
 
-def redact(text: str, values: list[str]) -> str:
-    """`text` with every occurrence of any of `values` replaced by a marker."""
-    for value in sorted(values, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "(sensitive value)")
-    return text
+# The scrubber of the run in progress (`main` sets it): `out` and `err` are
+# called from every command without the State at hand.
+_active = Scrubber()
+
+
+def scrubbed(text: str) -> str:
+    """`text` without any secret of the run in progress, in any spelling."""
+    return _active.scrub(text)
 
 
 def out(text: str, *, color: bool = False) -> None:
-    """Write a rendered report to stdout. No line of it can be a workflow command
+    """Write a rendered report to stdout. It holds no secret of the run
+    (`scrubbed`), and no line of it can be a workflow command
     (`escape.workflow_lines`): reports hold text from pull requests and servers.
     `color`: the text holds colours that must be kept even off a terminal
     (`--color`), where click would otherwise strip them."""
-    click.echo(escape.workflow_lines(text), nl=False, color=True if color else None)
+    text = escape.workflow_lines(scrubbed(text))
+    click.echo(text, nl=False, color=True if color else None)
 
 
 def err(text: str) -> None:
     """Write a message line to stderr, guarded as `out` is."""
-    click.echo(escape.workflow_lines(text), err=True)
+    click.echo(escape.workflow_lines(scrubbed(text)), err=True)
 
 
 def workflow_command(line: str) -> None:
@@ -205,7 +213,7 @@ def _annotate(exc: ConfigError) -> None:
 
     if in_github_actions(os.environ):
         for line in error_annotations(exc.issues).splitlines():
-            workflow_command(line)
+            workflow_command(scrubbed(line))
 
 
 # Collect cyclic garbage after 50,000 net allocations instead of 700. A fleet run
@@ -234,7 +242,16 @@ def _fewer_collections(func: Callable[..., int]) -> Callable[..., int]:
 @_fewer_collections
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code."""
+    global _active
     state = State()
+    previous, _active = _active, state.scrubber
+    try:
+        return _main(argv, state)
+    finally:
+        _active = previous
+
+
+def _main(argv: Sequence[str] | None, state: State) -> int:
     try:
         result: Any = cli.main(
             args=list(argv) if argv is not None else None,
@@ -253,14 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ReconcilerError) as exc:
         if isinstance(exc, ConfigError):
             _annotate(exc)
-        err(redact(f"Error: {exc}", state.secret_values()))
+        err(f"Error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         err("Interrupted.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so, and show the traceback only when asked
         if state.debug:
-            err(redact(traceback.format_exc(), state.secret_values()))
+            err(traceback.format_exc())
         err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK

@@ -185,7 +185,7 @@ class Engine:
 
     def _run(self, step: Callable[[ApiSession], Awaitable[T]]) -> T:
         async def main() -> T:
-            async with ApiSession(self._client) as session:
+            async with ApiSession(self._client, self.secrets.scrubber) as session:
                 return await step(session)
 
         return asyncio.run(main())
