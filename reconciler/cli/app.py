@@ -66,8 +66,14 @@ class RedactingFilter(logging.Filter):
             # Format the traceback now, so that it is scrubbed too.
             message += "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_text, record.exc_info = None, None
-        record.msg, record.args = escape.workflow_lines(scrub(message)), None
+        record.msg, record.args = _message_lines(scrub(message)), None
         return True
+
+
+def _message_lines(text: str) -> str:
+    """Lines of a message for a terminal or a job log: no control characters
+    (`escape.terminal`, line by line) and no workflow command."""
+    return escape.workflow_lines("\n".join(escape.terminal(line) for line in text.split("\n")))
 
 
 # The scrubber of the run in progress (`main` sets it): `out` and `err` are
@@ -91,8 +97,9 @@ def out(text: str, *, color: bool = False) -> None:
 
 
 def err(text: str) -> None:
-    """Write a message line to stderr, guarded as `out` is."""
-    click.echo(escape.workflow_lines(scrubbed(text)), err=True)
+    """Write a message line to stderr, guarded as `out` is; messages may quote a
+    server, so control characters are shown as escapes too (`escape.terminal`)."""
+    click.echo(_message_lines(scrubbed(text)), err=True)
 
 
 def workflow_command(line: str) -> None:

@@ -46,10 +46,11 @@ def _same(text: str) -> str:
     return text
 
 
-def normalize(raw: Mapping[str, Any], clean: Clean = _same) -> LiveState:
-    """Turn a GET /api/v1/transports/email-config body into a LiveState."""
+def normalize(raw: Mapping[str, Any], clean: Clean = _same, free: Clean | None = None) -> LiveState:
+    """Turn a GET /api/v1/transports/email-config body into a LiveState; values
+    pass `clean`, free text (errorCode, statusReason) `free` (default `clean`)."""
     email = _email(raw, clean)
-    health = _health(raw, clean)
+    health = _health(raw, clean, free or clean)
     return LiveState(email=email, health=health, fingerprint=live_fingerprint(email, health))
 
 
@@ -125,16 +126,16 @@ def _text(value: object, clean: Clean) -> str | None:
     return clean(value) if isinstance(value, str) else None
 
 
-def _health(raw: Mapping[str, Any], clean: Clean) -> Health:
+def _health(raw: Mapping[str, Any], clean: Clean, free: Clean) -> Health:
     status = raw.get("status") if isinstance(raw.get("status"), Mapping) else {}
     assert isinstance(status, Mapping)
     failures = raw.get("authFailures")
     code = status.get("statusCode")
     return Health(
         is_valid=raw.get("isValid") if isinstance(raw.get("isValid"), bool) else None,
-        error_code=_text(raw.get("errorCode"), clean),
+        error_code=_text(raw.get("errorCode"), free),
         auth_failures=int(failures) if isinstance(failures, (int, float)) else None,
         status_code=int(code) if isinstance(code, (int, float)) else None,
-        status_reason=_text(status.get("statusReason"), clean),
+        status_reason=_text(status.get("statusReason"), free),
         modification_time=_text(raw.get("modificationTime"), clean),
     )

@@ -46,7 +46,7 @@ from reconciler.client.pacing import SlidingWindow
 from reconciler.client.reply import BodyTooLarge, Reply
 from reconciler.client.wire import Wire
 from reconciler.errors import ApiError, AuthError
-from reconciler.scrub import Scrubber
+from reconciler.scrub import Scrubber, reduce_unresolved
 
 log = logging.getLogger("reconciler.client")
 
@@ -99,18 +99,28 @@ class Sender:
     """Sends calls for every tenant of a session."""
 
     def __init__(
-        self, options: ClientOptions, stats: SessionStats, wire: Wire, scrubber: Scrubber
+        self,
+        options: ClientOptions,
+        stats: SessionStats,
+        wire: Wire,
+        scrubber: Scrubber,
+        reduce_free_text: bool = False,
     ) -> None:
         self._options = options
         self._stats = stats
         self._wire = wire
         # Every secret of the session (keys, client secrets, tokens, and what the
-        # caller registers): server text passes `clean` before it is kept.
+        # caller registers): server values pass `clean` before they are kept,
+        # free server text (error titles and codes, messages, statusReason) `free`.
         self.scrubber = scrubber
         self.clean = scrubber.scrub
+        self.free = self._reduced if reduce_free_text else scrubber.scrub
         # Parsed once per tenant and path: httpx would otherwise parse the URL
         # string again on every request (about 0.07 ms of CPU each).
         self._urls: dict[str, httpx.URL] = {}
+
+    def _reduced(self, text: str) -> str:
+        return reduce_unresolved(self.scrubber.scrub(text))
 
     async def send(self, target: Target, call: Call) -> Exchange:
         """The final response of `call`, after retries; raises ApiError when there is none."""
@@ -199,7 +209,7 @@ class Sender:
         if wait is None or status not in _RETRY_AFTER_STATUSES:
             return self._backoff(attempt)
         if wait > self._options.max_retry_after_s:
-            detail = error_detail(response, self.clean)
+            detail = error_detail(response, self.free)
             limit = self._options.max_retry_after_s
             raise ApiError(
                 f"{call.label} on {target.name} was refused {detail.where(status)} with "
@@ -254,7 +264,7 @@ class Sender:
         response = exchange.response
         status = response.status_code
         if status in _TOKEN_REFUSED:
-            detail = error_detail(response, self.clean)
+            detail = error_detail(response, self.free)
             text = f": {detail.text}" if detail.text else ""
             raise AuthError(
                 f"OAuth client credentials refused by {target.name} {detail.where(status)}{text}",
@@ -269,7 +279,7 @@ class Sender:
                 tenant=target.name,
                 lead=lead,
                 attempts=exchange.attempts,
-                clean=self.clean,
+                clean=self.free,
             )
         try:
             token, lifetime = parse_token_response(response.json())

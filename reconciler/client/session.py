@@ -44,16 +44,24 @@ class ApiSession:
     `scrubber` (by default one of its own) learns every credential and access
     token the session uses; all text a server sends passes it before it is
     kept. Pass the secret resolver's to scrub the e-mail secrets too.
+    `reduce_free_text`, for commands that hold no e-mail secret (plan, drift):
+    free server text is also reduced (`scrub.reduce_unresolved`): bounded,
+    one line, credential-like tokens hidden, since a secret the process never
+    learnt cannot be scrubbed.
     """
 
     def __init__(
-        self, options: ClientOptions = _DEFAULT_OPTIONS, scrubber: Scrubber | None = None
+        self,
+        options: ClientOptions = _DEFAULT_OPTIONS,
+        scrubber: Scrubber | None = None,
+        *,
+        reduce_free_text: bool = False,
     ) -> None:
         self.options = options
         self.stats = SessionStats()
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._wire = Wire(options)
-        self._sender = Sender(options, self.stats, self._wire, self.scrubber)
+        self._sender = Sender(options, self.stats, self._wire, self.scrubber, reduce_free_text)
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
 
     async def __aenter__(self) -> ApiSession:
