@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import platform
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -86,13 +87,27 @@ def scrubbed(text: str) -> str:
     return _active.scrub(text)
 
 
+# C1 controls and the characters that reorder text (bidirectional controls):
+# JSON leaves them raw (`ensure_ascii=False`), and a terminal or a job log would
+# obey them. Renderers of text and Markdown escape them already; here they
+# become JSON's \uXXXX escapes, which is what they are inside a JSON string,
+# the only place a JSON document can hold them. (C0 controls are escaped by
+# every renderer and by JSON; ESC stays for the colours of `--color`.)
+_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """`text` with C1 and bidirectional controls written as `\\uXXXX`."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def out(text: str, *, color: bool = False) -> None:
     """Write a rendered report to stdout. It holds no secret of the run
     (`scrubbed`), and no line of it can be a workflow command
     (`escape.workflow_lines`): reports hold text from pull requests and servers.
     `color`: the text holds colours that must be kept even off a terminal
     (`--color`), where click would otherwise strip them."""
-    text = escape.workflow_lines(scrubbed(text))
+    text = escape.workflow_lines(visible(scrubbed(text)))
     click.echo(text, nl=False, color=True if color else None)
 
 

@@ -23,6 +23,7 @@ from reconciler.cli.app import (
     err,
     out,
     scrubbed,
+    visible,
     workflow_command,
 )
 from reconciler.cli.options import allowed_hosts_from_env
@@ -145,7 +146,7 @@ def write_json(path: str, document: dict[str, Any]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(scrubbed_document(document), indent=2, ensure_ascii=False)
-    target.write_text(text + "\n", encoding="utf-8")
+    target.write_text(visible(text) + "\n", encoding="utf-8")
 
 
 def write_text(path: str, text: str) -> None:
@@ -153,7 +154,7 @@ def write_text(path: str, text: str) -> None:
     scrubbed of every secret of the run."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(scrubbed(text), encoding="utf-8")
+    target.write_text(visible(scrubbed(text)), encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,18 @@ forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
     deep         JSON nested DEEP_LEVELS deep
 
 The first two rewrite the real answer; the body kinds replace it (the
-request never reaches the handlers). Strings the client needs to carry on
-(`access_token`, `token_type`, `serviceProvider`) are left alone.
+request never reaches the handlers). The spellings and payloads start at a
+different one on every answer, so that a client that keeps only the first
+characters of a text still meets every one of them over a few requests.
+Strings the client needs to carry on (`access_token`, `token_type`,
+`serviceProvider`) are left alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -57,6 +61,7 @@ HUGE_BYTES = 300 * 1024 * 1024
 CHUNK = b"x" * 65536
 DEEP_LEVELS = 100_000
 _UNTOUCHED = frozenset({"access_token", "token_type", "serviceProvider"})
+_turns = itertools.count()
 
 
 def echo_forms(secret: str) -> list[str]:
@@ -105,13 +110,16 @@ def request_secrets(request: Request) -> list[str]:
 
 
 def hostile_text(secrets: list[str], kinds: tuple[str, ...]) -> str:
-    """What is added to every string of an answer."""
-    parts = []
+    """What is added to every string of an answer (rotated on every call)."""
+    parts: list[str] = []
     if "echo-secret" in kinds:
         parts += [form for secret in secrets for form in echo_forms(secret)]
     if "payloads" in kinds:
         parts += PAYLOADS
-    return "\n" + "\n".join(parts) if parts else ""
+    if not parts:
+        return ""
+    start = next(_turns) % len(parts)
+    return "\n" + "\n".join(parts[start:] + parts[:start])
 
 
 def rewrite(response: Response, text: str, *, token_route: bool) -> Response:
