@@ -215,10 +215,10 @@ class SandboxApp:
         else:
             result = self._with_fault(tenant, operation, tier, request, plain)
         text = hostile.hostile_text(seen, decision.hostile)
-        token_route = operation == "token"
+        only = "messages-only" in decision.hostile
         if isinstance(result, Response):
-            return hostile.rewrite(result, text, token_route=token_route)
-        return hostile.rewrite_later(result, text, token_route=token_route)
+            return hostile.rewrite(result, text, operation=operation, messages_only=only)
+        return hostile.rewrite_later(result, text, operation=operation, messages_only=only)
 
     def _with_fault(
         self,

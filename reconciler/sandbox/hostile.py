@@ -10,12 +10,16 @@ forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
                  `{error, error_description}`
     payloads     PAYLOADS (workflow commands, Markdown, HTML, mentions, ANSI
                  and OSC sequences, bidirectional controls) in every string
+    messages-only  with the two above: only the free-text fields (FREE_TEXT)
+                 are spiked, so the configuration reads back as written and
+                 apply goes on to the test e-mail
     huge         a body that declares 300 MB and streams until the client leaves
     endless      a chunked body that never ends
     slow         a JSON body at one byte a second
     deep         JSON nested DEEP_LEVELS deep
 
-The first two rewrite the real answer; the body kinds replace it (the
+The text kinds rewrite the real answer, and a send-test-email answer says the
+message was not sent; the body kinds replace it (the
 request never reaches the handlers). The spellings and payloads start at a
 different one on every answer, so that a client that keeps only the first
 characters of a text still meets every one of them over a few requests.
@@ -37,7 +41,7 @@ from aiohttp import web
 
 from reconciler.sandbox.messages import Reply, Request, Response, Streamed
 
-TEXT_KINDS = ("echo-secret", "payloads")
+TEXT_KINDS = ("echo-secret", "payloads", "messages-only")
 BODY_KINDS = ("huge", "endless", "slow", "deep")
 KINDS = TEXT_KINDS + BODY_KINDS
 
@@ -61,6 +65,9 @@ HUGE_BYTES = 300 * 1024 * 1024
 CHUNK = b"x" * 65536
 DEEP_LEVELS = 100_000
 _UNTOUCHED = frozenset({"access_token", "token_type", "serviceProvider"})
+FREE_TEXT = frozenset(
+    {"message", "title", "code", "errorCode", "statusReason", "error", "error_description"}
+)
 _turns = itertools.count()
 
 
@@ -122,8 +129,11 @@ def hostile_text(secrets: list[str], kinds: tuple[str, ...]) -> str:
     return "\n" + "\n".join(parts[start:] + parts[:start])
 
 
-def rewrite(response: Response, text: str, *, token_route: bool) -> Response:
-    """`response` with `text` added to every string of its JSON body."""
+def rewrite(
+    response: Response, text: str, *, operation: str, messages_only: bool = False
+) -> Response:
+    """`response` with `text` added to every string of its JSON body (with
+    `messages_only`, to the FREE_TEXT fields only)."""
     if not text or not response.body:
         return response
     try:
@@ -131,7 +141,7 @@ def rewrite(response: Response, text: str, *, token_route: bool) -> Response:
     except ValueError:
         return response
     if isinstance(document, dict):
-        if token_route and response.status >= 400:
+        if operation == "token" and response.status >= 400:
             document = {"error": "invalid_client", "error_description": "refused"}
         if "isValid" in document:  # a GET answer: give it every text field
             document.setdefault("errorCode", "HOSTILE-1")
@@ -139,22 +149,29 @@ def rewrite(response: Response, text: str, *, token_route: bool) -> Response:
             if isinstance(status, dict):
                 status.setdefault("statusCode", 500)
                 status.setdefault("statusReason", "hostile")
+        if operation == "send_test_email" and "success" in document:
+            document["success"] = False
     headers = [h for h in response.headers if h[0].lower() != "content-type"]
-    return Response.json(response.status, _spiked(document, text, None), headers)
+    spiked = _spiked(document, text, None, FREE_TEXT if messages_only else None)
+    return Response.json(response.status, spiked, headers)
 
 
-def _spiked(value: Any, text: str, key: str | None) -> Any:
+def _spiked(value: Any, text: str, key: str | None, only: frozenset[str] | None) -> Any:
     if isinstance(value, str):
-        return value if key in _UNTOUCHED else value + text
+        if key in _UNTOUCHED or (only is not None and key not in only):
+            return value
+        return value + text
     if isinstance(value, dict):
-        return {k: _spiked(v, text, k) for k, v in value.items()}
+        return {k: _spiked(v, text, k, only) for k, v in value.items()}
     if isinstance(value, list):
-        return [_spiked(item, text, key) for item in value]
+        return [_spiked(item, text, key, only) for item in value]
     return value
 
 
-async def rewrite_later(pending: Awaitable[Response], text: str, *, token_route: bool) -> Response:
-    return rewrite(await pending, text, token_route=token_route)
+async def rewrite_later(
+    pending: Awaitable[Response], text: str, *, operation: str, messages_only: bool = False
+) -> Response:
+    return rewrite(await pending, text, operation=operation, messages_only=messages_only)
 
 
 def body_reply(kind: str) -> Reply:

@@ -28,6 +28,9 @@ ECHO = ("echo-secret", "payloads")
 HOSTILE = {
     "echo-key": ECHO,  # BasicAuth, API key
     "echo-oauth": ECHO,  # Microsoft365, OAuth with the client id as a reference
+    # Free text only (verify and test-mail messages, errorCode, statusReason):
+    # the configuration converges and the test e-mail answer is hostile too.
+    "echo-messages": (*ECHO, "messages-only"),
     "api-errors": ECHO,  # every API call a 400 whose title echoes
     "refused": ECHO,  # OAuth: the token endpoint refuses, echoing the client
     "endless": ("endless",),
@@ -35,7 +38,7 @@ HOSTILE = {
     "deep": ("deep",),
 }
 NAMES = [*HOSTILE, "clean"]
-ECHOED = ("echo-key", "echo-oauth")  # answer, with every string spiked
+ECHOED = ("echo-key", "echo-oauth", "echo-messages")  # answer, with strings spiked
 OAUTH = ("echo-oauth", "refused")
 TIMEOUT_S = 2
 
@@ -160,6 +163,7 @@ def test_plan_apply_drift_show_leak_nothing_and_forge_nothing(
         assert not markdown_problems(plan.stdout), markdown_problems(plan.stdout)[:5]
 
     report, markdown = out / f"apply-{tag}.json", out / f"apply-{tag}.md"
+    fleet.sandbox.seed("echo-messages", None)  # converged last time: give apply work
     apply = fleet.cli(
         *flags, "apply", repo, "--auto-approve", "--test-email", "ops@example.com",
         "--format", fmt, "--report", str(report), "--markdown", str(markdown), github=github,
@@ -167,10 +171,13 @@ def test_plan_apply_drift_show_leak_nothing_and_forge_nothing(
     assert apply.code == 1, apply
     document = json.loads(report.read_text())
     assert tenants_in(document) == set(NAMES)
-    outcomes = {r["name"]: r["outcome"] for r in document["tenants"]}
+    results = {r["name"]: r for r in document["tenants"]}
+    outcomes = {name: r["outcome"] for name, r in results.items()}
     # The PUT went through; the hostile answers after it are not a failed write.
-    assert outcomes["echo-key"] == "verify-failed", outcomes
-    assert outcomes["echo-oauth"] == "verify-failed", outcomes
+    for name in ECHOED:
+        assert outcomes[name] == "verify-failed", outcomes
+    assert results["echo-messages"]["verified"] is True, results["echo-messages"]
+    assert results["echo-messages"]["testEmail"].startswith("not sent: ")
     assert outcomes["clean"] in ("applied", "unchanged"), outcomes
     assert_clean(fleet, apply, report, markdown)
 
@@ -224,5 +231,7 @@ def test_import_from_hostile_tenants_writes_no_secret(
         for i in range(len(tenants)):
             os.environ.pop(f"RT_KEY_{i}", None)
     written = [p for p in target.rglob("*") if p.is_file()]
-    assert (result.code, bool(written)) == ((0, True) if readable else (1, False)), result
+    # Readable tenants are written, hostile values and all (which then fail
+    # validation: exit 1 either way); unreadable ones mean nothing is written.
+    assert result.code == 1 and bool(written) is readable, result
     assert_clean(fleet, result, *written)
