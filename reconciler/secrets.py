@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from reconciler.errors import SecretError
+from reconciler.scrub import REDACTED as REDACTED
+from reconciler.scrub import Scrubber
 
-REDACTED = "(sensitive value)"
 _REFERENCE = re.compile(r"^\$\{(env|file|cmd):(.+)\}$", re.DOTALL)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BREAKS = re.compile("[\r\n\x00]")
@@ -132,13 +133,19 @@ class SecretResolver:
     `on_resolve` is called with each new value the moment it is read, before
     `resolve` returns it, so a caller can mask it (e.g. GitHub's `::add-mask::`)
     before anything that could contain it is printed. The library never prints.
+    `scrubber` (by default one of its own) learns every value too: whatever
+    scrubs with it removes them, in every spelling, from any text.
     """
 
     def __init__(
-        self, policy: ResolvePolicy, on_resolve: Callable[[str], None] | None = None
+        self,
+        policy: ResolvePolicy,
+        on_resolve: Callable[[str], None] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.policy = policy
         self.on_resolve = on_resolve
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._cache: dict[SecretRef, Secret] = {}
         self._root: str | None = None
 
@@ -156,6 +163,7 @@ class SecretResolver:
                     f"secret reference {ref} resolved to a value with a line break or a NUL "
                     "character: a secret must be one line (only a final newline is removed)"
                 )
+            self.scrubber.add(value)
             if self.on_resolve is not None:
                 self.on_resolve(value)
             cached = self._cache[ref] = Secret(value)

@@ -12,9 +12,10 @@ import importlib
 import logging
 import os
 import platform
+import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
@@ -23,6 +24,7 @@ import click
 from reconciler import __version__
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.report import escape
+from reconciler.scrub import Scrubber
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -38,7 +40,9 @@ class State:
 
     debug: bool = False
     color: bool | None = None
-    secret_values: Callable[[], list[str]] = field(default=lambda: [])
+    # Every secret of the run (the resolver's values, keys, tokens): whatever
+    # this process writes passes it (`out`, `err`, the log, report files).
+    scrubber: Scrubber = field(default_factory=Scrubber)
 
     def use_color(self, stream: TextIO) -> bool:
         if self.color is not None:
@@ -47,42 +51,68 @@ class State:
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every secret value resolved in this run with a marker, as a last
-    line of defence: no code logs secrets, but a library might echo one."""
+    """Scrubs every secret of this run from log records, as a last line of
+    defence: no code logs secrets, but a library or a server might echo one."""
 
     def __init__(self, state: State) -> None:
         super().__init__()
         self.state = state
 
     def filter(self, record: logging.LogRecord) -> bool:
-        values = self.state.secret_values()
-        record.msg, record.args = redact(record.getMessage(), values), None
+        scrub = self.state.scrubber.scrub
+        message = record.getMessage()
         if record.exc_info:
-            # Format the traceback now, so that it is redacted too.
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact(text, values), None
+            # Format the traceback now, so that it is scrubbed too.
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = None, None
+        record.msg, record.args = _message_lines(scrub(message)), None
         return True
 
 
-def redact(text: str, values: list[str]) -> str:
-    """`text` with every occurrence of any of `values` replaced by a marker."""
-    for value in sorted(values, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "(sensitive value)")
-    return text
+def _message_lines(text: str) -> str:
+    """Lines of a message for a terminal or a job log: no control characters
+    (`escape.terminal`, line by line) and no workflow command."""
+    return escape.workflow_lines("\n".join(escape.terminal(line) for line in text.split("\n")))
+
+
+# The scrubber of the run in progress (`main` sets it): `out` and `err` are
+# called from every command without the State at hand.
+_active = Scrubber()
+
+
+def scrubbed(text: str) -> str:
+    """`text` without any secret of the run in progress, in any spelling."""
+    return _active.scrub(text)
+
+
+# C1 controls and the characters that reorder text (bidirectional controls):
+# JSON leaves them raw (`ensure_ascii=False`), and a terminal or a job log would
+# obey them. Renderers of text and Markdown escape them already; here they
+# become JSON's \uXXXX escapes, which is what they are inside a JSON string,
+# the only place a JSON document can hold them. (C0 controls are escaped by
+# every renderer and by JSON; ESC stays for the colours of `--color`.)
+_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """`text` with C1 and bidirectional controls written as `\\uXXXX`."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def out(text: str, *, color: bool = False) -> None:
-    """Write a rendered report to stdout. No line of it can be a workflow command
+    """Write a rendered report to stdout. It holds no secret of the run
+    (`scrubbed`), and no line of it can be a workflow command
     (`escape.workflow_lines`): reports hold text from pull requests and servers.
     `color`: the text holds colours that must be kept even off a terminal
     (`--color`), where click would otherwise strip them."""
-    click.echo(escape.workflow_lines(text), nl=False, color=True if color else None)
+    text = escape.workflow_lines(visible(scrubbed(text)))
+    click.echo(text, nl=False, color=True if color else None)
 
 
 def err(text: str) -> None:
-    """Write a message line to stderr, guarded as `out` is."""
-    click.echo(escape.workflow_lines(text), err=True)
+    """Write a message line to stderr, guarded as `out` is; messages may quote a
+    server, so control characters are shown as escapes too (`escape.terminal`)."""
+    click.echo(_message_lines(scrubbed(text)), err=True)
 
 
 def workflow_command(line: str) -> None:
@@ -203,12 +233,21 @@ def _annotate(exc: ConfigError) -> None:
 
     if in_github_actions(os.environ):
         for line in error_annotations(exc.issues).splitlines():
-            workflow_command(line)
+            workflow_command(scrubbed(line))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code."""
+    global _active
     state = State()
+    previous, _active = _active, state.scrubber
+    try:
+        return _main(argv, state)
+    finally:
+        _active = previous
+
+
+def _main(argv: Sequence[str] | None, state: State) -> int:
     try:
         result: Any = cli.main(
             args=list(argv) if argv is not None else None,
@@ -227,14 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ReconcilerError) as exc:
         if isinstance(exc, ConfigError):
             _annotate(exc)
-        err(redact(f"Error: {exc}", state.secret_values()))
+        err(f"Error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         err("Interrupted.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so, and show the traceback only when asked
         if state.debug:
-            err(redact(traceback.format_exc(), state.secret_values()))
+            err(traceback.format_exc())
         err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK

@@ -22,6 +22,8 @@ from reconciler.cli.app import (
     State,
     err,
     out,
+    scrubbed,
+    visible,
     workflow_command,
 )
 from reconciler.cli.options import allowed_hosts_from_env
@@ -126,10 +128,9 @@ def secret_resolver(state: State, base_dir: Path, *, allow_commands: bool) -> Se
         base_dir=base_dir, allow_cmd=allow_commands, confine_files=not allow_commands
     )
     on_resolve = _mask if in_github_actions(os.environ) else None
-    result = SecretResolver(policy, on_resolve=on_resolve)
-    # The log filter asks for these at logging time: every resolved value is redacted.
-    state.secret_values = result.known_values
-    return result
+    # The run's scrubber learns every resolved value: the log, `out`, `err` and
+    # the report files scrub them, in every spelling, from what they write.
+    return SecretResolver(policy, on_resolve=on_resolve, scrubber=state.scrubber)
 
 
 def _mask(value: str) -> None:
@@ -140,18 +141,32 @@ def _mask(value: str) -> None:
         workflow_command(command)
 
 
+def scrubbed_document(value: Any) -> Any:
+    """A JSON-ready `value` with every string in it scrubbed (`scrubbed`): the
+    document stays valid JSON whatever a secret's spelling."""
+    if isinstance(value, str):
+        return scrubbed(value)
+    if isinstance(value, dict):
+        return {scrubbed(str(k)): scrubbed_document(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrubbed_document(item) for item in value]
+    return value
+
+
 def write_json(path: str, document: dict[str, Any]) -> None:
-    """Write a JSON report or plan file (it holds no secret value)."""
+    """Write a JSON report or plan file, scrubbed of every secret of the run."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(scrubbed_document(document), indent=2, ensure_ascii=False)
+    target.write_text(visible(text) + "\n", encoding="utf-8")
 
 
 def write_text(path: str, text: str) -> None:
-    """Write a rendered report (e.g. Markdown for a job summary) to `path`."""
+    """Write a rendered report (e.g. Markdown for a job summary) to `path`,
+    scrubbed of every secret of the run."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    target.write_text(visible(scrubbed(text)), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -181,7 +196,7 @@ def emit(
     if not show:
         return
     if fmt == "json":
-        out(dumps(report.document()))
+        out(dumps(scrubbed_document(report.document())))
     elif fmt == "markdown":
         out(report.markdown())
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.client.failures import MAX_DETAIL
@@ -44,22 +44,27 @@ def _api_value(name: str, value: Scalar) -> Scalar:
     return value
 
 
-def parse_smtp_result(body: Mapping[str, Any]) -> SmtpResult:
-    """An `SmtpResult` from a verify-connection / send-test-email 200 body."""
+MAX_MESSAGE = MAX_DETAIL  # characters of a verify / test-mail message kept
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def parse_smtp_result(body: Mapping[str, Any], clean: Callable[[str], str] = _same) -> SmtpResult:
+    """An `SmtpResult` from a verify-connection / send-test-email 200 body; every
+    string passes `clean` (the session's scrubber), the message is cut to MAX_MESSAGE."""
+    message = " ".join(clean(str(body.get("message") or "")).split())
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 3] + "..."
     return SmtpResult(
         success=body.get("success") is True,
         connection_failed=body.get("connectionFailed") is True,
-        message=_bounded(str(body.get("message") or "")),
+        message=message,
         smtp_response_code=_response_code(body.get("smtpResponseCode")),
-        accepted=_strings(body.get("accepted")),
-        rejected=_strings(body.get("rejected")),
+        accepted=tuple(clean(s) for s in _strings(body.get("accepted"))),
+        rejected=tuple(clean(s) for s in _strings(body.get("rejected"))),
     )
-
-
-def _bounded(text: str) -> str:
-    """Server text on one line, cut to MAX_DETAIL characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
 
 
 def _response_code(value: object) -> int | None:

@@ -1,19 +1,18 @@
 """From failed exchanges to exceptions whose messages a user can act on.
 
-Every text that comes from the server, or from an exception, is scrubbed of
-the secrets of the request (the e-mail secret, the API key, the OAuth client
-secret, the access token) before it is put in a message: a misbehaving server
-may echo the request. Scrubbing happens before truncation, so no prefix of a
-secret survives either.
+Every text that comes from the server, or from an exception, passes the
+session's scrubber (`reconciler.scrub`: every secret the process knows, in
+every spelling it looks for) before it is put in a message: a misbehaving
+server may echo the request. Scrubbing happens before truncation, so no
+prefix of a secret survives either.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 
@@ -22,32 +21,21 @@ import httpx
 from reconciler.client.reply import Reply
 from reconciler.client.wire import ResponseDeadline
 from reconciler.errors import ApiError, AuthError, NotAdminError
-from reconciler.secrets import REDACTED
 
 # Server text kept in a message (error titles, verify and test-mail answers): enough
 # for an SMTP server's multi-line reply, bounded against a hostile server.
 MAX_DETAIL = 1000
+MAX_CODE = 64  # characters of a server's error code kept
 NOT_ADMIN_CODE = "ROLECHECK-1"
 
-
-def sensitive_forms(values: Iterable[str]) -> tuple[str, ...]:
-    """The spellings of `values` that may appear in echoed text, longest first."""
-    forms: set[str] = set()
-    for value in values:
-        if value:
-            forms.update(
-                {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-            )
-    return tuple(sorted(forms, key=len, reverse=True))
+Clean = Callable[[str], str]  # a scrubber's `scrub`
 
 
-def scrub(text: str, forms: Iterable[str]) -> str:
-    """`text` with every sensitive form replaced, then whitespace collapsed and truncated."""
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    text = " ".join(text.split())
-    if len(text) > MAX_DETAIL:
-        text = text[: MAX_DETAIL - 3] + "..."
+def scrub(text: str, clean: Clean, limit: int = MAX_DETAIL) -> str:
+    """`text` scrubbed by `clean`, then whitespace collapsed and truncated."""
+    text = " ".join(clean(text).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     return text
 
 
@@ -62,7 +50,7 @@ class ErrorDetail:
         return f"({status} {self.code})" if self.code else f"({status})"
 
 
-def error_detail(response: Reply, forms: Iterable[str]) -> ErrorDetail:
+def error_detail(response: Reply, clean: Clean) -> ErrorDetail:
     """What an error response says: `{errors: [{code, title}]}`, an OAuth
     `{error, error_description}`, or else its raw text."""
     try:
@@ -79,7 +67,7 @@ def error_detail(response: Reply, forms: Iterable[str]) -> ErrorDetail:
         text = str(body.get("error_description") or "")
     else:
         text = response.text
-    return ErrorDetail(code=scrub(code, forms) if code else None, text=scrub(text, forms))
+    return ErrorDetail(code=scrub(code, clean, MAX_CODE) if code else None, text=scrub(text, clean))
 
 
 def error_for(
@@ -88,12 +76,12 @@ def error_for(
     tenant: str,
     lead: str,
     attempts: int,
-    forms: Iterable[str],
+    clean: Clean,
     hint: str = "",
 ) -> ApiError:
     """The exception for an error response: `lead` says what failed, on which tenant."""
     status = response.status_code
-    detail = error_detail(response, forms)
+    detail = error_detail(response, clean)
     if status == 403 and detail.code == NOT_ADMIN_CODE:
         return NotAdminError(
             f"the credentials are not a tenant admin on {tenant} (403 {NOT_ADMIN_CODE})",
@@ -147,20 +135,20 @@ def is_retryable(exc: httpx.RequestError) -> bool:
 
 
 def unreachable(
-    url: str, exc: httpx.RequestError, *, tenant: str, attempts: int, forms: Iterable[str]
+    url: str, exc: httpx.RequestError, *, tenant: str, attempts: int, clean: Clean
 ) -> ApiError:
     """The exception for a request that got no response."""
     plural = "s" if attempts != 1 else ""
-    what = scrub(describe_transport_error(exc), forms)
+    what = scrub(describe_transport_error(exc), clean)
     return ApiError(
         f"could not reach {url}: {what} after {attempts} attempt{plural}", tenant=tenant
     )
 
 
-def redirected(response: Reply, *, tenant: str, label: str, forms: Iterable[str]) -> ApiError:
+def redirected(response: Reply, *, tenant: str, label: str, clean: Clean) -> ApiError:
     """The exception for a 3xx: redirects are never followed, so credentials stay on one host."""
     location = response.headers.get("location", "")
-    location = scrub(location.split("?", 1)[0].split("#", 1)[0], forms) or "(no location)"
+    location = scrub(location.split("?", 1)[0].split("#", 1)[0], clean) or "(no location)"
     return ApiError(
         f"{label} on {tenant} was redirected ({response.status_code}) to {location}: redirects "
         "are not followed so that credentials are never sent elsewhere; check the tenant URL",

@@ -10,11 +10,13 @@ The API returns one of three shapes:
   `emailAddress`, and no `serviceProvider`.
 
 All become a `LiveState` whose `email` is None (absent) or a `LiveEmail`.
+Every string taken from the answer passes `clean` (the session's scrubber):
+a server may echo a secret into any field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.model import (
@@ -37,10 +39,18 @@ _NESTED_KEYS = (
 )
 
 
-def normalize(raw: Mapping[str, Any]) -> LiveState:
-    """Turn a GET /api/v1/transports/email-config body into a LiveState."""
-    email = _email(raw)
-    health = _health(raw)
+Clean = Callable[[str], str]
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def normalize(raw: Mapping[str, Any], clean: Clean = _same, free: Clean | None = None) -> LiveState:
+    """Turn a GET /api/v1/transports/email-config body into a LiveState; values
+    pass `clean`, free text (errorCode, statusReason) `free` (default `clean`)."""
+    email = _email(raw, clean)
+    health = _health(raw, clean, free or clean)
     return LiveState(email=email, health=health, fingerprint=live_fingerprint(email, health))
 
 
@@ -61,7 +71,7 @@ def live_fingerprint(email: LiveEmail | None, health: Health) -> str:
     return fingerprint(document)
 
 
-def _email(raw: Mapping[str, Any]) -> LiveEmail | None:
+def _email(raw: Mapping[str, Any], clean: Clean) -> LiveEmail | None:
     provider_name = raw.get("serviceProvider")
     config = _provider_config(raw.get("providerConfig"))
     legacy_values = {k: raw[k] for k in LEGACY_FIELDS if raw.get(k) not in (None, "")}
@@ -71,7 +81,9 @@ def _email(raw: Mapping[str, Any]) -> LiveEmail | None:
     values: dict[str, Any] = dict(legacy_values) if provider is Provider.BASIC_AUTH else {}
     values.update({k: v for k, v in config.items() if v not in (None, "")})
     fields = tuple(
-        sorted((k, _scalar(k, v)) for k, v in values.items() if k in PROVIDER_FIELDS[provider])
+        sorted(
+            (k, _scalar(k, v, clean)) for k, v in values.items() if k in PROVIDER_FIELDS[provider]
+        )
     )
     return LiveEmail(
         provider=provider,
@@ -98,30 +110,32 @@ def _provider_config(value: object) -> dict[str, Any]:
     return dict(value)
 
 
-def _scalar(name: str, value: Any) -> Scalar:
+def _scalar(name: str, value: Any, clean: Clean) -> Scalar:
     # Ports arrive as numbers (587 or 587.0), or as strings from the deprecated PATCH.
     if name == "serverPort":
         try:
             return int(float(value))
-        except (TypeError, ValueError):
-            return str(value)
-    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else str(value)
+        except (TypeError, ValueError, OverflowError):
+            return clean(str(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return clean(value if isinstance(value, str) else str(value))
 
 
-def _health(raw: Mapping[str, Any]) -> Health:
+def _text(value: object, clean: Clean) -> str | None:
+    return clean(value) if isinstance(value, str) else None
+
+
+def _health(raw: Mapping[str, Any], clean: Clean, free: Clean) -> Health:
     status = raw.get("status") if isinstance(raw.get("status"), Mapping) else {}
     assert isinstance(status, Mapping)
     failures = raw.get("authFailures")
     code = status.get("statusCode")
     return Health(
         is_valid=raw.get("isValid") if isinstance(raw.get("isValid"), bool) else None,
-        error_code=raw.get("errorCode") if isinstance(raw.get("errorCode"), str) else None,
+        error_code=_text(raw.get("errorCode"), free),
         auth_failures=int(failures) if isinstance(failures, (int, float)) else None,
         status_code=int(code) if isinstance(code, (int, float)) else None,
-        status_reason=status.get("statusReason")
-        if isinstance(status.get("statusReason"), str)
-        else None,
-        modification_time=raw.get("modificationTime")
-        if isinstance(raw.get("modificationTime"), str)
-        else None,
+        status_reason=_text(status.get("statusReason"), free),
+        modification_time=_text(raw.get("modificationTime"), clean),
     )

@@ -33,7 +33,6 @@ from reconciler.client.failures import (
     oversized,
     redirected,
     retry_after_s,
-    sensitive_forms,
     unreachable,
 )
 from reconciler.client.options import (
@@ -47,7 +46,7 @@ from reconciler.client.pacing import SlidingWindow
 from reconciler.client.reply import BodyTooLarge, Reply
 from reconciler.client.wire import Wire
 from reconciler.errors import ApiError, AuthError
-from reconciler.secrets import Secret
+from reconciler.scrub import Scrubber, reduce_unresolved
 
 log = logging.getLogger("reconciler.client")
 
@@ -99,28 +98,31 @@ class Exchange:
 class Sender:
     """Sends calls for every tenant of a session."""
 
-    def __init__(self, options: ClientOptions, stats: SessionStats, wire: Wire) -> None:
+    def __init__(
+        self,
+        options: ClientOptions,
+        stats: SessionStats,
+        wire: Wire,
+        scrubber: Scrubber,
+        reduce_free_text: bool = False,
+    ) -> None:
         self._options = options
         self._stats = stats
         self._wire = wire
+        # Every secret of the session (keys, client secrets, tokens, and what the
+        # caller registers): server values pass `clean` before they are kept,
+        # free server text (error titles and codes, messages, statusReason) `free`.
+        self.scrubber = scrubber
+        self.clean = scrubber.scrub
+        self.free = self._reduced if reduce_free_text else scrubber.scrub
         # Parsed once per tenant and path: httpx would otherwise parse the URL
         # string again on every request (about 0.07 ms of CPU each).
         self._urls: dict[str, httpx.URL] = {}
 
-    def forms(self, target: Target, secrets: tuple[Secret, ...] = ()) -> tuple[str, ...]:
-        """The sensitive strings of a call to `target`, to scrub from error text."""
-        credentials = target.credentials
-        values = [secret.reveal() for secret in secrets]
-        if isinstance(credentials, ApiKeyCredentials):
-            values.append(credentials.key.reveal())
-        else:
-            values.append(credentials.client_secret.reveal())
-            token = target.endpoint.token
-            if token is not None and token.current is not None:
-                values.append(token.current)
-        return sensitive_forms(values)
+    def _reduced(self, text: str) -> str:
+        return reduce_unresolved(self.scrubber.scrub(text))
 
-    async def send(self, target: Target, call: Call, secrets: tuple[Secret, ...] = ()) -> Exchange:
+    async def send(self, target: Target, call: Call) -> Exchange:
         """The final response of `call`, after retries; raises ApiError when there is none."""
         url = target.base_url + call.path
         allowed = 1 + self._options.max_retries
@@ -141,7 +143,7 @@ class Sender:
                     exc,
                     tenant=target.name,
                     attempts=attempt,
-                    forms=self.forms(target, secrets),
+                    clean=self.clean,
                 ) from None
             except BodyTooLarge as exc:
                 raise oversized(
@@ -159,7 +161,7 @@ class Sender:
                     response,
                     tenant=target.name,
                     label=call.label,
-                    forms=self.forms(target, secrets),
+                    clean=self.clean,
                 )
             delay = self._retry_delay(target, call, response, attempt)
             if delay is None or attempt >= allowed:
@@ -207,7 +209,7 @@ class Sender:
         if wait is None or status not in _RETRY_AFTER_STATUSES:
             return self._backoff(attempt)
         if wait > self._options.max_retry_after_s:
-            detail = error_detail(response, self.forms(target))
+            detail = error_detail(response, self.free)
             limit = self._options.max_retry_after_s
             raise ApiError(
                 f"{call.label} on {target.name} was refused {detail.where(status)} with "
@@ -261,9 +263,8 @@ class Sender:
         exchange = await self.send(target, call)
         response = exchange.response
         status = response.status_code
-        forms = self.forms(target)
         if status in _TOKEN_REFUSED:
-            detail = error_detail(response, forms)
+            detail = error_detail(response, self.free)
             text = f": {detail.text}" if detail.text else ""
             raise AuthError(
                 f"OAuth client credentials refused by {target.name} {detail.where(status)}{text}",
@@ -274,13 +275,19 @@ class Sender:
         if not response.is_success:
             lead = f"token request failed on {target.name}"
             raise error_for(
-                response, tenant=target.name, lead=lead, attempts=exchange.attempts, forms=forms
+                response,
+                tenant=target.name,
+                lead=lead,
+                attempts=exchange.attempts,
+                clean=self.free,
             )
         try:
-            return parse_token_response(response.json())
+            token, lifetime = parse_token_response(response.json())
         except ValueError as exc:
             raise ApiError(
                 f"the token endpoint of {target.name} gave no usable token: {exc}",
                 tenant=target.name,
                 status=status,
             ) from None
+        self.scrubber.add(token)  # before anything could print it
+        return token, lifetime

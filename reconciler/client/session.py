@@ -18,6 +18,7 @@ from reconciler.client.pacing import SlidingWindow
 from reconciler.client.sender import Endpoint, Sender, Target
 from reconciler.client.tenant import TenantClient
 from reconciler.client.wire import Wire
+from reconciler.scrub import Scrubber
 
 _DEFAULT_OPTIONS = ClientOptions()
 
@@ -39,13 +40,28 @@ class ApiSession:
     `session.tenant(name, url, credentials)` per tenant. TenantClients of the
     same (base URL, credentials) share one token cache and one pair of pacers,
     because the API's rate limits are per user per tenant.
+
+    `scrubber` (by default one of its own) learns every credential and access
+    token the session uses; all text a server sends passes it before it is
+    kept. Pass the secret resolver's to scrub the e-mail secrets too.
+    `reduce_free_text`, for commands that hold no e-mail secret (plan, drift):
+    free server text is also reduced (`scrub.reduce_unresolved`): bounded,
+    one line, credential-like tokens hidden, since a secret the process never
+    learnt cannot be scrubbed.
     """
 
-    def __init__(self, options: ClientOptions = _DEFAULT_OPTIONS) -> None:
+    def __init__(
+        self,
+        options: ClientOptions = _DEFAULT_OPTIONS,
+        scrubber: Scrubber | None = None,
+        *,
+        reduce_free_text: bool = False,
+    ) -> None:
         self.options = options
         self.stats = SessionStats()
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._wire = Wire(options)
-        self._sender = Sender(options, self.stats, self._wire)
+        self._sender = Sender(options, self.stats, self._wire, self.scrubber, reduce_free_text)
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
 
     async def __aenter__(self) -> ApiSession:
@@ -66,6 +82,10 @@ class ApiSession:
     def tenant(self, name: str, base_url: str, credentials: Credentials) -> TenantClient:
         """A client for the tenant at `base_url` (which may carry a path prefix)."""
         base = _check_url(name, base_url.rstrip("/"))
+        if isinstance(credentials, OAuthCredentials):
+            self.scrubber.add(credentials.client_secret.reveal())
+        else:
+            self.scrubber.add(credentials.key.reveal())
         key = (base, credential_identity(credentials))
         endpoint = self._endpoints.get(key)
         if endpoint is None:

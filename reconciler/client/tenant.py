@@ -48,7 +48,7 @@ class TenantClient:
 
     async def read_live(self) -> LiveState:
         """The live configuration and health, normalised (`client.live`)."""
-        return normalize(await self.get_email_config())
+        return normalize(await self.get_email_config(), self._sender.clean, self._sender.free)
 
     async def put_email_config(self, email: DesiredEmail, secret: Secret) -> None:
         """Create or replace the whole configuration (Tier 2). The tenant validates it
@@ -57,10 +57,11 @@ class TenantClient:
         call = Call(
             "PUT email-config", "PUT", CONFIG_PATH, tier=2, json=build_put_body(email, secret)
         )
-        exchange = await self._sender.send(self._target, call, secrets=(secret,))
+        self._sender.scrubber.add(secret.reveal())  # the caller's resolver knows it too
+        exchange = await self._sender.send(self._target, call)
         if not exchange.response.is_success:
             lead = f"PUT rejected by {self.name}" if exchange.response.status_code == 400 else None
-            raise self._error(exchange, call, secrets=(secret,), lead=lead)
+            raise self._error(exchange, call, lead=lead)
 
     async def delete_email_config(self) -> bool:
         """Delete the configuration (Tier 2): True when deleted, False when there was none.
@@ -102,7 +103,7 @@ class TenantClient:
         exchange = await self._sender.send(self._target, call)
         if exchange.response.status_code == 404:
             raise self._error(exchange, call, lead=f"{missing} {self.name}")
-        return parse_smtp_result(self._json_object(exchange, call))
+        return parse_smtp_result(self._json_object(exchange, call), self._sender.free)
 
     def _json_object(self, exchange: Exchange, call: Call) -> dict[str, Any]:
         response = exchange.response
@@ -127,7 +128,6 @@ class TenantClient:
         exchange: Exchange,
         call: Call,
         *,
-        secrets: tuple[Secret, ...] = (),
         lead: str | None = None,
         hint: str = "",
     ) -> ApiError:
@@ -136,6 +136,6 @@ class TenantClient:
             tenant=self.name,
             lead=lead or f"{call.label} failed on {self.name}",
             attempts=exchange.attempts,
-            forms=self._sender.forms(self._target, secrets),
+            clean=self._sender.free,
             hint=hint,
         )

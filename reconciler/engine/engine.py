@@ -156,11 +156,11 @@ class Engine:
 
     def read(self) -> dict[str, LiveRead]:
         """Every tenant's live state, or why it could not be read."""
-        return self._run(self._read_all)
+        return self._run(self._read_all, unresolved=True)
 
     def plan(self, *, rotate: bool = False) -> Plan:
         """What apply would change (`rotate`: re-send every tenant's secret)."""
-        return self._run(lambda session: self._plan(session, rotate))
+        return self._run(lambda session: self._plan(session, rotate), unresolved=True)
 
     def apply(
         self,
@@ -184,7 +184,9 @@ class Engine:
         """Config drift and health of every tenant; `verify` also runs
         verify-connection on every configured tenant; `today` decides which
         ignore rules have expired."""
-        return self._run(lambda session: self._drift(session, verify, today or date.today()))
+        return self._run(
+            lambda session: self._drift(session, verify, today or date.today()), unresolved=True
+        )
 
     def check_secrets(self) -> None:
         """Resolve every secret reference apply may need, for every selected tenant;
@@ -198,9 +200,13 @@ class Engine:
                 + "\n".join(problems)
             )
 
-    def _run(self, step: Callable[[ApiSession], Awaitable[T]]) -> T:
+    def _run(self, step: Callable[[ApiSession], Awaitable[T]], *, unresolved: bool = False) -> T:
+        """Run `step` in one event loop with one session. `unresolved`: the command
+        holds no e-mail secret, so free server text is reduced, not only scrubbed."""
+
         async def main() -> T:
-            async with ApiSession(self._client) as session:
+            scrubber = self.secrets.scrubber
+            async with ApiSession(self._client, scrubber, reduce_free_text=unresolved) as session:
                 return await step(session)
 
         return asyncio.run(main())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reconciler.sandbox.cli import stop_on_signals
 from reconciler.sandbox.fleet import Sandbox
+from reconciler.sandbox.hostile import KINDS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +40,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--microsoft365", action="append", default=[], help="tenant to configure as Microsoft365"
     )
+    serve.add_argument(
+        "--hostile",
+        action="append",
+        default=[],
+        metavar="TENANT=KIND[,KIND]",
+        help="make TENANT a hostile server (kinds: " + ", ".join(KINDS) + "); repeatable",
+    )
     return parser
+
+
+def _hostile(values: list[str]) -> dict[str, list[str]]:
+    """`--hostile TENANT=KIND[,KIND]` options as {tenant: [kinds]}."""
+    kinds: dict[str, list[str]] = {}
+    for value in values:
+        tenant, _, listed = value.partition("=")
+        if not tenant or not listed:
+            raise SystemExit(f"--hostile {value!r}: expected TENANT=KIND[,KIND]")
+        kinds.setdefault(tenant, []).extend(k.strip() for k in listed.split(",") if k.strip())
+    return kinds
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -59,6 +78,7 @@ def serve(args: argparse.Namespace) -> int:
         token_lifetime_s=args.token_lifetime,
         patch_enabled=args.enable_patch,
         latency_ms=args.latency_ms,
+        hostile=_hostile(args.hostile),
     )
     with stop_on_signals() as stop, sandbox as sb:
         description = {**sb.describe(), "pid": os.getpid()}

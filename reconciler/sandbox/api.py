@@ -30,15 +30,17 @@ import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
+from reconciler.sandbox import hostile
 from reconciler.sandbox.auth import Authenticator, parse_token_request
 from reconciler.sandbox.faults import NO_FAULT, FaultDecision, Faults
-from reconciler.sandbox.messages import Request, Response
+from reconciler.sandbox.messages import Request, Response, Streamed
 from reconciler.sandbox.operations import EmailConfigOperations
 from reconciler.sandbox.ratelimit import RateLimiter
 from reconciler.sandbox.stats import Call, Recorder
 from reconciler.sandbox.tenants import SandboxTenant, TenantDirectory
 
 Result = Response | Awaitable[Response]
+Outcome = Result | Streamed  # a hostile tenant's body kinds stream
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 TOKEN = "/oauth/token"
 CONTROL = "/_sandbox/"
@@ -91,7 +93,7 @@ class SandboxApp:
             "send_test_email": ops.send_test_email,
         }
 
-    def dispatch(self, request: Request) -> Result:
+    def dispatch(self, request: Request) -> Outcome:
         if request.path.startswith(CONTROL):
             return self._control(request)
         name, sub_path = _split(request.path)
@@ -103,7 +105,7 @@ class SandboxApp:
         except Exception:
             self._recorder.end(call, 500)
             raise
-        if isinstance(result, Response):
+        if isinstance(result, Response | Streamed):
             self._recorder.end(call, result.status)
             return result
         return self._finish(call, result)
@@ -143,7 +145,7 @@ class SandboxApp:
 
     def _route(
         self, tenant: SandboxTenant | None, name: str, sub_path: str, request: Request
-    ) -> Result:
+    ) -> Outcome:
         if tenant is None:
             if name:
                 return Response.error(404, "TENANT-1", f"No tenant named {name}")
@@ -161,6 +163,8 @@ class SandboxApp:
         decision = self._faults.decide(tenant.name, token_route=operation == "token")
         if decision is NO_FAULT:
             return self._serve(tenant, operation, tier, request)
+        if decision.hostile:
+            return self._hostile(tenant, operation, tier, request, decision)
         if decision.is_async:
             return self._delayed(tenant, operation, tier, request, decision)
         return self._with_fault(tenant, operation, tier, request, decision)
@@ -185,6 +189,36 @@ class SandboxApp:
             return _echo(stalled, request.body) if decision.echo_body else stalled
         result = self._with_fault(tenant, operation, tier, request, decision)
         return result if isinstance(result, Response) else await result
+
+    def _hostile(
+        self,
+        tenant: SandboxTenant,
+        operation: str,
+        tier: str,
+        request: Request,
+        decision: FaultDecision,
+    ) -> Outcome:
+        """An adversary's answer (`sandbox.hostile`): a body kind replaces the
+        answer; echoed secrets and payloads are added to every string of it."""
+        seen = self._faults.remember(tenant.name, hostile.request_secrets(request))
+        body = next((k for k in decision.hostile if k in hostile.BODY_KINDS), None)
+        if body is not None:
+            return hostile.body_reply(body)
+        plain = FaultDecision(
+            latency_s=decision.latency_s,
+            stall_s=decision.stall_s,
+            status=decision.status,
+            echo_body=decision.echo_body,
+        )
+        if plain.is_async:
+            result: Result = self._delayed(tenant, operation, tier, request, plain)
+        else:
+            result = self._with_fault(tenant, operation, tier, request, plain)
+        text = hostile.hostile_text(seen, decision.hostile)
+        only = "messages-only" in decision.hostile
+        if isinstance(result, Response):
+            return hostile.rewrite(result, text, operation=operation, messages_only=only)
+        return hostile.rewrite_later(result, text, operation=operation, messages_only=only)
 
     def _with_fault(
         self,

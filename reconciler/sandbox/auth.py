@@ -83,6 +83,11 @@ class Authenticator:
             return None
         return Principal("oauth:" + token.client_id, admin=True)
 
+    def issued(self) -> list[str]:
+        """Every access token issued so far (for leak scans in tests)."""
+        with self._lock:
+            return list(self._tokens)
+
     def token_response(self, tenant: SandboxTenant, request: TokenRequest) -> Response:
         """The answer of POST /oauth/token to a parsed request."""
         if request.grant_type != "client_credentials":

@@ -21,6 +21,15 @@ reaches the handlers, so it never changes state. `echo_body` appends the raw
 request body to every error title, to prove that a client never shows error
 titles verbatim (they would then leak its secrets).
 
+`hostile` (kinds from `sandbox.hostile`) makes a tenant an adversary on every
+request, with no draw: `echo-secret` and `payloads` rewrite every string of
+every answer (the secrets it echoes include those the tenant was sent since
+its faults were last set, which `remember` keeps), and `huge`, `endless`,
+`slow` and `deep` replace every answer with such a body:
+
+    sb.faults.set(hostile=("echo-secret", "payloads"), tenant="tenant-001")
+    sb.faults.set(hostile=("endless",), tenant="tenant-002")
+
 Draws come from one `random.Random(seed)`, under a lock, so a run with the
 same seed and the same request order sees the same faults.
 """
@@ -31,6 +40,8 @@ import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from reconciler.sandbox.hostile import BODY_KINDS, KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +56,14 @@ class FaultSpec:
     echo_body: bool = False
     token_errors: Mapping[int, float] = field(default_factory=dict)
     lost: float = 0.0
+    hostile: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = [kind for kind in self.hostile if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"hostile: unknown kind(s) {unknown}; known: {', '.join(KINDS)}")
+        if len([kind for kind in self.hostile if kind in BODY_KINDS]) > 1:
+            raise ValueError(f"hostile: at most one of {', '.join(BODY_KINDS)}")
         for name, table in (("errors", self.errors), ("token_errors", self.token_errors)):
             if any(not 400 <= status <= 599 for status in table):
                 raise ValueError(f"{name}: fault statuses must be 4xx or 5xx")
@@ -68,6 +85,7 @@ class FaultDecision:
     stall_s: float = 0.0
     status: int | None = None
     echo_body: bool = False
+    hostile: tuple[str, ...] = ()
 
     @property
     def is_async(self) -> bool:
@@ -86,6 +104,7 @@ class Faults:
         self._random = random.Random(seed)
         self._global: FaultSpec | None = None
         self._tenants: dict[str, FaultSpec] = {}
+        self._remembered: dict[str, list[str]] = {}  # hostile tenants: secrets seen
 
     def set(
         self,
@@ -98,6 +117,7 @@ class Faults:
         echo_body: bool = False,
         token_errors: Mapping[int, float] | None = None,
         lost: float = 0.0,
+        hostile: tuple[str, ...] = (),
         tenant: str | None = None,
     ) -> FaultSpec:
         """Replace the settings of one scope (all tenants when `tenant` is None)."""
@@ -110,13 +130,23 @@ class Faults:
             echo_body=echo_body,
             token_errors=dict(token_errors or {}),
             lost=lost,
+            hostile=tuple(hostile),
         )
         with self._lock:
             if tenant is None:
                 self._global = spec
+                self._remembered.clear()
             else:
                 self._tenants[tenant] = spec
+                self._remembered.pop(tenant, None)
         return spec
+
+    def remember(self, tenant: str, secrets: list[str]) -> list[str]:
+        """Note `secrets` as sent to `tenant`; every secret it was sent so far."""
+        with self._lock:
+            seen = self._remembered.setdefault(tenant, [])
+            seen.extend(s for s in secrets if s not in seen)
+            return list(seen)
 
     def clear(self, tenant: str | None = None) -> None:
         """Remove one tenant's settings, or (no tenant) every setting."""
@@ -124,8 +154,10 @@ class Faults:
             if tenant is None:
                 self._global = None
                 self._tenants.clear()
+                self._remembered.clear()
             else:
                 self._tenants.pop(tenant, None)
+                self._remembered.pop(tenant, None)
 
     def spec(self, tenant: str) -> FaultSpec | None:
         """The settings in force for a tenant, if any."""
@@ -148,18 +180,24 @@ class Faults:
                 return NO_FAULT
             draw = self._random.random()
         latency = spec.latency_ms / 1000.0
+        hostile = spec.hostile
         if draw < spec.resets:
             return FaultDecision(latency_s=latency, reset=True)
         draw -= spec.resets
         if draw < spec.lost and not token_route:
             return FaultDecision(latency_s=latency, lost=True)
         draw -= spec.lost
+        echo = spec.echo_body
         if draw < spec.stalls:
-            return FaultDecision(latency_s=latency, stall_s=spec.stall_s, echo_body=spec.echo_body)
+            return FaultDecision(
+                latency_s=latency, stall_s=spec.stall_s, echo_body=echo, hostile=hostile
+            )
         draw -= spec.stalls
         table = spec.token_errors if token_route else spec.errors
         for status, probability in sorted(table.items()):
             if draw < probability:
-                return FaultDecision(latency_s=latency, status=status, echo_body=spec.echo_body)
+                return FaultDecision(
+                    latency_s=latency, status=status, echo_body=echo, hostile=hostile
+                )
             draw -= probability
-        return FaultDecision(latency_s=latency, echo_body=spec.echo_body)
+        return FaultDecision(latency_s=latency, echo_body=echo, hostile=hostile)

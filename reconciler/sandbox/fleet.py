@@ -77,12 +77,19 @@ class Sandbox:
         latency_ms: float = 0.0,
         log_limit: int = 20_000,
         https: bool = False,
+        hostile: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """`hostile` maps tenant names to the hostile kinds they play from the
+        start (`sandbox.hostile`; `faults.set(hostile=...)` changes them later)."""
         self._names = _check_names(list(names) if names is not None else default_names(tenants))
         self.clock = Clock()
         self.faults = Faults(seed)
         if latency_ms:
             self.faults.set(latency_ms=latency_ms)
+        for name, kinds in (hostile or {}).items():
+            if name not in self._names:
+                raise ValueError(f"hostile: no tenant named {name}")
+            self.faults.set(latency_ms=latency_ms, hostile=tuple(kinds), tenant=name)
         self._limiter = RateLimiter(self.clock, tier1=tier1, tier2=tier2)
         self._limiter.enabled = rate_limits
         self._auth = Authenticator(self.clock, token_lifetime_s)
@@ -276,6 +283,10 @@ class Sandbox:
     def reset_stats(self) -> None:
         """Clear the request log and the counters."""
         self._recorder.reset()
+
+    def access_tokens(self) -> list[str]:
+        """Every OAuth access token issued so far (for leak scans in tests)."""
+        return self._auth.issued()
 
     def reset_rate_limits(self) -> None:
         """Forget the requests counted so far (the limits themselves stay)."""

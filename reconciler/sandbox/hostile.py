@@ -1,0 +1,212 @@
+"""Hostile answers: a tenant server that tries to make its client leak a secret,
+forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
+
+    echo-secret  every secret of the request (PUT `emailPassword`/`clientSecret`,
+                 OAuth `client_id`/`client_secret`, the bearer token), and every
+                 one the tenant was sent before (since its faults were last
+                 set), in every string of the answer, spelt every way in
+                 ECHO_FORMS; GET answers gain an `errorCode` and a
+                 `status.statusReason`, token errors become OAuth's
+                 `{error, error_description}`
+    payloads     PAYLOADS (workflow commands, Markdown, HTML, mentions, ANSI
+                 and OSC sequences, bidirectional controls) in every string
+    messages-only  with the two above: only the free-text fields (FREE_TEXT)
+                 are spiked, so the configuration reads back as written and
+                 apply goes on to the test e-mail
+    huge         a body that declares 300 MB and streams until the client leaves
+    endless      a chunked body that never ends
+    slow         a JSON body at one byte a second
+    deep         JSON nested DEEP_LEVELS deep
+
+The text kinds rewrite the real answer, and a send-test-email answer says the
+message was not sent; the body kinds replace it (the
+request never reaches the handlers). The spellings and payloads start at a
+different one on every answer, so that a client that keeps only the first
+characters of a text still meets every one of them over a few requests.
+Strings the client needs to carry on (`access_token`, `token_type`,
+`serviceProvider`) are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
+
+from aiohttp import web
+
+from reconciler.sandbox.messages import Reply, Request, Response, Streamed
+
+TEXT_KINDS = ("echo-secret", "payloads", "messages-only")
+BODY_KINDS = ("huge", "endless", "slow", "deep")
+KINDS = TEXT_KINDS + BODY_KINDS
+
+PAYLOADS = (
+    "::error::forged annotation",
+    "::stop-commands::t0ken",
+    "::add-mask::x",
+    "##[error]old-style command",
+    "``````",
+    "<img src=x onerror=alert(1)>",
+    "@octocat",
+    "<!--",
+    "[click](javascript:alert(1))",
+    "\x1b]52;c;aGVsbG8=\x07",
+    "\x1b]8;;https://evil.example\x07link\x1b]8;;\x07",
+    "\x1b[2J\x1b[H",
+    "\u202eevil\u202c \u2066x\u2069",
+    "\r::warning::after a carriage return",
+)
+HUGE_BYTES = 300 * 1024 * 1024
+CHUNK = b"x" * 65536
+DEEP_LEVELS = 100_000
+_UNTOUCHED = frozenset({"access_token", "token_type", "serviceProvider"})
+FREE_TEXT = frozenset(
+    {"message", "title", "code", "errorCode", "statusReason", "error", "error_description"}
+)
+_turns = itertools.count()
+
+
+def echo_forms(secret: str) -> list[str]:
+    """`secret` spelt every way a server might echo it."""
+    raw = secret.encode()
+    half = len(secret) // 2
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        base64.b64encode(b"k" + raw + b"tail").decode(),  # inside a larger blob
+        base64.b64encode(b"ke" + raw + b"tail!").decode(),
+        json.dumps(secret)[1:-1],
+        json.dumps({"emailPassword": secret}),
+        "".join(f"\\u{ord(c):04x}" for c in secret),
+        " ".join(secret),
+        secret[:half] + "\n  " + secret[half:],
+        f"first half {secret[:half]} and later the rest: {secret[half:]}",
+    ]
+
+
+def request_secrets(request: Request) -> list[str]:
+    """The secrets a request carries: bearer token, PUT secret, OAuth client."""
+    found = []
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        found.append(credential.strip())
+    fields: dict[str, Any] = {}
+    try:
+        document = json.loads(request.body or b"{}")
+        if isinstance(document, dict):
+            fields = document
+    except ValueError:
+        form = parse_qs(request.body.decode("utf-8", "replace"))
+        fields = {name: values[0] for name, values in form.items()}
+    config = fields.get("providerConfig")
+    if isinstance(config, dict):
+        fields = {**fields, **config}
+    for name in ("emailPassword", "clientSecret", "client_id", "client_secret"):
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
+
+
+def hostile_text(secrets: list[str], kinds: tuple[str, ...]) -> str:
+    """What is added to every string of an answer (rotated on every call)."""
+    parts: list[str] = []
+    if "echo-secret" in kinds:
+        parts += [form for secret in secrets for form in echo_forms(secret)]
+    if "payloads" in kinds:
+        parts += PAYLOADS
+    if not parts:
+        return ""
+    start = next(_turns) % len(parts)
+    return "\n" + "\n".join(parts[start:] + parts[:start])
+
+
+def rewrite(
+    response: Response, text: str, *, operation: str, messages_only: bool = False
+) -> Response:
+    """`response` with `text` added to every string of its JSON body (with
+    `messages_only`, to the FREE_TEXT fields only)."""
+    if not text or not response.body:
+        return response
+    try:
+        document = json.loads(response.body)
+    except ValueError:
+        return response
+    if isinstance(document, dict):
+        if operation == "token" and response.status >= 400:
+            document = {"error": "invalid_client", "error_description": "refused"}
+        if "isValid" in document:  # a GET answer: give it every text field
+            document.setdefault("errorCode", "HOSTILE-1")
+            status = document.setdefault("status", {})
+            if isinstance(status, dict):
+                status.setdefault("statusCode", 500)
+                status.setdefault("statusReason", "hostile")
+        if operation == "send_test_email" and "success" in document:
+            document["success"] = False
+    headers = [h for h in response.headers if h[0].lower() != "content-type"]
+    spiked = _spiked(document, text, None, FREE_TEXT if messages_only else None)
+    return Response.json(response.status, spiked, headers)
+
+
+def _spiked(value: Any, text: str, key: str | None, only: frozenset[str] | None) -> Any:
+    if isinstance(value, str):
+        if key in _UNTOUCHED or (only is not None and key not in only):
+            return value
+        return value + text
+    if isinstance(value, dict):
+        return {k: _spiked(v, text, k, only) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spiked(item, text, key, only) for item in value]
+    return value
+
+
+async def rewrite_later(
+    pending: Awaitable[Response], text: str, *, operation: str, messages_only: bool = False
+) -> Response:
+    return rewrite(await pending, text, operation=operation, messages_only=messages_only)
+
+
+def body_reply(kind: str) -> Reply:
+    """The answer of a body kind (`huge`, `endless`, `slow`, `deep`)."""
+    json_type = ("Content-Type", "application/json")
+    if kind == "deep":
+        body = b"[" * DEEP_LEVELS + b"]" * DEEP_LEVELS
+        return Response(200, body, [json_type])
+    if kind == "huge":
+        return Streamed(200, _repeat(HUGE_BYTES), [json_type, ("Content-Length", str(HUGE_BYTES))])
+    if kind == "endless":
+        return Streamed(200, _repeat(None), [json_type])
+    return Streamed(200, _trickle(b'{"isValid": false, "errorCode": "' + b"z" * 3600), [json_type])
+
+
+def _repeat(total: int | None) -> Callable[[web.StreamResponse], Awaitable[None]]:
+    """Write CHUNKs until `total` bytes (None: forever) or the client leaves."""
+
+    async def write(response: web.StreamResponse) -> None:
+        sent = 0
+        while total is None or sent < total:
+            chunk = CHUNK if total is None else CHUNK[: total - sent]
+            await response.write(chunk)
+            sent += len(chunk)
+            await asyncio.sleep(0)  # let the sandbox serve the other tenants
+
+    return write
+
+
+def _trickle(body: bytes) -> Callable[[web.StreamResponse], Awaitable[None]]:
+    """Write `body` one byte a second."""
+
+    async def write(response: web.StreamResponse) -> None:
+        for index in range(len(body)):
+            await response.write(body[index : index + 1])
+            await asyncio.sleep(1.0)
+
+    return write
