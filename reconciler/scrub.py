@@ -49,6 +49,7 @@ STRIDE = 6  # windows indexed every STRIDE characters of a form
 FRAGMENT = 11  # a piece of a form this long is redacted on its own
 WHITESPACE_MIN = 8  # secrets at least this long are found with whitespace in them
 
+_SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
 _SPACE = re.compile(r"\s+")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _RUN = re.compile(r"\S+")
@@ -88,7 +89,11 @@ class Scrubber:
         self._secrets: set[str] = set()
         self._forms: list[str] = []
         self._short: list[str] = []  # forms shorter than KEY: plain replace
-        self._index: dict[str, list[tuple[int, int]]] = {}  # window -> (form, offset)
+        # window -> where it starts in which form, as form * _SPAN + offset: one int
+        # per window, a list only for windows shared by several forms (10,000
+        # secrets index about half a million windows: tuples in lists would
+        # take about twice the memory).
+        self._index: dict[str, int | list[int]] = {}
         self._spaced: set[int] = set()  # forms also looked for across whitespace
         for secret in secrets:
             self.add(secret)
@@ -125,8 +130,16 @@ class Scrubber:
         starts = {0}
         if pieces:
             starts.update(range(0, len(form) - KEY + 1, STRIDE), {len(form) - KEY})
+        index = self._index
         for start in starts:
-            self._index.setdefault(form[start : start + KEY], []).append((number, start))
+            window, entry = form[start : start + KEY], number * _SPAN + start
+            known = index.get(window)
+            if known is None:
+                index[window] = entry
+            elif isinstance(known, int):
+                index[window] = [known, entry]
+            else:
+                known.append(entry)
 
     def scrub(self, text: str) -> str:
         """`text` with every registered secret, in every form, replaced by REDACTED."""
@@ -153,7 +166,8 @@ class Scrubber:
             hits = index.get(text[i : i + KEY])
             if hits is None:
                 continue
-            for number, offset in hits:
+            for entry in (hits,) if isinstance(hits, int) else hits:
+                number, offset = divmod(entry, _SPAN)
                 if only is not None and number not in only:
                     continue
                 span = _extend(text, i, forms[number], offset)
