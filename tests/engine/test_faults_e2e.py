@@ -94,7 +94,9 @@ def test_apply_under_faults_converges_or_reports_then_rerun_converges(tmp_path, 
             str(tmp_path / "first.json"),
         )
         first_s = time.monotonic() - started
-        assert first.code in (0, 3), first.stderr
+        # 3: some tenant did not converge; 1: some tenant could not even be read
+        # (its token request or GET failed every attempt), as plan says it.
+        assert first.code in (0, 1, 3), first.stderr
         report = {t["name"]: t for t in json.loads(first.stdout)["tenants"]}
         faults = Counter(
             e.status for e in sandbox.request_log if e.status in (0, 429, 500, 502, 503, 504)
