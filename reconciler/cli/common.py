@@ -36,6 +36,7 @@ from reconciler.engine.fleet import Phase
 from reconciler.engine.planfile import plan_document
 from reconciler.engine.trust import Trust, judge
 from reconciler.model import DesiredState, Plan
+from reconciler.report import escape
 from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
 from reconciler.report.github import add_mask_commands, in_github_actions
@@ -89,7 +90,7 @@ class ProgressPrinter:
             else:
                 click.echo(counts, err=True)
         else:
-            click.echo(f"{self.label}: [{self.done}/{self.total}] {tenant}: {word}", err=True)
+            err(f"{self.label}: [{self.done}/{self.total}] {escape.terminal(tenant)}: {word}")
 
 
 def load_engine(

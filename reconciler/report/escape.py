@@ -82,8 +82,3 @@ def workflow_lines(text: str) -> str:
     return "\n".join(
         "\\" + line if _COMMAND_START.match(line) else line for line in text.split("\n")
     )
-
-
-def truncate(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."

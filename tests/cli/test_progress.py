@@ -58,3 +58,15 @@ def test_progress_on_a_pipe_prints_counts_every_five_seconds(
     ]
     per_tenant = _progress(monkeypatch, tty=False, phase=Phase.APPLY)
     assert len(per_tenant) == 10_000 and per_tenant[0] == "Applying: [1/10000] tenant-0: failed"
+
+
+def test_a_tenant_name_in_a_progress_line_is_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[str] = []
+    monkeypatch.setattr(common_module.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(
+        common_module.click, "echo", lambda text, nl=True, err=False, **_: lines.append(str(text))
+    )
+    printer = common_module.ProgressPrinter(True)
+    printer.begin(Phase.APPLY, 2)
+    printer.step("evil\x1b]52;c;eA==\x07\n::error::x", "applied", False)
+    assert lines == ["Applying: [1/2] evil\\x1b]52;c;eA==\\x07\\n::error::x: applied"]
