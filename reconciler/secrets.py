@@ -20,6 +20,7 @@ files.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import os
 import re
@@ -148,6 +149,7 @@ class SecretResolver:
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._cache: dict[SecretRef, Secret] = {}
         self._root: str | None = None
+        self._folders: dict[str, str] = {}  # folder -> its real path
 
     def resolve(self, ref: SecretRef) -> Secret:
         """The secret `ref` points to; raises SecretError with an actionable message."""
@@ -191,26 +193,54 @@ class SecretResolver:
     def _read_file(self, ref: SecretRef) -> str:
         if self._root is None:  # resolved once: realpath costs a system call per component
             self._root = os.path.realpath(self.policy.base_dir)
-        target = os.path.expanduser(ref.target)
-        # realpath resolves symlinks, so a link inside the repository that points
-        # outside is caught by the check below.
-        path = os.path.realpath(os.path.join(self._root, target))
-        if self.policy.confine_files and os.path.commonpath([path, self._root]) != self._root:
+        target = os.path.join(self._root, os.path.expanduser(ref.target))
+        try:
+            path, data = self._open_resolved(target)
+        except OSError as exc:
+            raise SecretError(
+                f"{ref}: cannot read {exc.filename or target}: {exc.strerror}"
+            ) from None
+        if path is None:
             raise SecretError(
                 f"{ref}: refusing to read a file outside the configuration repository "
                 f"({self._root}) in this command; relative paths start there"
             )
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(_MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SecretError(f"{ref}: cannot read {path}: {exc.strerror}") from None
         if len(data) > _MAX_FILE_BYTES:
             raise SecretError(f"{ref}: {path} is larger than {_MAX_FILE_BYTES} bytes")
         try:
             return data.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise SecretError(f"{ref}: {path} is not UTF-8 text") from None
+
+    def _open_resolved(self, target: str) -> tuple[str | None, bytes]:
+        """The real path of `target` and its first bytes (None when it is outside
+        the repository and files are confined). Symlinks anywhere on the path are
+        resolved, so a link inside the repository that points outside is caught."""
+        folder, name = os.path.split(target)
+        if name in ("", ".", ".."):
+            path = os.path.realpath(target)
+        else:
+            # The folder's real path is cached (the secrets of a fleet share a few
+            # folders); the file itself is opened without following a link, and a
+            # link falls back to resolving the whole path.
+            real_folder = self._folders.get(folder)
+            if real_folder is None:
+                real_folder = self._folders[folder] = os.path.realpath(folder)
+            path = os.path.join(real_folder, name)
+            if self._confined(path):
+                try:
+                    return path, _read_bounded(path, os.O_NOFOLLOW)
+                except OSError as exc:
+                    if exc.errno != errno.ELOOP:  # ELOOP: the file is a symlink
+                        raise
+            path = os.path.realpath(target)
+        if not self._confined(path):
+            return None, b""
+        return path, _read_bounded(path, 0)
+
+    def _confined(self, path: str) -> bool:
+        root = self._root
+        return not self.policy.confine_files or os.path.commonpath([path, root or ""]) == root
 
     def _run_cmd(self, ref: SecretRef) -> str:
         if not self.policy.allow_cmd:
@@ -241,3 +271,10 @@ class SecretResolver:
             return done.stdout.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise SecretError(f"{ref}: the command's output is not UTF-8 text") from None
+
+
+def _read_bounded(path: str, flags: int) -> bytes:
+    """At most _MAX_FILE_BYTES + 1 bytes of `path` (more means too large)."""
+    handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
+    with open(handle, "rb", closefd=True) as file:
+        return file.read(_MAX_FILE_BYTES + 1)

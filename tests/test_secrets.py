@@ -147,6 +147,44 @@ def test_symlink_out_of_the_base_dir_is_refused_when_confined(tmp_path: Path) ->
         _resolver(base).resolve(SecretRef("file", "link.txt"))
 
 
+def test_symlinked_folder_out_of_the_base_dir_is_refused_when_confined(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "key.txt").write_text(VALUE)
+    base = tmp_path / "repo"
+    base.mkdir()
+    (base / "secrets").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(SecretError, match="outside the configuration repository"):
+        _resolver(base).resolve(SecretRef("file", "secrets/key.txt"))
+
+
+def test_symlink_within_the_base_dir_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "key.txt").write_text(VALUE)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "link.txt").symlink_to(tmp_path / "real" / "key.txt")
+    assert _resolver(tmp_path).resolve(SecretRef("file", "keys/link.txt")).reveal() == VALUE
+
+
+def test_file_replaced_by_an_outward_link_after_its_folder_was_seen_is_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "outside.txt").write_text(VALUE)
+    base = tmp_path / "repo"
+    (base / "keys").mkdir(parents=True)
+    (base / "keys" / "a.txt").write_text("first-value")
+    (base / "keys" / "b.txt").symlink_to(tmp_path / "outside.txt")
+    resolver = _resolver(base)
+    assert resolver.resolve(SecretRef("file", "keys/a.txt")).reveal() == "first-value"
+    with pytest.raises(SecretError, match="outside the configuration repository"):
+        resolver.resolve(SecretRef("file", "keys/b.txt"))
+
+
+def test_a_folder_is_not_a_secret_file(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    with pytest.raises(SecretError, match="cannot read"):
+        _resolver(tmp_path).resolve(SecretRef("file", "keys"))
+
+
 def test_file_outside_the_base_dir_is_read_when_not_confined(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text(VALUE)
