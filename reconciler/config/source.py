@@ -143,7 +143,11 @@ def _read_text(path: Path) -> str:
         raise _Problem("is not a regular file")
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            # As much as stat said (plus one byte, to see a file that grew since),
+            # not MAX_BYTES + 1: that allocates 1 MiB per file, 22 µs against 8.
+            data = handle.read(min(info.st_size, MAX_BYTES) + 1)
+            if len(data) > info.st_size:  # it grew: read on, as far as the bound
+                data += handle.read(MAX_BYTES + 1 - len(data))
     except OSError as exc:
         raise _Problem(f"cannot read the file: {exc.strerror or exc}") from None
     if len(data) > MAX_BYTES:

@@ -288,6 +288,43 @@ def test_file_over_one_mebibyte_is_not_parsed(
     assert "larger than 1 MiB" in issues[0].message
 
 
+def _stat_says(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the loader's stat report `size` bytes (as if the file grew after it)."""
+    real_stat = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        info = real_stat(path, *args, **kwargs)
+        if str(path).endswith(".yaml"):
+            fields = list(info)
+            fields[6] = size  # st_size
+            return os.stat_result(fields)
+        return info
+
+    monkeypatch.setattr(config_source.os, "stat", stat)
+
+
+def test_file_that_grew_after_its_stat_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text("name: acme\nurl: https://acme.eu.qlikcloud.com\nemail: absent\n")
+    _stat_says(4, monkeypatch)
+    doc, issues = read_document(path, "acme.yaml")
+    assert not issues and doc is not None
+    assert doc.data == {"name": "acme", "url": "https://acme.eu.qlikcloud.com", "email": "absent"}
+
+
+def test_file_that_grew_over_one_mebibyte_after_its_stat_is_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text("name: acme\n" + "# padding\n" * 110_000)
+    _stat_says(11, monkeypatch)
+    doc, issues = read_document(path, "acme.yaml")
+    assert doc is None
+    assert "larger than 1 MiB" in issues[0].message
+
+
 def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = _copy_case("valid-minimal", tmp_path)
     (case / ACME).chmod(0)
