@@ -179,7 +179,7 @@ def _tenant_files(
     if spec is None and not expansion.matches and not expansion.outside and root is not None:
         issues.append(_no_tenants(root, root_file))
     issues.extend(_outside_issue(expansion.path(rel)) for rel in sorted(expansion.outside))
-    return sorted({expansion.path(rel) for rel in expansion.matches})
+    return expansion.found()
 
 
 def _expand(

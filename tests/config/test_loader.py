@@ -14,6 +14,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from reconciler.config import files as config_files
 from reconciler.config import load_config
 from reconciler.config import source as config_source
 from reconciler.config.checks import email_problem, url_problem
@@ -425,6 +426,28 @@ def test_tenant_globs_may_be_a_list_and_recursive(tmp_path: Path) -> None:
     with (case / ROOT).open("a") as handle:
         handle.write("tenants: [fleet/**/*.yaml, more/*.yaml]\n")
     assert [t.name for t in load_config(case).tenants] == ["acme", "beta"]
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_tenant_files_come_in_the_order_of_their_paths(
+    case_sensitive: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The order decides which of two files naming one tenant is reported: that
+    # of the Paths, part by part ("a/x" before "a-b/x", though "-" < "/").
+    monkeypatch.setattr(config_files, "_CASE_SENSITIVE", case_sensitive)
+    expansion = config_files.new_expansion(Path("repo/x"))
+    expansion.matches |= {
+        ("a-b", "x.yaml"),
+        ("a", "x.yaml"),
+        ("a",),
+        ("B.yaml",),
+        ("b.yaml",),
+        ("a", "b", "c.yaml"),
+        ("é.yaml",),
+        ("_.yaml",),
+    }
+    paths = {Path("repo/x", *rel) for rel in expansion.matches}
+    assert expansion.found() == sorted(paths)
 
 
 def test_tenant_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
