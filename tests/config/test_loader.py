@@ -450,6 +450,22 @@ def test_tenant_files_come_in_the_order_of_their_paths(
     assert expansion.found() == sorted(paths)
 
 
+@pytest.mark.parametrize("cwd", [".", "repo", "repo/tenants", "repo/tenants/eu", "..odd", "/"])
+def test_display_names_are_those_of_display_name(
+    cwd: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = ["repo", "repo/tenants", "repo/tenants/eu", "..odd", "..odd/x", "other", ""]
+    files = ["acme.yaml", "..x.yaml", "-x.yaml", "::error x.yaml", "a\nb.yaml", "\x1b[31m.yaml"]
+    files += ["é.yaml", ".hidden.yaml", "..", "_.yaml", "7.yaml"]
+    for folder in folders:
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path / cwd)
+    paths = [tmp_path / folder / name for folder in folders for name in files]
+    paths += [Path(os.path.relpath(path)) for path in paths]
+    names = config_source.DisplayNames()
+    assert [names(path) for path in paths] == [config_source.display_name(p) for p in paths]
+
+
 def test_tenant_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
     case = _copy_case("valid-minimal", tmp_path)
     other = (
