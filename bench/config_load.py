@@ -49,6 +49,7 @@ import hashlib, json, sys, time
 c0 = time.process_time()
 from reconciler.config import load_config
 import_cpu = time.process_time() - c0
+import reconciler
 c0, w0 = time.process_time(), time.perf_counter()
 state = load_config(sys.argv[1])
 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
@@ -56,6 +57,7 @@ print(json.dumps({
     "import_cpu_s": import_cpu, "cpu_s": cpu, "wall_s": wall,
     "tenants": len(state.tenants), "jsonschema": "jsonschema" in sys.modules,
     "digest": hashlib.sha256(repr(state).encode()).hexdigest()[:16],
+    "source": reconciler.__file__,
 }))
 """
 CLI = "import sys; from reconciler.cli import run; sys.argv[0] = 'qlik-email'; run()"
@@ -71,19 +73,25 @@ def write_fleet(root: Path, tenants: int) -> Path:
 
 
 def environment(build: Path) -> dict[str, str]:
+    # The processes run in the fleet's directory (as a user runs validate in a
+    # repository): with `python -c`, the current directory comes first on
+    # sys.path, and must not be a checkout.
     return {**os.environ, "PYTHONPATH": str(build), "NO_COLOR": "1"}
 
 
 def load_run(build: Path, fleet: Path) -> dict[str, Any]:
     """One `load_config` in a fresh process of `build`."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(fleet)],
+        [sys.executable, "-c", PROBE, "."],
         env=environment(build),
+        cwd=fleet,
         capture_output=True,
         text=True,
         check=True,
     )
     result: dict[str, Any] = json.loads(done.stdout)
+    if not Path(result["source"]).is_relative_to(build):
+        raise SystemExit(f"measured {result['source']}, not the build at {build}")
     return result
 
 
@@ -91,8 +99,9 @@ def validate_run(build: Path, fleet: Path) -> dict[str, float]:
     """One `qlik-email validate` of `build`: wall and CPU time of the process."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-c", CLI, "validate", str(fleet)],
+        [sys.executable, "-c", CLI, "validate", "."],
         env=environment(build),
+        cwd=fleet,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -156,10 +165,12 @@ def main() -> None:
     parser.add_argument("--fleet", type=Path, help="an existing configuration repository")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
-    builds = {name: Path(tree) for name, _, tree in (b.partition("=") for b in args.build)}
+    builds = {
+        name: Path(tree).resolve() for name, _, tree in (b.partition("=") for b in args.build)
+    }
     builds["current"] = ROOT
     with tempfile.TemporaryDirectory(prefix="config-load-") as scratch:
-        fleet = args.fleet or write_fleet(Path(scratch) / "fleet", args.tenants)
+        fleet = (args.fleet or write_fleet(Path(scratch) / "fleet", args.tenants)).resolve()
         summary = measure(builds, fleet, args.repeats)
     digests = {tuple(row["digests"]) for row in summary.values()}
     print(f"{platform.python_version()}, {os.cpu_count()} CPUs, {args.repeats} runs each")
