@@ -25,11 +25,13 @@ import fnmatch
 import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePath, PureWindowsPath
 
 MAX_ENTRIES = 20_000
 MAX_DEPTH = 16
 _MAGIC = frozenset("*?[")
+# Whether Paths compare case-sensitively (POSIX), so two spellings are two files.
+_CASE_SENSITIVE = PurePath("A") != PurePath("a")
 
 Rel = tuple[str, ...]
 
@@ -63,6 +65,15 @@ class Expansion:
     def path(self, rel: Rel) -> Path:
         """The path of `rel` as issues name it (under the root as it was given)."""
         return Path(os.path.normpath(os.path.join(self.root, *rel)))
+
+    def found(self) -> list[Path]:
+        """The paths of `matches`, sorted as Paths sort, each once."""
+        if _CASE_SENSITIVE:
+            # Paths compare part by part and, here, as written: the relative parts
+            # (plain names, all under one root) sort alike, without a Python-level
+            # comparison of Paths (50 ms for 10,000 files).
+            return [self.path(rel) for rel in sorted(self.matches)]
+        return sorted({self.path(rel) for rel in self.matches})
 
 
 def new_expansion(root_dir: Path, skip: str | None = None) -> Expansion:

@@ -29,7 +29,14 @@ from reconciler.config.files import (
 from reconciler.config.policy import policy_issues
 from reconciler.config.quote import quoted
 from reconciler.config.schema import schema_findings, schema_issues
-from reconciler.config.source import Document, JsonPath, Pos, display_name, read_document
+from reconciler.config.source import (
+    DisplayNames,
+    Document,
+    JsonPath,
+    Pos,
+    display_name,
+    read_document,
+)
 from reconciler.config.words import kind_of
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import SECRET_FIELD, DesiredState, Settings, SourcePos, TenantSpec
@@ -179,7 +186,7 @@ def _tenant_files(
     if spec is None and not expansion.matches and not expansion.outside and root is not None:
         issues.append(_no_tenants(root, root_file))
     issues.extend(_outside_issue(expansion.path(rel)) for rel in sorted(expansion.outside))
-    return sorted({expansion.path(rel) for rel in expansion.matches})
+    return expansion.found()
 
 
 def _expand(
@@ -237,8 +244,9 @@ def _load_tenants(
     """Read, check and build every tenant file."""
     docs: list[Document] = []
     tenants: list[TenantSpec] = []
+    names = DisplayNames()
     for path in files:
-        doc, tenant, found = _load_tenant(path, defaults, settings)
+        doc, tenant, found = _load_tenant(path, names(path), defaults, settings)
         issues.extend(found)
         if doc is not None:
             docs.append(doc)
@@ -251,9 +259,10 @@ def _load_tenants(
 _Loaded = tuple[Document | None, TenantSpec | None, list[ConfigIssue]]
 
 
-def _load_tenant(path: Path, defaults: Defaults, settings: Settings) -> _Loaded:
-    """One tenant file: its document, the tenant it builds and every issue found."""
-    doc, issues = _read_tenant(path)
+def _load_tenant(path: Path, file: str, defaults: Defaults, settings: Settings) -> _Loaded:
+    """One tenant file (named `file` in issues): its document, the tenant it
+    builds and every issue found."""
+    doc, issues = _read_tenant(path, file)
     if doc is None:
         return None, None, issues
     tenant = build_tenant(doc, defaults, issues, sound=not issues)
@@ -272,9 +281,9 @@ def _identity(doc: Document) -> Document:
     return Document(doc.file, doc.path, {key: data[key] for key in keys}, values=positions)
 
 
-def _read_tenant(path: Path) -> tuple[Document | None, list[ConfigIssue]]:
+def _read_tenant(path: Path, file: str) -> tuple[Document | None, list[ConfigIssue]]:
     """One tenant document and its own issues (schema and single-value checks)."""
-    doc, issues = read_document(path, display_name(path))
+    doc, issues = read_document(path, file)
     if doc is None:
         return None, issues
     if doc.data is None:

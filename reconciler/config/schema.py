@@ -12,8 +12,6 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from reconciler import jsonschemas
 from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, JsonPath
@@ -47,7 +45,10 @@ def load_schema(kind: str) -> dict[str, Any]:
 def _validator(kind: str) -> Any:
     # One validator per schema for the whole run, not one per file; with its local
     # $refs inlined, as following a $ref costs a lookup per use: over 10,000 tenant
-    # files, 1.6 s of validation with the lookups, 1.1 s without.
+    # files, 1.6 s of validation with the lookups, 1.1 s without. Imported here:
+    # only a document that is not valid needs jsonschema.
+    from jsonschema import Draft202012Validator
+
     schema = load_schema(kind)
     return Draft202012Validator(inline_refs(schema, schema.get("$defs", {})))
 
@@ -76,6 +77,10 @@ def inline_refs(node: Any, defs: dict[str, Any], expanding: tuple[str, ...] = ()
 
 def schema_findings(doc: Document, kind: str) -> Iterator[tuple[JsonPath, ConfigIssue]]:
     """Every schema violation in `doc` (against the `kind` schema), with its JSON path."""
+    # jsonschema-rs says whether there is any in 3 µs (jsonschema takes 86 µs
+    # for a tenant file); jsonschema words them when there is.
+    if jsonschemas.conforms(f"{kind}.schema.json", doc.data):
+        return
     for error in _validator(kind).iter_errors(doc.data):
         path: JsonPath = tuple(error.absolute_path)
         handler = _HANDLERS.get(error.validator, _generic)

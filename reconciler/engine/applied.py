@@ -99,7 +99,7 @@ def state_document(record: AppliedRecord) -> dict[str, object]:
 
 def load_record(path: Path) -> AppliedRecord:
     """The record saved at `path`; an empty one when the file does not exist yet."""
-    from reconciler.jsonschemas import validator
+    from reconciler.jsonschemas import schema_errors
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,7 +111,7 @@ def load_record(path: Path) -> AppliedRecord:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
-    errors = sorted(validator("state.schema.json").iter_errors(document), key=lambda e: e.path)
+    errors = schema_errors("state.schema.json", document)
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise StateFileError(

@@ -133,13 +133,13 @@ def is_plan_file(path: Path) -> bool:
 
 def load_plan(path: Path) -> Plan:
     """The plan saved at `path` (its `config_root` says where it was made)."""
-    from reconciler.jsonschemas import validator
+    from reconciler.jsonschemas import schema_errors
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanFileError(f"{path}: cannot read the saved plan: {exc}") from None
-    errors = sorted(validator("plan.schema.json").iter_errors(document), key=lambda e: e.path)
+    errors = schema_errors("plan.schema.json", document)
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise PlanFileError(

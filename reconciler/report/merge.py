@@ -95,7 +95,7 @@ def _shard_key(shard: str) -> tuple[int, int]:
 
 def _kind_of(source: Source) -> str:
     """The short kind of a report, after checking it against its schema."""
-    from reconciler.jsonschemas import validator
+    from reconciler.jsonschemas import schema_errors
 
     document = source.document
     kind = document.get("kind") if isinstance(document, dict) else None
@@ -105,7 +105,7 @@ def _kind_of(source: Source) -> str:
             "(write one with --format json, --out or --report)"
         )
     short, schema = KINDS[kind]
-    errors = sorted(validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    errors = schema_errors(schema, document)
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise ReportFileError(

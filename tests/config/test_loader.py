@@ -14,6 +14,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from reconciler.config import files as config_files
 from reconciler.config import load_config
 from reconciler.config import source as config_source
 from reconciler.config.checks import email_problem, url_problem
@@ -288,6 +289,43 @@ def test_file_over_one_mebibyte_is_not_parsed(
     assert "larger than 1 MiB" in issues[0].message
 
 
+def _stat_says(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the loader's stat report `size` bytes (as if the file grew after it)."""
+    real_stat = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        info = real_stat(path, *args, **kwargs)
+        if str(path).endswith(".yaml"):
+            fields = list(info)
+            fields[6] = size  # st_size
+            return os.stat_result(fields)
+        return info
+
+    monkeypatch.setattr(config_source.os, "stat", stat)
+
+
+def test_file_that_grew_after_its_stat_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text("name: acme\nurl: https://acme.eu.qlikcloud.com\nemail: absent\n")
+    _stat_says(4, monkeypatch)
+    doc, issues = read_document(path, "acme.yaml")
+    assert not issues and doc is not None
+    assert doc.data == {"name": "acme", "url": "https://acme.eu.qlikcloud.com", "email": "absent"}
+
+
+def test_file_that_grew_over_one_mebibyte_after_its_stat_is_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text("name: acme\n" + "# padding\n" * 110_000)
+    _stat_says(11, monkeypatch)
+    doc, issues = read_document(path, "acme.yaml")
+    assert doc is None
+    assert "larger than 1 MiB" in issues[0].message
+
+
 def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = _copy_case("valid-minimal", tmp_path)
     (case / ACME).chmod(0)
@@ -388,6 +426,44 @@ def test_tenant_globs_may_be_a_list_and_recursive(tmp_path: Path) -> None:
     with (case / ROOT).open("a") as handle:
         handle.write("tenants: [fleet/**/*.yaml, more/*.yaml]\n")
     assert [t.name for t in load_config(case).tenants] == ["acme", "beta"]
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_tenant_files_come_in_the_order_of_their_paths(
+    case_sensitive: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The order decides which of two files naming one tenant is reported: that
+    # of the Paths, part by part ("a/x" before "a-b/x", though "-" < "/").
+    monkeypatch.setattr(config_files, "_CASE_SENSITIVE", case_sensitive)
+    expansion = config_files.new_expansion(Path("repo/x"))
+    expansion.matches |= {
+        ("a-b", "x.yaml"),
+        ("a", "x.yaml"),
+        ("a",),
+        ("B.yaml",),
+        ("b.yaml",),
+        ("a", "b", "c.yaml"),
+        ("é.yaml",),
+        ("_.yaml",),
+    }
+    paths = {Path("repo/x", *rel) for rel in expansion.matches}
+    assert expansion.found() == sorted(paths)
+
+
+@pytest.mark.parametrize("cwd", [".", "repo", "repo/tenants", "repo/tenants/eu", "..odd", "/"])
+def test_display_names_are_those_of_display_name(
+    cwd: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = ["repo", "repo/tenants", "repo/tenants/eu", "..odd", "..odd/x", "other", ""]
+    files = ["acme.yaml", "..x.yaml", "-x.yaml", "::error x.yaml", "a\nb.yaml", "\x1b[31m.yaml"]
+    files += ["é.yaml", ".hidden.yaml", "..", "_.yaml", "7.yaml"]
+    for folder in folders:
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path / cwd)
+    paths = [tmp_path / folder / name for folder in folders for name in files]
+    paths += [Path(os.path.relpath(path)) for path in paths]
+    names = config_source.DisplayNames()
+    assert [names(path) for path in paths] == [config_source.display_name(p) for p in paths]
 
 
 def test_tenant_names_are_unique_regardless_of_case(tmp_path: Path) -> None:
