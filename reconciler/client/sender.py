@@ -168,7 +168,8 @@ class Sender:
                 return Exchange(response, attempt)
             await self._wait(target, call, attempt, str(status), delay)
 
-    def _url(self, url: str) -> httpx.URL:
+    def url(self, url: str) -> httpx.URL:
+        """`url` parsed (once per session); raises httpx.InvalidURL."""
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = httpx.URL(url)
@@ -182,7 +183,7 @@ class Sender:
         started = time.perf_counter()
         outcome: object = "error"
         try:
-            response = await self._wire.exchange(call.method, self._url(url), call.json, headers)
+            response = await self._wire.exchange(call.method, self.url(url), call.json, headers)
             outcome = response.status_code
             return response
         except (httpx.RequestError, BodyTooLarge) as exc:

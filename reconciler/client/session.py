@@ -16,16 +16,18 @@ from reconciler.client.options import (
 )
 from reconciler.client.pacing import SlidingWindow
 from reconciler.client.sender import Endpoint, Sender, Target
-from reconciler.client.tenant import TenantClient
+from reconciler.client.tenant import CONFIG_PATH, TenantClient
 from reconciler.client.wire import Wire
 from reconciler.scrub import Scrubber
 
 _DEFAULT_OPTIONS = ClientOptions()
 
 
-def _check_url(name: str, base: str) -> str:
+def _check_url(name: str, base: str, sender: Sender) -> str:
+    # Checked on the URL of the configuration, which every command reads first:
+    # the sender keeps it parsed for that request (httpx's parser costs ~15 µs).
     try:
-        url = httpx.URL(base)
+        url = sender.url(base + CONFIG_PATH)
     except httpx.InvalidURL as exc:
         raise ValueError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
     if url.scheme not in ("https", "http") or not url.host or url.query or url.fragment:
@@ -81,7 +83,7 @@ class ApiSession:
 
     def tenant(self, name: str, base_url: str, credentials: Credentials) -> TenantClient:
         """A client for the tenant at `base_url` (which may carry a path prefix)."""
-        base = _check_url(name, base_url.rstrip("/"))
+        base = _check_url(name, base_url.rstrip("/"), self._sender)
         if isinstance(credentials, OAuthCredentials):
             self.scrubber.add(credentials.client_secret.reveal())
         else:

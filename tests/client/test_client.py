@@ -1045,3 +1045,23 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
 
     run(make_session(fake), work)
     assert [body["client_id"] for body in fake.token_requests] == ["client-1", "client-2"]
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "ftp://acme.example",
+        "https://acme.example/?x=1",
+        "https://acme.example#top",
+        "http://",
+        "https://acme.example:99999",
+    ],
+)
+def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:
+    async def main() -> None:
+        async with ApiSession(ClientOptions()) as session:
+            with pytest.raises(ValueError, match="tenant acme: .* URL"):
+                session.tenant("acme", base, ApiKeyCredentials(Secret(API_KEY)))
+            assert session.stats.requests == 0
+
+    asyncio.run(main())
