@@ -1054,7 +1054,6 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
         "https://acme.example/?x=1",
         "https://acme.example#top",
         "http://",
-        "https://acme.example:99999",
     ],
 )
 def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:
