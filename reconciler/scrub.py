@@ -33,13 +33,13 @@ character of the text, whatever the number of secrets (10,000 tenants).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import bisect
 import html
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote, quote_plus
 
 REDACTED = "(sensitive value)"
@@ -54,31 +54,62 @@ _SPACE = re.compile(r"\s+")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _RUN = re.compile(r"\S+")
 
+# Characters that every escape below leaves alone (`quote`'s always-safe set,
+# none of them special to JSON or HTML): a secret made of them only is its own
+# URL, JSON and HTML spelling, and those need not be computed.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+_JSON_ASCII = json.JSONEncoder().encode  # what json.dumps does for a str, minus its argument checks
+_JSON_UNICODE = json.JSONEncoder(ensure_ascii=False).encode
+_ASCII_ESCAPES = {code: f"\\u{code:04x}" for code in range(128)}  # for str.translate
+
 
 def forms_of(secret: str) -> dict[str, bool]:
     """The spellings of `secret` that may appear in echoed text, each with
     whether pieces of it are looked for too (not for the rarer escapes)."""
     raw = secret.encode("utf-8")
-    main = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    rare = {
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        json.dumps(secret)[1:-1].replace("/", "\\/"),
-        "".join(f"\\u{ord(c):04x}" for c in secret if ord(c) < 0x10000),
-        html.escape(secret),
-        _PERCENT.sub(lambda m: m.group().lower(), quote(secret, safe="")),
-    }
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        whole = encode(raw).decode("ascii")
-        # Whole, unpadded, and followed by more bytes (its last whole group).
-        rare.update({whole, whole.rstrip("="), whole[: 4 * (len(raw) // 3)]})
-        for offset in (1, 2):  # the secret after 1 or 2 other bytes of a blob
-            blob = encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
-            end = 4 * ((offset + len(raw)) // 3)  # the last whole group
-            rare.add(blob[4:end])
+    rare: set[str] = set()
+    if _PLAIN.fullmatch(secret):
+        main = {secret}  # every URL, JSON and HTML escape below is the secret itself
+    else:
+        url = quote(secret, safe="")
+        # quote_plus is quote with safe="" but for spaces; quote keeps "/".
+        main = {
+            secret,
+            url,
+            quote(secret) if "/" in secret else url,
+            quote_plus(secret) if " " in secret else url,
+        }
+        escaped = _JSON_ASCII(secret)[1:-1]
+        rare.update(
+            (
+                escaped,
+                _JSON_UNICODE(secret)[1:-1],
+                escaped.replace("/", "\\/"),
+                html.escape(secret),
+                _PERCENT.sub(_lower, url) if "%" in url else url,
+            )
+        )
+    if secret.isascii():
+        rare.add(secret.translate(_ASCII_ESCAPES))
+    else:
+        rare.add("".join(f"\\u{ord(c):04x}" for c in secret if ord(c) < 0x10000))
+    # base64: whole, unpadded, and followed by more bytes (its last whole group);
+    # then the secret after 1 or 2 other bytes of a blob, up to its last whole
+    # group. URL-safe base64 is the standard one with "+/" as "-_".
+    whole = binascii.b2a_base64(raw, newline=False).decode("ascii")
+    b64 = [whole, whole.rstrip("="), whole[: 4 * (len(raw) // 3)]]
+    for offset in (1, 2):
+        blob = binascii.b2a_base64(b"\0" * offset + raw, newline=False).decode("ascii")
+        b64.append(blob.rstrip("=")[4 : 4 * ((offset + len(raw)) // 3)])
+    rare.update(b64)
+    rare.update(form.replace("+", "-").replace("/", "_") for form in b64)
     forms = {form: False for form in rare - main}
     forms.update({form: True for form in main})
     return {form: pieces for form, pieces in forms.items() if len(form) >= MIN_SECRET}
+
+
+def _lower(match: re.Match[str]) -> str:
+    return match.group().lower()
 
 
 class Scrubber:
@@ -109,14 +140,17 @@ class Scrubber:
             if secret in self._secrets:
                 return
             self._secrets.add(secret)
+            # Whitespace in a form comes from the secret (no escape adds any).
             spaced = len(secret) >= WHITESPACE_MIN
+            compact = spaced and _SPACE.search(secret) is not None
             for form, pieces in forms_of(secret).items():
-                self._index_form(form, spaced=spaced, pieces=pieces)
+                self._index_form(form, spaced=spaced, compact=compact, pieces=pieces)
 
-    def _index_form(self, form: str, *, spaced: bool, pieces: bool) -> None:
-        compact = _SPACE.sub("", form)
-        if spaced and compact != form and len(compact) >= KEY:
-            self._index_form(compact, spaced=True, pieces=pieces)
+    def _index_form(self, form: str, *, spaced: bool, compact: bool, pieces: bool) -> None:
+        if compact:
+            without = _SPACE.sub("", form)
+            if without != form and len(without) >= KEY:
+                self._index_form(without, spaced=True, compact=False, pieces=pieces)
         if len(form) < KEY:
             self._short.append(form)
             self._short.sort(key=len, reverse=True)
@@ -127,9 +161,10 @@ class Scrubber:
             self._spaced.add(number)
         # A whole form is found from its first window; a piece of FRAGMENT
         # characters or more always holds one of the windows STRIDE apart.
-        starts = {0}
-        if pieces:
-            starts.update(range(0, len(form) - KEY + 1, STRIDE), {len(form) - KEY})
+        last = len(form) - KEY
+        starts: Sequence[int] = range(0, last + 1, STRIDE) if pieces else (0,)
+        if pieces and last % STRIDE:
+            starts = [*starts, last]
         index = self._index
         for start in starts:
             window, entry = form[start : start + KEY], number * _SPAN + start
