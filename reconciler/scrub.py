@@ -27,8 +27,18 @@ other characters, secrets shorter than MIN_SECRET characters, and secrets the
 process never learnt (an e-mail password that `plan` and `drift` never resolve).
 
 Matching is by an index of KEY-character windows taken every STRIDE
-characters of every form, so scrubbing a text costs one dictionary look-up per
-character of the text, whatever the number of secrets (10,000 tenants).
+characters of every form: a window found in the text is extended, character
+by character, to the form around it. The index is the truth; how its windows
+are found in a text is a matter of cost only, and neither way's cost per
+character grows with the number of secrets (10,000 tenants): an Aho-Corasick
+automaton of the index's keys (pyahocorasick, in C) reports them, for four to
+six times less CPU than a walk in Python with one dictionary look-up per
+character. The automaton is built when a long text first needs it and kept
+until a secret is added; a stale one is rebuilt only for a text long enough to
+pay for the rebuild on its own (REBUILD_PER_KEY), and until then texts are
+walked, so that a secret added between small scrubs (the client, tenant after
+tenant) never costs a rebuild. Both ways find the same windows and give the
+same result (tests/test_scrub_equivalence.py).
 """
 
 from __future__ import annotations
@@ -39,8 +49,11 @@ import html
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus
+
+import ahocorasick
 
 REDACTED = "(sensitive value)"
 MIN_SECRET = 3  # shorter values are not looked for: they would shred every text
@@ -49,10 +62,21 @@ STRIDE = 6  # windows indexed every STRIDE characters of a form
 FRAGMENT = 11  # a piece of a form this long is redacted on its own
 WHITESPACE_MIN = 8  # secrets at least this long are found with whitespace in them
 
+# A current automaton is cheaper than the Python walk for any text, a few
+# characters included. Building one costs about as much as walking 4 to 6
+# characters of text per key of the index (bench/NOTES.md, "Scrubber"), so a
+# stale one is rebuilt only for a text of REBUILD_PER_KEY characters per key or
+# more, one that pays for the rebuild twice over on its own: a plan of
+# thousands of tenants, never a server's answer, however many secrets are
+# added between scrubs.
+REBUILD_PER_KEY = 12
+
 _SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
 _SPACE = re.compile(r"\s+")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _RUN = re.compile(r"\S+")
+_TWO_RUNS = re.compile(r"\S\s+\S")  # a text of two runs of non-whitespace or more
+_BLOCK = 256  # compact positions are mapped back block by block (`_originals`)
 
 # Characters that every escape below leaves alone (`quote`'s always-safe set,
 # none of them special to JSON or HTML): a secret made of them only is its own
@@ -112,6 +136,10 @@ def _lower(match: re.Match[str]) -> str:
     return match.group().lower()
 
 
+# What finds the spans of the forms (all, or those numbered in `only`) in a text.
+_Find = Callable[[str, set[int] | None], list[tuple[int, int]]]
+
+
 class Scrubber:
     """Removes every registered secret, in every form, from text. Thread-safe to add to."""
 
@@ -126,6 +154,10 @@ class Scrubber:
         # take about twice the memory).
         self._index: dict[str, int | list[int]] = {}
         self._spaced: set[int] = set()  # forms also looked for across whitespace
+        # The automaton of the index's keys and the number of forms indexed when
+        # it was built (current while no form was added since). Replaced whole,
+        # never changed once published, so a scrub never sees one half-built.
+        self._automaton: tuple[int, Any] | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -178,11 +210,14 @@ class Scrubber:
 
     def scrub(self, text: str) -> str:
         """`text` with every registered secret, in every form, replaced by REDACTED."""
+        return self._scrub(text, self._finder(len(text)))
+
+    def _scrub(self, text: str, find: _Find) -> str:
         if not self._secrets or len(text) < MIN_SECRET:
             return text
-        spans = self._spans(text, None)
+        spans = find(text, None)
         if len(text) >= WHITESPACE_MIN and _SPACE.search(text) and self._spaced:
-            spans += self._spaced_spans(text)
+            spans += self._spaced_spans(text, find)
         if spans:
             text = _cut(text, spans)
         for form in self._short:
@@ -190,43 +225,115 @@ class Scrubber:
                 text = text.replace(form, REDACTED)
         return text
 
-    def _spans(self, text: str, only: set[int] | None) -> list[tuple[int, int]]:
-        """(start, end) of every form, or long enough piece of one, found in `text`."""
+    def _finder(self, size: int) -> _Find:
+        """How to find the windows in a text of `size` characters: the automaton
+        when it is current or worth rebuilding for this text, else the walk."""
+        built, forms = self._automaton, len(self._forms)
+        if built is None or built[0] != forms:
+            # (No form yet, no key: an automaton needs one.)
+            if not forms or size < REBUILD_PER_KEY * len(self._index):
+                return self._walk
+            built = self._build()
+        automaton = built[1]
+        return lambda text, only: self._search(text, only, automaton)
+
+    def _current(self) -> _Find:
+        """The automaton's search whatever the text's size (built if stale):
+        for tests and benchmarks."""
+        return self._finder(REBUILD_PER_KEY * len(self._index))
+
+    def _build(self) -> tuple[int, Any]:
+        """An automaton of the index's keys as they are now, published."""
+        with self._lock:  # the keys and the number of forms, as one `add` left them
+            forms, keys = len(self._forms), list(self._index)
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+        for key in keys:
+            automaton.add_word(key)
+        automaton.make_automaton()
+        built = (forms, automaton)
+        with self._lock:  # a build that started later may have finished first
+            if self._automaton is None or self._automaton[0] < forms:
+                self._automaton = built
+        return built
+
+    def _walk(self, text: str, only: set[int] | None) -> list[tuple[int, int]]:
+        """(start, end) of every form, or long enough piece of one, found in
+        `text`: the index looked up at every position, in Python."""
         found: list[tuple[int, int]] = []
-        index, forms = self._index, self._forms
+        index = self._index
         reach = -1  # windows inside a span already found need no look-up
         for i in range(len(text) - KEY + 1):
             if i < reach:
                 continue
             hits = index.get(text[i : i + KEY])
-            if hits is None:
-                continue
-            for entry in (hits,) if isinstance(hits, int) else hits:
-                number, offset = divmod(entry, _SPAN)
-                if only is not None and number not in only:
-                    continue
-                span = _extend(text, i, forms[number], offset)
-                if span is not None:
-                    found.append(span)
-                    reach = max(reach, span[1] - KEY + 1)
+            if hits is not None:
+                reach = self._confirm(text, i, hits, only, found, reach)
         return found
 
-    def _spaced_spans(self, text: str) -> list[tuple[int, int]]:
+    def _search(self, text: str, only: set[int] | None, automaton: Any) -> list[tuple[int, int]]:
+        """What `_walk` finds, the windows found by `automaton` (in C) instead:
+        it reports, in order, every position where a key of the index ends."""
+        found: list[tuple[int, int]] = []
+        index = self._index
+        reach = -1
+        for end, _ in automaton.iter(text):
+            i = end - KEY + 1
+            if i >= reach:
+                reach = self._confirm(text, i, index[text[i : i + KEY]], only, found, reach)
+        return found
+
+    def _confirm(
+        self,
+        text: str,
+        i: int,
+        hits: int | list[int],
+        only: set[int] | None,
+        found: list[tuple[int, int]],
+        reach: int,
+    ) -> int:
+        """Extend the index entries `hits` of the window at `text[i:]` into spans
+        (appended to `found`); returns the new reach (no look-up needed before)."""
+        forms = self._forms
+        for entry in (hits,) if isinstance(hits, int) else hits:
+            number, offset = divmod(entry, _SPAN)
+            if only is not None and number not in only:
+                continue
+            span = _extend(text, i, forms[number], offset)
+            if span is not None:
+                found.append(span)
+                reach = max(reach, span[1] - KEY + 1)
+        return reach
+
+    def _spaced_spans(self, text: str, find: _Find) -> list[tuple[int, int]]:
         """Spans found once whitespace is removed from `text`, in `text`'s positions."""
-        runs = [(m.start(), m.end()) for m in _RUN.finditer(text)]
-        compact = "".join(text[a:b] for a, b in runs)
-        if len(runs) < 2:
+        if not _TWO_RUNS.search(text):
             return []
-        starts, total = [], 0  # where each run begins in `compact`
-        for a, b in runs:
-            starts.append(total)
-            total += b - a
+        spans = find(_SPACE.sub("", text), self._spaced)
+        if not spans:
+            return []
+        where = _originals(text, [position for a, b in spans for position in (a, b - 1)])
+        return [(where[k], where[k + 1] + 1) for k in range(0, len(where), 2)]
 
-        def original(position: int) -> int:
-            run = bisect.bisect_right(starts, position) - 1
-            return runs[run][0] + position - starts[run]
 
-        return [(original(a), original(b - 1) + 1) for a, b in self._spans(compact, self._spaced)]
+def _originals(text: str, positions: list[int]) -> list[int]:
+    """Where in `text` the characters at `positions` of `text` without its
+    whitespace are. The non-whitespace characters before each block of _BLOCK
+    characters are counted first, so that a position is looked for in its block
+    only: spans are few, and the text may be megabytes."""
+    before = [0]
+    for start in range(0, len(text), _BLOCK):
+        before.append(before[-1] + len(_SPACE.sub("", text[start : start + _BLOCK])))
+    found = []
+    for position in positions:
+        block = bisect.bisect_right(before, position) - 1
+        rest = position - before[block]
+        for run in _RUN.finditer(text, block * _BLOCK, (block + 1) * _BLOCK):
+            length = run.end() - run.start()
+            if rest < length:
+                found.append(run.start() + rest)
+                break
+            rest -= length
+    return found
 
 
 def _extend(text: str, i: int, form: str, offset: int) -> tuple[int, int] | None:

@@ -1,9 +1,11 @@
-"""The scrubber's cheaper spellings change no result.
+"""The scrubber's automaton and its cheaper spellings change no result.
 
-The scrubber is compared with the scrubber as it was before them
-(tests/scrub_reference.py, that version's code), on random secrets and texts
-made of their spellings, pieces, spaced variants and base64 blobs among noise.
-Seeded: every run draws the same cases.
+Every way of scrubbing is compared with the scrubber as it was before them
+(tests/scrub_reference.py, that version's code): the Python walk, the
+automaton, and `scrub` (which chooses), on random secrets and texts made of
+their spellings, pieces, spaced variants and base64 blobs among noise, below
+and above the size at which a stale automaton is rebuilt. Seeded: every run
+draws the same cases.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import base64
 import random
 import string
+import threading
 
 import pytest
 from scrub_reference import ReferenceScrubber, reference_forms_of
 
-from reconciler.scrub import FRAGMENT, Scrubber, forms_of
+from reconciler.scrub import FRAGMENT, REBUILD_PER_KEY, REDACTED, Scrubber, forms_of
 
 WHITESPACE = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u2028", "\u3000", "\x1c", "\x0b"]
 UNICODE = "äöüéßø€中文😀\U0001d518\u00a0"  # U+1D518: beyond the BMP
@@ -129,7 +132,10 @@ def random_secrets(rng: random.Random, count: int) -> list[str]:
 
 
 def assert_same(scrubber: Scrubber, reference: ReferenceScrubber, text: str) -> None:
-    assert scrubber.scrub(text) == reference.scrub(text), text
+    expected = reference.scrub(text)
+    assert scrubber._scrub(text, scrubber._walk) == expected, text
+    assert scrubber._scrub(text, scrubber._current()) == expected, text
+    assert scrubber.scrub(text) == expected, text
 
 
 def test_forms_are_unchanged() -> None:
@@ -152,5 +158,84 @@ def test_every_way_finds_what_the_reference_finds(seed: int) -> None:
     secrets = random_secrets(rng, rng.randint(1, 30))
     scrubber = Scrubber(secrets)
     reference = ReferenceScrubber(secrets, forms=forms_of)
-    for size in [0, 3, 8, 40, 200, 1_000, 5_000]:
+    large = REBUILD_PER_KEY * len(scrubber._index) + 1  # `scrub` rebuilds for it
+    for size in [0, 3, 8, 40, 200, 1_000, 5_000, large, 2 * large]:
         assert_same(scrubber, reference, random_text(rng, secrets, size))
+
+
+def test_texts_of_many_finds_across_many_blocks() -> None:
+    # Many spans, spaced ones among them, over a text of hundreds of the blocks
+    # that map positions back from the text without its whitespace.
+    rng = random.Random(100)
+    secrets = [s for s in random_secrets(rng, 40) if len(s) >= 8] + ["pass word secret 42"]
+    scrubber = Scrubber(secrets)
+    reference = ReferenceScrubber(secrets, forms=forms_of)
+    parts = []
+    for _ in range(3000):
+        parts += [rng.choice(NOISE), echo(rng, rng.choice(secrets)), rng.choice(WHITESPACE)]
+    text = "".join(parts)
+    assert len(text) > 50_000
+    assert_same(scrubber, reference, text)
+    assert scrubber.scrub(text).count(REDACTED) > 1000
+
+
+def test_secrets_added_between_scrubs_are_found_and_small_texts_never_rebuild() -> None:
+    rng = random.Random(7)
+    scrubber, reference = Scrubber(), ReferenceScrubber(forms=forms_of)
+    secrets: list[str] = []
+    for round_ in range(40):
+        secret = random_secret(rng, secrets)
+        secrets.append(secret)
+        scrubber.add(secret)
+        reference.add(secret)
+        built, rebuild = scrubber._automaton, REBUILD_PER_KEY * len(scrubber._index)
+        small = random_text(rng, secrets, rebuild // 4)
+        assert scrubber.scrub(small) == reference.scrub(small)
+        assert scrubber._automaton is built  # stale: walked, not rebuilt for a small text
+        if round_ % 5 == 4:  # a large text after the adds: rebuilt, and current
+            large = random_text(rng, secrets, rebuild + 1)
+            assert scrubber.scrub(large) == reference.scrub(large)
+            assert scrubber._automaton is not None
+            assert scrubber._automaton[0] == len(scrubber._forms)
+            small = random_text(rng, secrets, rebuild // 4)
+            assert scrubber.scrub(small) == reference.scrub(small)  # by the automaton
+
+
+def test_a_scrubber_of_no_secret() -> None:
+    scrubber = Scrubber()
+    text = "nothing to hide " * 1_000
+    assert scrubber.scrub(text) == text
+    assert scrubber._scrub(text, scrubber._current()) == text  # the walk: no key to build from
+    assert scrubber._automaton is None
+
+
+def test_a_scrub_never_misses_a_secret_added_before_it() -> None:
+    # One thread adds secrets while others scrub large texts holding the ones
+    # added so far: an automaton built before an add must never be used after it.
+    rng = random.Random(11)
+    secrets = ["".join(rng.choices(string.ascii_letters, k=24)) for _ in range(300)]
+    filler = "tenant update senderName -> Acme\n" * 2_000
+    scrubber = Scrubber()
+    added: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def scrub_forever() -> None:
+        while not stop.is_set():
+            known = list(added)  # every one of these was added before this scrub
+            text = filler + " ".join(known) + filler
+            result = scrubber.scrub(text)
+            failures.extend(secret for secret in known if secret in result)
+
+    threads = [threading.Thread(target=scrub_forever) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for secret in secrets:
+            scrubber.add(secret)
+            added.append(secret)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not failures
