@@ -22,16 +22,21 @@ Measured, median of `--repeat` runs (a fresh Scrubber each):
 
 1. `add` of the N secrets into an empty scrubber, per secret; `forms_of` alone;
 2. the client's pattern: each secret added, then three small server texts
-   (about 100 characters) scrubbed, per tenant: a stale automaton is never
-   rebuilt for them;
-3. the plan text scrubbed: by the Python walk (`Scrubber._walk`, the only
+   (about 75 characters) scrubbed, per tenant; with the rebuilds this made
+   (the count of characters walked starts again at each add, so only while
+   the index has a few keys, when a rebuild costs microseconds);
+3. the plan as a JSON document (`plan_document`), every string of it scrubbed
+   one by one, as `cli/common.py` `scrubbed_document` does (610,000 strings of
+   9.5 characters on average at 10,000 tenants), from a stale automaton: the
+   walk until the characters walked pay for a rebuild;
+4. the plan text scrubbed: by the Python walk (`Scrubber._walk`, the only
    way before the automaton), by `scrub` on a scrubber whose automaton is stale
    (it is rebuilt: the CLI's case, its first large text after the last add),
    and by `scrub` again (the automaton current); the build alone;
-4. memory, in a first pass before any timing: the RSS taken by the scrubber's
+5. memory, in a first pass before any timing: the RSS taken by the scrubber's
    index, then by its automaton (and the automaton's own count of its size).
 
-Every way must give the same text, checked.
+Every way must give the same text and document, checked.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler import scrub  # noqa: E402
+from reconciler.engine.planfile import plan_document  # noqa: E402
 from reconciler.model import Action, FieldChange, Plan, TenantPlan  # noqa: E402
 from reconciler.report.plan import render_plan_text  # noqa: E402
 
@@ -82,8 +88,8 @@ def random_secrets(count: int) -> list[str]:
     return ["".join(rng.choice(alphabet) for _ in range(24)) for _ in range(count)]
 
 
-def plan_text(count: int) -> str:
-    """What `plan` prints for a sandbox fleet of `count` tenants to create."""
+def fleet_plan(count: int) -> Plan:
+    """The plan of a sandbox fleet of `count` tenants to create."""
     tenants = []
     for i in range(1, count + 1):
         name = f"tenant-{i:05d}"
@@ -98,8 +104,20 @@ def plan_text(count: int) -> str:
             FieldChange("password", None, None, sensitive=True),
         )
         url = f"http://127.0.0.1:34877/t/{name}"
-        tenants.append(TenantPlan(name, url, Action.CREATE, changes))
-    return render_plan_text(Plan(tuple(tenants)))
+        digests = {"live_fingerprint": "sha256:" + "0" * 32, "desired_fingerprint": "sha256:1"}
+        tenants.append(TenantPlan(name, url, Action.CREATE, changes, **digests))
+    return Plan(tuple(tenants))
+
+
+def scrubbed_document(scrub: Callable[[str], str], value: Any) -> Any:
+    """`value` with every string scrubbed, as reconciler/cli/common.py does."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(k)): scrubbed_document(scrub, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrubbed_document(scrub, item) for item in value]
+    return value
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
@@ -127,7 +145,7 @@ def memory(secrets: list[str], text: str) -> dict[str, Any]:
     before = rss_mb()
     scrubber = scrub.Scrubber(secrets)
     indexed = rss_mb()
-    built_s, (_, automaton) = timed(scrubber._build)
+    built_s, (_, automaton, _) = timed(scrubber._build)
     built = rss_mb()
     scrubber.scrub(text)
     stats = automaton.get_stats()
@@ -142,7 +160,9 @@ def memory(secrets: list[str], text: str) -> dict[str, Any]:
     }
 
 
-def one_run(module: ModuleType, secrets: list[str], text: str, current: bool) -> dict[str, Any]:
+def one_run(
+    module: ModuleType, secrets: list[str], text: str, document: Any, current: bool
+) -> dict[str, Any]:
     """One round for a scrub module (`current`: this tree's, with the automaton)."""
     result: dict[str, Any] = {}
     fresh = module.Scrubber()
@@ -152,6 +172,16 @@ def one_run(module: ModuleType, secrets: list[str], text: str, current: bool) ->
     result["forms_of_ms"] = forms_s / len(secrets) * 1e3
 
     client = module.Scrubber()
+    builds: list[float] = []  # the client's rebuilds, timed
+    if current:
+        build = client._build
+
+        def timed_build() -> Any:
+            seconds, built = timed(build)
+            builds.append(seconds)
+            return built
+
+        client._build = timed_build
 
     def client_pattern() -> None:
         for secret in secrets:
@@ -160,6 +190,9 @@ def one_run(module: ModuleType, secrets: list[str], text: str, current: bool) ->
                 client.scrub(server_text)
 
     result["add_and_small_scrubs_s"], _ = timed(client_pattern)
+    for_document = module.Scrubber(secrets)
+    result["document_s"], scrubbed = timed(lambda: scrubbed_document(for_document.scrub, document))
+    result["document"] = json.dumps(scrubbed)
     outputs = []
     if current:
         result["walk_s"], walked = timed(lambda: fresh._scrub(text, fresh._walk))
@@ -167,7 +200,11 @@ def one_run(module: ModuleType, secrets: list[str], text: str, current: bool) ->
         stale = module.Scrubber(secrets)
         result["stale_scrub_s"], rebuilt = timed(lambda: stale.scrub(text))
         result["scrub_s"], searched = timed(lambda: stale.scrub(text))
-        result["client_rebuilds"] = int(client._automaton is not None)
+        result["client_rebuilds"] = len(builds)
+        result["client_rebuilds_s"] = sum(builds)
+        result["client_last_rebuild_keys"] = (
+            client._automaton[1].get_stats()["words_count"] if builds else 0
+        )
         outputs = [walked, rebuilt, searched]
     else:
         result["scrub_s"], scrubbed = timed(lambda: fresh.scrub(text))
@@ -187,7 +224,8 @@ def main() -> None:
     args = parser.parse_args()
 
     secrets = (fleet_secrets if args.secrets == "fleet" else random_secrets)(args.tenants)
-    text = plan_text(args.tenants)
+    plan = fleet_plan(args.tenants)
+    text, document = render_plan_text(plan), plan_document(plan)
     figures: dict[str, Any] = {
         "tenants": args.tenants,
         "secrets": args.secrets,
@@ -202,13 +240,14 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in builds}
     for _ in range(args.repeat):  # interleaved, so that a slow minute costs both alike
         for name, (module, current) in builds.items():
-            runs[name].append(one_run(module, secrets, text, current))
+            runs[name].append(one_run(module, secrets, text, document, current))
     outputs = {run.pop("output") for name in runs for run in runs[name]}
+    documents = {run.pop("document") for name in runs for run in runs[name]}
     for name, rounds in runs.items():
         keys = [key for key in rounds[0] if key != "same"]
         figures[name] = {key: statistics.median(r[key] for r in rounds) for key in keys}
         figures[name]["same"] = all(r["same"] for r in rounds)
-    figures["identical_output"] = len(outputs) == 1 and text in outputs
+    figures["identical_output"] = len(outputs) == 1 and text in outputs and len(documents) == 1
 
     current = figures["current"]
     walk_per_char = current["walk_s"] / len(text)

@@ -33,12 +33,13 @@ are found in a text is a matter of cost only, and neither way's cost per
 character grows with the number of secrets (10,000 tenants): an Aho-Corasick
 automaton of the index's keys (pyahocorasick, in C) reports them, for four to
 six times less CPU than a walk in Python with one dictionary look-up per
-character. The automaton is built when a long text first needs it and kept
-until a secret is added; a stale one is rebuilt only for a text long enough to
-pay for the rebuild on its own (REBUILD_PER_KEY), and until then texts are
-walked, so that a secret added between small scrubs (the client, tenant after
-tenant) never costs a rebuild. Both ways find the same windows and give the
-same result (tests/test_scrub_equivalence.py).
+character. The automaton is kept until a secret is added; while it is stale,
+texts are walked, and it is rebuilt once the texts walked since the last add
+(the one at hand included) are long enough to have paid for the rebuild
+(REBUILD_PER_KEY): so a long text rebuilds it at once, a stream of small ones
+after a while, and a secret added between small scrubs (the client, tenant
+after tenant) never costs a rebuild. Both ways find the same windows and give
+the same result (tests/test_scrub_equivalence.py).
 """
 
 from __future__ import annotations
@@ -63,12 +64,12 @@ FRAGMENT = 11  # a piece of a form this long is redacted on its own
 WHITESPACE_MIN = 8  # secrets at least this long are found with whitespace in them
 
 # A current automaton is cheaper than the Python walk for any text, a few
-# characters included. Building one costs about as much as walking 4 to 6
-# characters of text per key of the index (bench/NOTES.md, "Scrubber"), so a
-# stale one is rebuilt only for a text of REBUILD_PER_KEY characters per key or
-# more, one that pays for the rebuild twice over on its own: a plan of
-# thousands of tenants, never a server's answer, however many secrets are
-# added between scrubs.
+# characters included. Building one costs about as much as the automaton saves
+# on 3 to 6 characters of text per key of the index (bench/NOTES.md,
+# "Scrubber"), so a stale one is rebuilt once REBUILD_PER_KEY characters per
+# key were walked since the last add: the rebuilds never cost more than a
+# fraction of the walks that preceded them. At 10,000 tenants, about 840 KB:
+# a plan or report at once, never the few server answers between two adds.
 REBUILD_PER_KEY = 12
 
 _SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
@@ -154,10 +155,15 @@ class Scrubber:
         # take about twice the memory).
         self._index: dict[str, int | list[int]] = {}
         self._spaced: set[int] = set()  # forms also looked for across whitespace
-        # The automaton of the index's keys and the number of forms indexed when
-        # it was built (current while no form was added since). Replaced whole,
-        # never changed once published, so a scrub never sees one half-built.
-        self._automaton: tuple[int, Any] | None = None
+        # The number of forms indexed when the automaton of the index's keys was
+        # built (it is current while no form was added since), the automaton, and
+        # the search with it. Replaced whole, never changed once published, so a
+        # scrub never sees one half-built.
+        self._automaton: tuple[int, Any, _Find] | None = None
+        # Characters walked since the last add: a stale automaton is rebuilt
+        # once they reach REBUILD_PER_KEY per key. A cost estimate only (two
+        # threads may both count from the same value: a rebuild comes later).
+        self._walked = 0
         for secret in secrets:
             self.add(secret)
 
@@ -177,6 +183,7 @@ class Scrubber:
             compact = spaced and _SPACE.search(secret) is not None
             for form, pieces in forms_of(secret).items():
                 self._index_form(form, spaced=spaced, compact=compact, pieces=pieces)
+            self._walked = 0
 
     def _index_form(self, form: str, *, spaced: bool, compact: bool, pieces: bool) -> None:
         if compact:
@@ -210,7 +217,11 @@ class Scrubber:
 
     def scrub(self, text: str) -> str:
         """`text` with every registered secret, in every form, replaced by REDACTED."""
-        return self._scrub(text, self._finder(len(text)))
+        if not self._secrets or len(text) < MIN_SECRET:
+            return text
+        # A text shorter than a window holds none (and is walked in no time):
+        # most strings of a JSON report, scrubbed one by one.
+        return self._scrub(text, self._walk if len(text) < KEY else self._finder(len(text)))
 
     def _scrub(self, text: str, find: _Find) -> str:
         if not self._secrets or len(text) < MIN_SECRET:
@@ -227,22 +238,24 @@ class Scrubber:
 
     def _finder(self, size: int) -> _Find:
         """How to find the windows in a text of `size` characters: the automaton
-        when it is current or worth rebuilding for this text, else the walk."""
+        when it is current, or when walking this text would bring the characters
+        walked since the last add to REBUILD_PER_KEY per key; else the walk."""
         built, forms = self._automaton, len(self._forms)
         if built is None or built[0] != forms:
+            walked = self._walked + size
             # (No form yet, no key: an automaton needs one.)
-            if not forms or size < REBUILD_PER_KEY * len(self._index):
+            if not forms or walked < REBUILD_PER_KEY * len(self._index):
+                self._walked = walked
                 return self._walk
             built = self._build()
-        automaton = built[1]
-        return lambda text, only: self._search(text, only, automaton)
+        return built[2]
 
     def _current(self) -> _Find:
         """The automaton's search whatever the text's size (built if stale):
         for tests and benchmarks."""
         return self._finder(REBUILD_PER_KEY * len(self._index))
 
-    def _build(self) -> tuple[int, Any]:
+    def _build(self) -> tuple[int, Any, _Find]:
         """An automaton of the index's keys as they are now, published."""
         with self._lock:  # the keys and the number of forms, as one `add` left them
             forms, keys = len(self._forms), list(self._index)
@@ -250,7 +263,11 @@ class Scrubber:
         for key in keys:
             automaton.add_word(key)
         automaton.make_automaton()
-        built = (forms, automaton)
+
+        def search(text: str, only: set[int] | None) -> list[tuple[int, int]]:
+            return self._search(text, only, automaton)
+
+        built = (forms, automaton, search)
         with self._lock:  # a build that started later may have finished first
             if self._automaton is None or self._automaton[0] < forms:
                 self._automaton = built

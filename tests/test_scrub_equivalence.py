@@ -201,6 +201,31 @@ def test_secrets_added_between_scrubs_are_found_and_small_texts_never_rebuild() 
             assert scrubber.scrub(small) == reference.scrub(small)  # by the automaton
 
 
+def test_a_stream_of_walked_texts_rebuilds_once_it_has_paid_for_it() -> None:
+    rng = random.Random(9)
+    secrets = random_secrets(rng, 20)
+    scrubber, reference = Scrubber(secrets), ReferenceScrubber(secrets, forms=forms_of)
+    rebuild = REBUILD_PER_KEY * len(scrubber._index)
+    walked: list[str] = []  # texts that add up to less than a rebuild's worth
+    while True:
+        text = random_text(rng, secrets, rebuild // 10)
+        if sum(map(len, walked)) + len(text) >= rebuild:
+            break
+        walked.append(text)
+    for small in walked:
+        assert scrubber.scrub(small) == reference.scrub(small)
+    assert scrubber._automaton is None
+    assert scrubber.scrub(text) == reference.scrub(text)  # the one that pays: rebuilt
+    assert scrubber._automaton is not None
+    secret = random_secret(rng, secrets)
+    scrubber.add(secret)
+    reference.add(secret)
+    built = scrubber._automaton
+    for small in walked:  # an add starts the count again
+        assert scrubber.scrub(small) == reference.scrub(small)
+    assert scrubber._automaton is built
+
+
 def test_a_scrubber_of_no_secret() -> None:
     scrubber = Scrubber()
     text = "nothing to hide " * 1_000
