@@ -32,13 +32,14 @@ by character, to the form around it. The index is the truth; how its windows
 are found in a text is a matter of cost only, and neither way's cost per
 character grows with the number of secrets (10,000 tenants): an Aho-Corasick
 automaton of the index's keys (pyahocorasick, in C) reports them, for four to
-six times less CPU than a walk in Python with one dictionary look-up per
+seven times less CPU than a walk in Python with one dictionary look-up per
 character. The automaton is kept until a secret is added; while it is stale,
 texts are walked, and it is rebuilt once the texts walked since the last add
 (the one at hand included) are long enough to have paid for the rebuild
 (REBUILD_PER_KEY): so a long text rebuilds it at once, a stream of small ones
-after a while, and a secret added between small scrubs (the client, tenant
-after tenant) never costs a rebuild. Both ways find the same windows and give
+after a while, and secrets added between small scrubs (the client, tenant
+after tenant) cost rebuilds only while the index is a few keys (the first
+secret or two, microseconds). Both ways find the same windows and give
 the same result (tests/test_scrub_equivalence.py).
 """
 
@@ -65,11 +66,12 @@ WHITESPACE_MIN = 8  # secrets at least this long are found with whitespace in th
 
 # A current automaton is cheaper than the Python walk for any text, a few
 # characters included. Building one costs about as much as the automaton saves
-# on 3 to 6 characters of text per key of the index (bench/NOTES.md,
+# on 3 to 9 characters of text per key of the index (bench/NOTES.md,
 # "Scrubber"), so a stale one is rebuilt once REBUILD_PER_KEY characters per
-# key were walked since the last add: the rebuilds never cost more than a
-# fraction of the walks that preceded them. At 10,000 tenants, about 840 KB:
-# a plan or report at once, never the few server answers between two adds.
+# key were walked since the last add: a rebuild costs less than the walks
+# before it cost more than the automaton would have. At 10,000 tenants, about
+# 840 KB: a plan or report at once, never the few server answers between two
+# adds.
 REBUILD_PER_KEY = 12
 
 _SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
