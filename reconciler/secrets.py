@@ -276,5 +276,13 @@ class SecretResolver:
 def _read_bounded(path: str, flags: int) -> bytes:
     """At most _MAX_FILE_BYTES + 1 bytes of `path` (more means too large)."""
     handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
-    with open(handle, "rb", closefd=True) as file:
-        return file.read(_MAX_FILE_BYTES + 1)
+    try:
+        data = b""
+        while len(data) <= _MAX_FILE_BYTES:
+            chunk = os.read(handle, _MAX_FILE_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+    finally:
+        os.close(handle)
