@@ -12,7 +12,7 @@ injection. Modules, from the outside in:
     operations    the seven email-config operations
     inputcheck    request-body checks (INPUTCHECK-1)
     state         stored configuration, health, and the GET view
-    probe         real SMTP logins/sends and Microsoft 365 token requests
+    probe         real SMTP logins/sends (aiosmtplib) and Microsoft 365 token requests
     auth          API keys, OAuth tokens;  ratelimit: sliding windows
     faults        injected latency, statuses, resets, stalls, echoed bodies
     stats         request log, counters, requests in flight
