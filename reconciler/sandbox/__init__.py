@@ -17,7 +17,8 @@ injection. Modules, from the outside in:
     faults        injected latency, statuses, resets, stalls, echoed bodies
     stats         request log, counters, requests in flight
     httpserver    HTTP on aiohttp.web;  messages: Request, Response;  loop: its thread
-    smtp          aiosmtpd listeners;  mailbox, certs, identity (fake Microsoft 365)
+    smtp          aiosmtpd listeners (smtpsession: their sessions, made cheaper);
+                  mailbox, certs, identity (fake Microsoft 365)
     conformance   checks responses against the published OpenAPI document
     __main__      `python -m reconciler.sandbox serve ...`;  cli: `qlik-email sandbox`
 """
