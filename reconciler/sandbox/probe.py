@@ -17,12 +17,13 @@ address fails as a connection error without any network traffic (no DNS).
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import functools
 import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Literal
@@ -80,6 +81,10 @@ class Prober:
     # Where Microsoft 365 mail goes: the sandbox's own StartTLS listener.
     m365_smtp: tuple[str, int] = ("127.0.0.1", 0)
     timeout_s: float = 10.0
+    # SMTP sessions open at once; more checks wait for a turn. Each one holds two
+    # file descriptors (both ends are in this process), so a client with a
+    # thousand requests in flight must not open two thousand of them.
+    sessions: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
 
     async def check(self, config: StoredConfig) -> ProbeResult:
         """Log in (BasicAuth) or get a token (Microsoft365); send nothing."""
@@ -162,7 +167,7 @@ async def _smtp_session(
             return ProbeResult("ok", reply.code, "Connection verified")
         return await _deliver(client, message)
 
-    return await _session(_client(host, port, security, prober), log_in)
+    return await _session(prober, _client(host, port, security, prober), log_in)
 
 
 async def _xoauth2_send(
@@ -185,7 +190,7 @@ async def _xoauth2_send(
             return ProbeResult("connection", 0, f"SMTP login not possible: {exc}")
         return await _deliver(client, message)
 
-    return await _session(_client(host, port, "StartTLS", prober), log_in)
+    return await _session(prober, _client(host, port, "StartTLS", prober), log_in)
 
 
 def _client(host: str, port: int, security: str, prober: Prober) -> SMTP:
@@ -204,20 +209,23 @@ def _client(host: str, port: int, security: str, prober: Prober) -> SMTP:
     )
 
 
-async def _session(client: SMTP, exchange: Callable[[SMTP], Awaitable[ProbeResult]]) -> ProbeResult:
+async def _session(
+    prober: Prober, client: SMTP, exchange: Callable[[SMTP], Awaitable[ProbeResult]]
+) -> ProbeResult:
     """Run `exchange`, then say QUIT (as smtplib's `with` did) and hang up."""
-    try:
-        result = await exchange(client)
-    except BaseException:
-        client.close()  # cancelled (the sandbox is stopping): no QUIT to wait for
-        raise
-    try:
-        if client.is_connected:
-            await client.quit()
-    except (OSError, SMTPException):
-        pass  # the outcome is decided; a server that hangs up first changes nothing
-    finally:
-        client.close()
+    async with prober.sessions:
+        try:
+            result = await exchange(client)
+        except BaseException:
+            client.close()  # cancelled (the sandbox is stopping): no QUIT to wait for
+            raise
+        try:
+            if client.is_connected:
+                await client.quit()
+        except (OSError, SMTPException):
+            pass  # the outcome is decided; a server that hangs up first changes nothing
+        finally:
+            client.close()
     return result
 
 

@@ -191,3 +191,33 @@ def test_a_sent_message_is_delivered_and_a_refused_recipient_rejected() -> None:
         ("x@reject.example",),
     )
     assert delivered == 1
+
+
+def test_checks_beyond_the_session_limit_wait_for_a_turn() -> None:
+    async def run() -> tuple[list[ProbeResult], int]:
+        registry = CredentialRegistry()
+        registry.set(USER, PASSWORD)
+        identity = IdentityProvider(Clock())
+        server = SmtpServer(registry=registry, mailbox=Mailbox(), identity=identity, tls=TLS)
+        ports = await server.start()
+        prober = Prober(identity, TLS.client_context(), sessions=asyncio.Semaphore(3))
+        most = 0
+
+        async def watch() -> None:
+            nonlocal most
+            while True:
+                open_now = sum(s.transport is not None for s in server._sessions)
+                most = max(most, open_now)
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            checks = [prober.check(config(ports["none"], "none")) for _ in range(30)]
+            return await asyncio.gather(*checks), most
+        finally:
+            watcher.cancel()
+            server.close()
+
+    results, most = asyncio.run(run())
+    assert all(r.ok for r in results)
+    assert 1 <= most <= 3
