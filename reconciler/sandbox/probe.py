@@ -8,8 +8,8 @@ StartTLS listener with AUTH XOAUTH2, as Office 365 SMTP does).
 
 The SMTP client runs on the sandbox's own event loop, beside the SMTP server
 it talks to: no worker threads, so no hand-offs and no fight for the GIL
-with the loop (about half the sandbox's CPU per check with `smtplib` in
-threads; bench/NOTES.md, "Sandbox SMTP checks").
+with the loop, which cost more than the logins themselves with `smtplib` in
+threads on two cores (bench/NOTES.md, "Sandbox SMTP checks").
 
 The sandbox never leaves the machine: a serverAddress that is not a loopback
 address fails as a connection error without any network traffic (no DNS).
