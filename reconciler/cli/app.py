@@ -155,8 +155,8 @@ COMMANDS = {
 }
 
 
-# Commands that run the sandbox, whose packages (aiohttp, aiosmtpd, cryptography)
-# come with the `sandbox` extra only.
+# Commands that run the sandbox, whose packages (aiohttp, aiosmtpd, aiosmtplib,
+# cryptography) come with the `sandbox` extra only.
 NEEDS_SANDBOX_EXTRA = frozenset({"sandbox", "demo"})
 INSTALL_HINT = "pip install 'qlik-email[sandbox]'"
 

@@ -12,12 +12,13 @@ injection. Modules, from the outside in:
     operations    the seven email-config operations
     inputcheck    request-body checks (INPUTCHECK-1)
     state         stored configuration, health, and the GET view
-    probe         real SMTP logins/sends and Microsoft 365 token requests
+    probe         real SMTP logins/sends (aiosmtplib) and Microsoft 365 token requests
     auth          API keys, OAuth tokens;  ratelimit: sliding windows
     faults        injected latency, statuses, resets, stalls, echoed bodies
     stats         request log, counters, requests in flight
     httpserver    HTTP on aiohttp.web;  messages: Request, Response;  loop: its thread
-    smtp          aiosmtpd listeners;  mailbox, certs, identity (fake Microsoft 365)
+    smtp          aiosmtpd listeners (smtpsession: their sessions, made cheaper);
+                  mailbox, certs, identity (fake Microsoft 365)
     conformance   checks responses against the published OpenAPI document
     __main__      `python -m reconciler.sandbox serve ...`;  cli: `qlik-email sandbox`
 """

@@ -7,7 +7,7 @@
 
 `start()` binds the HTTP port in the calling thread, then runs one event loop
 in a background thread that serves HTTP and the three SMTP listeners; SMTP
-checks run in a small thread pool. `stop()` (or leaving the `with` block)
+checks run on that loop too. `stop()` (or leaving the `with` block)
 closes everything. The methods below are for tests: they look at and change
 the tenants' state behind the API's back.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +104,6 @@ class Sandbox:
         self._operations: EmailConfigOperations | None = None
         self._smtp: SmtpServer | None = None
         self._loop = BackgroundLoop("qlik-email-sandbox")
-        self._executor: ThreadPoolExecutor | None = None
         self._tls: certs.TlsMaterial | None = None
         self._https = https
 
@@ -122,8 +120,7 @@ class Sandbox:
         self._http.ssl = self._tls.server_context() if self._https else None
         scheme = "https" if self._https else "http"
         self._build_fleet(f"{scheme}://{self._http.host}:{port}")
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sandbox-check")
-        prober = Prober(self._identity, self._tls.client_context(), self._executor)
+        prober = Prober(self._identity, self._tls.client_context())
         prober.timeout_s = self._smtp_timeout_s
         self._operations = EmailConfigOperations(self._directory, prober, self.clock)
         self._operations.patch_enabled = self._patch_enabled
@@ -165,9 +162,6 @@ class Sandbox:
     def stop(self) -> None:
         """Close every listener and connection and end the background thread."""
         self._loop.stop(self._shutdown)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
 
     async def _shutdown(self) -> None:
         self._http.close()

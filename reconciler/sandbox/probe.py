@@ -1,13 +1,15 @@
 """What the sandbox does to check a configuration: real SMTP, real tokens.
 
 PUT, verify-connection and send-test-email all end here. BasicAuth connects
-with `smtplib` to serverAddress:serverPort using the configured securityType
-and logs in with username/emailPassword; Microsoft365 asks the fake identity
-provider for a token (and, to send, logs in to the sandbox's StartTLS listener
-with AUTH XOAUTH2, as Office 365 SMTP does).
+with `aiosmtplib` to serverAddress:serverPort using the configured
+securityType and logs in with username/emailPassword; Microsoft365 asks the
+fake identity provider for a token (and, to send, logs in to the sandbox's
+StartTLS listener with AUTH XOAUTH2, as Office 365 SMTP does).
 
-`smtplib` blocks, so every SMTP exchange runs in a worker thread: the event
-loop that serves GETs never waits for a mail server.
+The SMTP client runs on the sandbox's own event loop, beside the SMTP server
+it talks to: no worker threads, so no hand-offs and no fight for the GIL
+with the loop, which cost more than the logins themselves with `smtplib` in
+threads on two cores (bench/NOTES.md, "Sandbox SMTP checks").
 
 The sandbox never leaves the machine: a serverAddress that is not a loopback
 address fails as a connection error without any network traffic (no DNS).
@@ -17,21 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import functools
 import ipaddress
-import smtplib
 import ssl
-from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Literal
+
+from aiosmtplib import (
+    SMTP,
+    SMTPAuthenticationError,
+    SMTPConnectError,
+    SMTPException,
+    SMTPResponseException,
+)
 
 from reconciler.sandbox.identity import IdentityError, IdentityProvider
 from reconciler.sandbox.state import StoredConfig
 
 Outcome = Literal["ok", "credentials", "connection", "incomplete", "rejected"]
-# smtplib would otherwise call socket.getfqdn() (a DNS lookup) for EHLO.
+# aiosmtplib would otherwise call socket.getfqdn() (a DNS lookup) for EHLO.
 _CLIENT_HOSTNAME = "qlik-email-sandbox.localhost"
 
 
@@ -69,10 +78,13 @@ class Prober:
 
     identity: IdentityProvider
     tls: ssl.SSLContext
-    executor: Executor
     # Where Microsoft 365 mail goes: the sandbox's own StartTLS listener.
     m365_smtp: tuple[str, int] = ("127.0.0.1", 0)
     timeout_s: float = 10.0
+    # SMTP sessions open at once; more checks wait for a turn. Each one holds two
+    # file descriptors (both ends are in this process), so a client with a
+    # thousand requests in flight must not open two thousand of them.
+    sessions: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
 
     async def check(self, config: StoredConfig) -> ProbeResult:
         """Log in (BasicAuth) or get a token (Microsoft365); send nothing."""
@@ -81,7 +93,7 @@ class Prober:
             return ProbeResult("incomplete", 0, "Incomplete configuration: missing " + missing)
         if config.provider == "Microsoft365":
             return self._token(config)[0]
-        return await self._in_thread(lambda: _smtp_session(self, config, None))
+        return await _smtp_session(self, config, None)
 
     async def send(self, config: StoredConfig, mail: MailRequest) -> ProbeResult:
         """Deliver `mail` with the configuration's credentials."""
@@ -93,8 +105,8 @@ class Prober:
             result, token = self._token(config)
             if token is None:
                 return result
-            return await self._in_thread(lambda: _xoauth2_send(self, config, token, message))
-        return await self._in_thread(lambda: _smtp_session(self, config, message))
+            return await _xoauth2_send(self, config, token, message)
+        return await _smtp_session(self, config, message)
 
     def _token(self, config: StoredConfig) -> tuple[ProbeResult, str | None]:
         answer = self.identity.request_token(
@@ -106,9 +118,6 @@ class Prober:
             kind: Outcome = "credentials" if answer.kind == "credentials" else "connection"
             return ProbeResult(kind, 0, str(answer)), None
         return ProbeResult("ok", 0, "Authentication token acquired"), answer.value
-
-    async def _in_thread(self, work: Callable[[], ProbeResult]) -> ProbeResult:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
 
 def _compose(config: StoredConfig, mail: MailRequest) -> EmailMessage:
@@ -123,10 +132,10 @@ def _compose(config: StoredConfig, mail: MailRequest) -> EmailMessage:
     return message
 
 
-def _smtp_session(
+async def _smtp_session(
     prober: Prober, config: StoredConfig, message: EmailMessage | None
 ) -> ProbeResult:
-    """Connect, secure, log in and (if given a message) send it. Runs in a thread."""
+    """Connect, secure, log in and (if given a message) send it."""
     host = str(config.fields["serverAddress"])
     security = str(config.fields["securityType"])
     try:
@@ -140,81 +149,115 @@ def _smtp_session(
             0,
             f"Could not connect to {host}:{port}: the sandbox reaches only loopback SMTP servers",
         )
-    try:
-        client = _connect(host, port, security, prober.tls, prober.timeout_s)
-    except (OSError, smtplib.SMTPException) as exc:
-        return ProbeResult(
-            "connection", 0, f"Could not connect to {host}:{port} ({security}): {exc}"
-        )
-    with client:
+
+    async def log_in(client: SMTP) -> ProbeResult:
         try:
-            code, _ = client.login(str(config.fields["username"]), config.secret or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            return ProbeResult("credentials", exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error))
-        except (OSError, smtplib.SMTPException) as exc:
+            await client.connect()
+        except (OSError, SMTPException) as exc:
+            return ProbeResult(
+                "connection", 0, f"Could not connect to {host}:{port} ({security}): {_why(exc)}"
+            )
+        try:
+            reply = await client.login(str(config.fields["username"]), config.secret or "")
+        except SMTPAuthenticationError as exc:
+            return ProbeResult("credentials", exc.code, _reply(exc.code, exc.message))
+        except (OSError, SMTPException) as exc:
             return ProbeResult("connection", 0, f"SMTP login not possible: {exc}")
         if message is None:
-            return ProbeResult("ok", code, "Connection verified")
-        return _deliver(client, message)
+            return ProbeResult("ok", reply.code, "Connection verified")
+        return await _deliver(client, message)
+
+    return await _session(prober, _client(host, port, security, prober), log_in)
 
 
-def _xoauth2_send(
+async def _xoauth2_send(
     prober: Prober, config: StoredConfig, token: str, message: EmailMessage
 ) -> ProbeResult:
     host, port = prober.m365_smtp
-    user = str(config.fields.get("emailAddress", ""))
-    blob = f"user={user}\x01auth=Bearer {token}\x01\x01"
-    try:
-        client = _connect(host, port, "StartTLS", prober.tls, prober.timeout_s)
-    except (OSError, smtplib.SMTPException) as exc:
-        return ProbeResult("connection", 0, f"Could not connect to Microsoft 365 SMTP: {exc}")
-    with client:
+
+    async def log_in(client: SMTP) -> ProbeResult:
         try:
-            client.auth("XOAUTH2", lambda challenge=None: blob, initial_response_ok=True)
-        except smtplib.SMTPAuthenticationError as exc:
-            return ProbeResult("credentials", exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error))
-        return _deliver(client, message)
+            await client.connect()
+        except (OSError, SMTPException) as exc:
+            return ProbeResult(
+                "connection", 0, f"Could not connect to Microsoft 365 SMTP: {_why(exc)}"
+            )
+        try:
+            await client.auth_xoauth2(str(config.fields.get("emailAddress", "")), token)
+        except SMTPAuthenticationError as exc:
+            return ProbeResult("credentials", exc.code, _reply(exc.code, exc.message))
+        except (OSError, SMTPException) as exc:
+            return ProbeResult("connection", 0, f"SMTP login not possible: {exc}")
+        return await _deliver(client, message)
+
+    return await _session(prober, _client(host, port, "StartTLS", prober), log_in)
 
 
-def _connect(
-    host: str, port: int, security: str, tls: ssl.SSLContext, timeout: float
-) -> smtplib.SMTP:
-    client: smtplib.SMTP
-    if security == "SSL/TLS":
-        client = smtplib.SMTP_SSL(
-            host, port, local_hostname=_CLIENT_HOSTNAME, timeout=timeout, context=tls
-        )
-    else:
-        client = smtplib.SMTP(host, port, local_hostname=_CLIENT_HOSTNAME, timeout=timeout)
-    try:
-        client.ehlo()
-        if security == "StartTLS":
-            client.starttls(context=tls)
-            client.ehlo()
-    except BaseException:
-        client.close()
-        raise
-    return client
+def _client(host: str, port: int, security: str, prober: Prober) -> SMTP:
+    """An unconnected client. `connect()` reads the greeting and, for StartTLS,
+    sends EHLO and STARTTLS; the EHLO after STARTTLS comes with the login."""
+    return SMTP(
+        hostname=host,
+        port=port,
+        local_hostname=_CLIENT_HOSTNAME,
+        timeout=prober.timeout_s,
+        use_tls=security == "SSL/TLS",
+        # True, not None: a server that does not offer STARTTLS is a connection
+        # error, as it was with smtplib, not a reason to log in in clear text.
+        start_tls=security == "StartTLS",
+        tls_context=prober.tls,
+    )
 
 
-def _deliver(client: smtplib.SMTP, message: EmailMessage) -> ProbeResult:
+async def _session(
+    prober: Prober, client: SMTP, exchange: Callable[[SMTP], Awaitable[ProbeResult]]
+) -> ProbeResult:
+    """Run `exchange`, then say QUIT (as smtplib's `with` did) and hang up."""
+    async with prober.sessions:
+        try:
+            result = await exchange(client)
+        except BaseException:
+            client.close()  # cancelled (the sandbox is stopping): no QUIT to wait for
+            raise
+        try:
+            if client.is_connected:
+                await client.quit()
+        except (OSError, SMTPException):
+            pass  # the outcome is decided; a server that hangs up first changes nothing
+        finally:
+            client.close()
+    return result
+
+
+async def _deliver(client: SMTP, message: EmailMessage) -> ProbeResult:
     recipient = str(message["To"])
     try:
-        code, reply = client.mail(_address_of(str(message["From"])))
-        if code != 250:
-            return ProbeResult("rejected", code, _reply(code, reply), rejected=(recipient,))
-        code, reply = client.rcpt(recipient)
-        if code not in (250, 251):
-            return ProbeResult("rejected", code, _reply(code, reply), rejected=(recipient,))
-        # policy.SMTP: CRLF line ends, which smtplib does not add to bytes.
-        code, reply = client.data(message.as_bytes(policy=email.policy.SMTP))
-    except smtplib.SMTPResponseException as exc:
+        await client.mail(_address_of(str(message["From"])))
+        await client.rcpt(recipient)
+        # policy.SMTP: CRLF line ends, as the wire wants them.
+        reply = await client.data(message.as_bytes(policy=email.policy.SMTP))
+    except SMTPResponseException as exc:
+        # MAIL not 250, RCPT not 250/251, or DATA refused.
         return ProbeResult(
-            "rejected", exc.smtp_code, _reply(exc.smtp_code, exc.smtp_error), rejected=(recipient,)
+            "rejected", exc.code, _reply(exc.code, exc.message), rejected=(recipient,)
         )
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, SMTPException) as exc:
         return ProbeResult("connection", 0, f"Connection lost while sending: {exc}")
-    return ProbeResult("ok", code, "Email sent", accepted=(recipient,))
+    return ProbeResult("ok", reply.code, "Email sent", accepted=(recipient,))
+
+
+def _why(exc: BaseException) -> BaseException:
+    """The cause of a failed connection, without aiosmtplib's "Error connecting
+    to HOST on port PORT: " in front of it (the message says where already)."""
+    cause = exc.__cause__
+    if (
+        isinstance(exc, SMTPConnectError)
+        and isinstance(cause, OSError)
+        and not isinstance(cause, SMTPException)
+        and str(cause)
+    ):
+        return cause
+    return exc
 
 
 def _address_of(header: str) -> str:
@@ -226,6 +269,7 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {message}".strip()
 
 
+@functools.lru_cache(maxsize=256)  # parsed once per address, not once per check
 def _is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True

@@ -21,7 +21,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import logging
 import ssl
 import threading
 import weakref
@@ -33,23 +32,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from reconciler.sandbox.certs import TlsMaterial
 from reconciler.sandbox.identity import IdentityProvider
 from reconciler.sandbox.mailbox import Mailbox, parse_message
+from reconciler.sandbox.smtpsession import HooksOnlyDir, LeanSession
 
 SECURITY_TYPES = ("none", "StartTLS", "SSL/TLS")
 REJECTED_DOMAIN = "reject.example"
 # Set explicitly: aiosmtpd would otherwise call socket.getfqdn(), a DNS lookup
 # that can take seconds on a machine without a resolver.
 SERVER_HOSTNAME = "smtp.sandbox.localhost"
-
-
-class _DropLoginDataWarning(logging.Filter):
-    """aiosmtpd logs a deprecation warning on every successful AUTH (its own
-    code sets the deprecated `Session.login_data`); it says nothing to a user."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "login_data is deprecated" not in record.getMessage()
-
-
-logging.getLogger("mail.log").addFilter(_DropLoginDataWarning())
 
 
 class CredentialRegistry:
@@ -106,7 +95,7 @@ class _Authenticator:
         return AuthResult(success=False, handled=False)
 
 
-class _Handler:
+class _Handler(HooksOnlyDir):
     """aiosmtpd hooks: require AUTH, refuse one domain, store messages, XOAUTH2."""
 
     def __init__(self, mailbox: Mailbox, identity: IdentityProvider, listener: str) -> None:
@@ -181,6 +170,7 @@ class SmtpServer:
         identity: IdentityProvider,
         tls: TlsMaterial,
         host: str = "127.0.0.1",
+        idle_timeout_s: float = 30.0,
     ) -> None:
         self.registry = registry
         self.mailbox = mailbox
@@ -188,6 +178,7 @@ class SmtpServer:
         self.ports: dict[str, int] = {}
         self._identity = identity
         self._tls = tls
+        self._idle_timeout_s = idle_timeout_s
         self._servers: list[asyncio.AbstractServer] = []
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
@@ -196,6 +187,11 @@ class SmtpServer:
         wanted = ports or {}
         loop = asyncio.get_running_loop()
         server_tls = self._tls.server_context()
+        # No TLS 1.3 session tickets: every check is a new handshake anyway (the
+        # sandbox's client does not resume sessions: with OpenSSL 3 resuming
+        # cost more CPU than it saved), and making two tickets per handshake
+        # is about a tenth of a StartTLS check's CPU.
+        server_tls.num_tickets = 0
         for security in SECURITY_TYPES:
             factory = self._factory(security, loop, server_tls)
             implicit = server_tls if security == "SSL/TLS" else None
@@ -213,7 +209,7 @@ class SmtpServer:
         authenticator = _Authenticator(self.registry)
 
         def make() -> SMTP:
-            session = SMTP(
+            session = LeanSession(
                 handler,
                 hostname=SERVER_HOSTNAME,
                 ident="qlik-email sandbox ESMTP",
@@ -223,7 +219,7 @@ class SmtpServer:
                 tls_context=server_tls if security == "StartTLS" else None,
                 auth_require_tls=security == "StartTLS",
                 authenticator=authenticator,
-                timeout=30,
+                timeout=self._idle_timeout_s,
                 loop=loop,
             )
             self._sessions.add(session)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from reconciler.sandbox import Sandbox, SandboxTenant
-from reconciler.sandbox.identity import IdentityToken
+from reconciler.sandbox import smtp as sandbox_smtp
+from reconciler.sandbox.certs import generate
+from reconciler.sandbox.clock import Clock
+from reconciler.sandbox.identity import IdentityProvider, IdentityToken
+from reconciler.sandbox.mailbox import Mailbox
+from reconciler.sandbox.smtp import CredentialRegistry, SmtpServer
+from reconciler.sandbox.smtpsession import LeanSession
 
 LOCAL = "client.localhost"  # no DNS lookup for EHLO
 
@@ -117,3 +127,75 @@ def test_xoauth2_accepts_identity_tokens_only(sb: Sandbox, tenant: SandboxTenant
             smtp.ehlo()
             code, _ = smtp.docmd("AUTH", "XOAUTH2 " + base64.b64encode(blob).decode())
             assert code == expected
+
+
+def test_a_session_finds_the_same_commands_and_hooks_as_plain_aiosmtpd() -> None:
+    # LeanSession lists only hook names to dir() (a shortcut for aiosmtpd's
+    # introspection on every connection); what aiosmtpd finds must not change.
+    async def make_both() -> tuple[SMTP, SMTP]:
+        handler = sandbox_smtp._Handler(Mailbox(), IdentityProvider(Clock()), "none")
+        options: dict[str, Any] = {"hostname": "h", "auth_require_tls": False}
+        return SMTP(handler, **options), LeanSession(handler, **options)
+
+    plain, ours = asyncio.run(make_both())
+    assert ours._smtp_methods.keys() == plain._smtp_methods.keys()
+    assert {k: v.is_builtin for k, v in ours._auth_methods.items()} == {
+        k: v.is_builtin for k, v in plain._auth_methods.items()
+    }
+    assert ours._handle_hooks.keys() == plain._handle_hooks.keys()
+    assert {"EHLO", "AUTH", "QUIT", "STARTTLS", "DATA"} <= ours._smtp_methods.keys()
+    assert {"PLAIN", "LOGIN", "XOAUTH2"} <= ours._auth_methods.keys()
+
+
+def test_a_multi_line_reply_goes_out_in_one_write() -> None:
+    class Writer:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        async def drain(self) -> None:
+            pass
+
+    async def scenario() -> list[bytes]:
+        handler = sandbox_smtp._Handler(Mailbox(), IdentityProvider(Clock()), "none")
+        session = LeanSession(handler, hostname="h")
+        session._writer = writer = Writer()
+        session.session = session._create_session()
+        for line in ("250-h", "250-AUTH LOGIN PLAIN", "250 HELP", "235 2.7.0 OK"):
+            await session.push(line)
+        return writer.writes
+
+    assert asyncio.run(scenario()) == [
+        b"250-h\r\n250-AUTH LOGIN PLAIN\r\n250 HELP\r\n",
+        b"235 2.7.0 OK\r\n",
+    ]
+
+
+def test_an_idle_session_is_closed_after_the_last_command() -> None:
+    async def scenario() -> tuple[float, bytes]:
+        server = SmtpServer(
+            registry=CredentialRegistry(),
+            mailbox=Mailbox(),
+            identity=IdentityProvider(Clock()),
+            tls=generate(),
+            idle_timeout_s=0.4,
+        )
+        ports = await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports["none"])
+            await reader.readline()
+            for _ in range(3):  # each command moves the deadline
+                await asyncio.sleep(0.25)
+                writer.write(b"NOOP\r\n")
+                assert (await reader.readline()).startswith(b"250")
+            last = time.monotonic()
+            rest = await asyncio.wait_for(reader.read(), 5)  # until the server hangs up
+            writer.close()
+            return time.monotonic() - last, rest
+        finally:
+            server.close()
+
+    idle, rest = asyncio.run(scenario())
+    assert rest == b"" and 0.3 < idle < 2.0
