@@ -1059,7 +1059,7 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
 def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:
     async def main() -> None:
         async with ApiSession(ClientOptions()) as session:
-            with pytest.raises(ValueError, match="tenant acme: .* URL"):
+            with pytest.raises(ValueError, match=r"tenant acme: .* URL"):
                 session.tenant("acme", base, ApiKeyCredentials(Secret(API_KEY)))
             assert session.stats.requests == 0
 
