@@ -204,12 +204,18 @@ class Engine:
         """Run `step` in one event loop with one session. `unresolved`: the command
         holds no e-mail secret, so free server text is reduced, not only scrubbed."""
 
-        async def main() -> T:
+        done: list[T] = []
+
+        async def main() -> None:
             scrubber = self.secrets.scrubber
             async with ApiSession(self._client, scrubber, reduce_free_text=unresolved) as session:
-                return await step(session)
+                done.append(await step(session))
 
-        return asyncio.run(main())
+        # The result stays out of the main task: on the way out, asyncio.run's
+        # SIGINT bookkeeping formats the task's repr, result included (all of a
+        # plan's tenants, tens of ms at 1,000; bench/NOTES.md).
+        asyncio.run(main())
+        return done[0]
 
     async def _plan(self, session: ApiSession, rotate: bool) -> Plan:
         live = await self._read_all(session)
