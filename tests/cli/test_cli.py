@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import shutil
@@ -222,6 +223,22 @@ def test_the_script_ends_with_its_exit_code_and_its_output_flushed(tmp_path):
         check=False,
     )
     assert listing.returncode == 0 and listing.stdout.endswith(b"\n")
+
+
+def test_the_script_raises_the_young_generation_threshold_of_the_collector(monkeypatch):
+    # Measured in bench/NOTES.md ("Garbage collector"); only the process entry
+    # point does it, not the engine's Python API.
+    from reconciler.cli import app
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(app, "main", lambda: 0)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            app.run()
+        assert ended.value.code == 0
+        assert gc.get_threshold() == (app.GC_YOUNG_THRESHOLD, *before[1:])
+    finally:
+        gc.set_threshold(*before)
 
 
 class FakeTerminal:
