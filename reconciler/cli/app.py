@@ -283,11 +283,16 @@ def _main(argv: Sequence[str] | None, state: State) -> int:
 # Young-generation collections every 10,000 net allocations instead of 700: a
 # run keeps every tenant's configuration and result, and with Python's default
 # the collector re-walked that growing heap in full six times over 10,000
-# tenants (1.1 s of CPU, 0.3 s with this; bench/NOTES.md, "Garbage collector").
+# tenants (1.0 s of CPU, 0.3 s with this; bench/NOTES.md, "Garbage collector").
 GC_YOUNG_THRESHOLD = 10_000
 
 
 def run() -> NoReturn:
     """The `qlik-email` console script (and `python -m reconciler`)."""
     gc.set_threshold(GC_YOUNG_THRESHOLD)
-    sys.exit(main())
+    code = main()
+    # The interpreter's exit would walk every object in full collections once
+    # more, for nothing (50-60 ms at 1,000 tenants; bench/NOTES.md). Frozen
+    # objects are left out of them; exit handlers and flushing still run.
+    gc.freeze()
+    sys.exit(code)

@@ -225,19 +225,27 @@ def test_the_script_ends_with_its_exit_code_and_its_output_flushed(tmp_path):
     assert listing.returncode == 0 and listing.stdout.endswith(b"\n")
 
 
-def test_the_script_raises_the_young_generation_threshold_of_the_collector(monkeypatch):
-    # Measured in bench/NOTES.md ("Garbage collector"); only the process entry
-    # point does it, not the engine's Python API.
+def test_the_script_tunes_the_collector_for_a_run_and_for_its_exit(monkeypatch):
+    # Both measured in bench/NOTES.md ("Garbage collector"); only the process's
+    # entry point does it, not the engine's Python API.
     from reconciler.cli import app
 
     before = gc.get_threshold()
-    monkeypatch.setattr(app, "main", lambda: 0)
+    seen: list[tuple[int, ...]] = []
+
+    def command() -> int:
+        seen.append(gc.get_threshold())
+        return 3
+
+    monkeypatch.setattr(app, "main", command)
     try:
         with pytest.raises(SystemExit) as ended:
             app.run()
-        assert ended.value.code == 0
-        assert gc.get_threshold() == (app.GC_YOUNG_THRESHOLD, *before[1:])
+        assert ended.value.code == 3
+        assert seen == [(app.GC_YOUNG_THRESHOLD, *before[1:])]
+        assert gc.get_freeze_count() > 0  # frozen once the command returned
     finally:
+        gc.unfreeze()
         gc.set_threshold(*before)
 
 
