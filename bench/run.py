@@ -167,15 +167,23 @@ def sandbox(tenants: int, latency_ms: float, workdir: Path) -> Iterator[Fleet]:
     command = [sys.executable, "-m", "reconciler.sandbox", "serve", "--tenants", str(tenants)]
     command += ["--latency-ms", str(latency_ms), "--seed", "1"]
     command += ["--ready-file", str(ready_file), "--write-config", str(config)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    with serving(command, ROOT):
+        described = json.loads(ready_file.read_text())
+        names = [t["name"] for t in described["tenants"]]
+        yield Fleet(described["base_url"], config, names, described["pid"], described["smtp_ports"])
+
+
+@contextmanager
+def serving(command: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """`command` (a `reconciler.sandbox serve`) in a process of its own, once it
+    has printed READY; stopped with SIGINT (killed after 30 s) afterwards."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until the sandbox is ready (or dies)
         if not line.startswith("READY "):
-            raise SystemExit(f"the sandbox did not start: {line!r}")
-        described = json.loads(ready_file.read_text())
-        names = [t["name"] for t in described["tenants"]]
-        yield Fleet(described["base_url"], config, names, described["pid"], described["smtp_ports"])
+            raise SystemExit(f"the sandbox in {cwd} did not start: {line!r}")
+        yield
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -31,9 +31,7 @@ import json
 import math
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,21 +60,8 @@ def sandbox(build: Path, tenants: int, work: Path, *options: str) -> Iterator[di
     ready = work / "ready.json"
     command = [sys.executable, "-m", "reconciler.sandbox", "serve", "--tenants", str(tenants)]
     command += ["--no-rate-limit", "--ready-file", str(ready), *options]
-    env = {**os.environ, "PYTHONPATH": str(build)}
-    process = subprocess.Popen(command, cwd=build, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # blocks until the sandbox is ready (or dies)
-        if not line.startswith("READY "):
-            raise SystemExit(f"the sandbox of {build} did not start: {line!r}")
+    with fleet_bench.serving(command, build, {**os.environ, "PYTHONPATH": str(build)}):
         yield json.loads(ready.read_text())
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def run_batch(
