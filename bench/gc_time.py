@@ -32,7 +32,7 @@ from run import ROOT, machine, sandbox
 
 # Runs in the measured process: `plan` through the CLI's main(), stdout dropped.
 DRIVER = """
-import gc, json, os, resource, sys, time
+import gc, json, os, sys, time
 threshold, freeze = int(sys.argv[2]), sys.argv[3] == "freeze"
 gc.set_threshold(threshold)
 spent = {0: 0.0, 1: 0.0, 2: 0.0}
@@ -52,14 +52,11 @@ from reconciler.cli.app import main
 sys.stdout = open(os.devnull, "w")
 code = main(["plan", "--no-progress", sys.argv[1]])
 gc.callbacks.remove(timed)
-usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({
     "exit": code,
     "gc_s": sum(spent.values()),
     "by_generation_s": spent,
     "collections": count,
-    "cpu_s": usage.ru_utime + usage.ru_stime,
-    "rss_mb": usage.ru_maxrss / 1024,
 }), file=sys.stderr)
 if freeze:
     gc.freeze()
@@ -86,6 +83,7 @@ def one(config: Path, threshold: int, freeze: bool) -> dict[str, Any]:
     if result["exit"] not in (0, 2):
         raise SystemExit(f"plan failed: {err[-2000:]}")
     result["cpu_s"] = usage.ru_utime + usage.ru_stime  # the whole process, exit included
+    result["rss_mb"] = usage.ru_maxrss / 1024
     result["wall_s"] = ended - started
     result["exit_s"] = ended - float(lines[-1])
     return result
