@@ -126,6 +126,13 @@ class ResolvePolicy:
     confine_files: bool = True
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
+    @classmethod
+    def for_repository(cls, base_dir: Path, *, allow_commands: bool) -> ResolvePolicy:
+        """The policy of a command on the configuration repository at `base_dir`:
+        commands, and files outside the repository, only if `allow_commands`
+        (trusted configuration: apply on the main branch)."""
+        return cls(base_dir=base_dir, allow_cmd=allow_commands, confine_files=not allow_commands)
+
 
 class SecretResolver:
     """Resolves references under a policy, once each, and remembers every value seen

@@ -27,15 +27,12 @@ from reconciler.cli.app import (
     workflow_command,
 )
 from reconciler.cli.options import allowed_hosts_from_env
-from reconciler.config import load_config
-from reconciler.config.base import load_against_base
-from reconciler.engine import Engine, select
+from reconciler.engine import Engine
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
 from reconciler.engine.fleet import Phase
 from reconciler.engine.planfile import plan_document
-from reconciler.engine.trust import Trust, judge
-from reconciler.model import DesiredState, Plan
+from reconciler.model import Plan
 from reconciler.report import escape
 from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
@@ -103,34 +100,38 @@ def load_engine(
     *,
     allow_commands: bool,
     base: str | None = None,
+    stream: bool = False,
 ) -> Engine:
-    """The engine of a command on the configuration at `path`. Reading commands
-    (plan, drift) neither run commands nor read files outside the repository;
-    apply may do both. With `base` (a git ref or a directory), the base's
-    security settings apply and tenants it does not vouch for are not read."""
-    desired, trust = load_desired(path, base)
-    selection = select(desired, patterns, shard, concurrency)
-    secrets = secret_resolver(state, desired.root, allow_commands=allow_commands)
-    return Engine(selection, secrets, progress=ProgressPrinter(progress), trust=trust)
+    """The engine of a command on the configuration at `path` (`Engine.load`).
+    Reading commands (plan, drift) neither run commands nor read files outside
+    the repository, and load the tenant files while they read the first
+    tenants (`stream`); apply may do both, and loads everything first. With
+    `base` (a git ref or a directory), the base's security settings apply and
+    tenants it does not vouch for are not read.
 
-
-def load_desired(path: str, base: str | None) -> tuple[DesiredState, Trust | None]:
-    """The configuration at `path`, judged against `base` when one is given."""
-    if base is None:
-        return load_config(path, allowed_hosts=allowed_hosts_from_env()), None
-    desired, trusted = load_against_base(path, base, allowed_hosts=allowed_hosts_from_env())
-    return desired, judge(desired, trusted)
+    In GitHub Actions every secret value is masked (`::add-mask::`) the moment
+    it is resolved; the run's scrubber learns them all, so that the log, `out`,
+    `err` and the report files scrub them, in every spelling, from what they write."""
+    return Engine.load(
+        path,
+        tenants=patterns,
+        shard=shard,
+        concurrency=concurrency,
+        allowed_hosts=allowed_hosts_from_env(),
+        allow_commands=allow_commands,
+        on_resolve=_mask if in_github_actions(os.environ) else None,
+        scrubber=state.scrubber,
+        progress=ProgressPrinter(progress),
+        base=base,
+        stream=stream,
+    )
 
 
 def secret_resolver(state: State, base_dir: Path, *, allow_commands: bool) -> SecretResolver:
-    """A resolver whose relative `${file:...}` paths start at `base_dir`; in GitHub
-    Actions every value is masked (`::add-mask::`) the moment it is resolved."""
-    policy = ResolvePolicy(
-        base_dir=base_dir, allow_cmd=allow_commands, confine_files=not allow_commands
-    )
+    """A resolver as `load_engine` builds it, for commands that build their
+    engine themselves (import): relative `${file:...}` paths start at `base_dir`."""
+    policy = ResolvePolicy.for_repository(base_dir, allow_commands=allow_commands)
     on_resolve = _mask if in_github_actions(os.environ) else None
-    # The run's scrubber learns every resolved value: the log, `out`, `err` and
-    # the report files scrub them, in every spelling, from what they write.
     return SecretResolver(policy, on_resolve=on_resolve, scrubber=state.scrubber)
 
 

@@ -49,7 +49,15 @@ def drift(
     Like plan, it resolves only the API credentials and runs no command.
     """
     engine = load_engine(
-        state, path, tenants, shard, concurrency, progress, allow_commands=False, base=base
+        state,
+        path,
+        tenants,
+        shard,
+        concurrency,
+        progress,
+        allow_commands=False,
+        base=base,
+        stream=True,
     )
     report = engine.drift(verify=verify, today=_today())
     emit(state, drift_output(report), fmt, json_file=report_file, markdown_file=markdown_file)

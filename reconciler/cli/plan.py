@@ -62,7 +62,15 @@ def plan(
             f"`qlik-email show {path}`, or apply it with `qlik-email apply {path}`"
         )
     engine = load_engine(
-        state, path, tenants, shard, concurrency, progress, allow_commands=False, base=base
+        state,
+        path,
+        tenants,
+        shard,
+        concurrency,
+        progress,
+        allow_commands=False,
+        base=base,
+        stream=True,
     )
     if state_file is not None:
         engine.record = load_record(Path(state_file))

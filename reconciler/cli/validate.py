@@ -68,7 +68,7 @@ def validate(
         # does not need (it would double the start-up time).
         from reconciler.engine import Engine
 
-        policy = ResolvePolicy(base_dir=desired.root, allow_cmd=True, confine_files=False)
+        policy = ResolvePolicy.for_repository(desired.root, allow_commands=True)
         Engine(select(desired, tenants), SecretResolver(policy)).check_secrets()
     if fmt == "json":
         out(dumps(_document(chosen, None)))

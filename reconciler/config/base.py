@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config.hosts import narrow_hosts
+from reconciler.config.loader import ConfigLoad, load_config
 from reconciler.config.policy import narrow_policy
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import DEFAULT_ALLOWED_HOSTS, DesiredState, Safety, Settings
@@ -117,8 +118,15 @@ def load_against_base(
     directory or a git ref), and the base configuration itself. A problem of
     the base is reported as `--base REF: ...` (the base is not for the pull
     request to fix, but the run cannot be judged without it)."""
-    from reconciler.config.loader import load_config
+    load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
+    return load.finish(), trusted
 
+
+def open_against_base(
+    path: str | Path, base: str, *, allowed_hosts: Sequence[str] | None = None
+) -> tuple[ConfigLoad, DesiredState]:
+    """`load_against_base` with the pull request's tenant files not loaded yet:
+    the base is loaded whole (every tenant is judged against all of it)."""
     with base_checkout(base, path) as base_path:
         try:
             trusted = load_config(base_path, allowed_hosts=allowed_hosts)
@@ -127,12 +135,12 @@ def load_against_base(
                 f"the base configuration at {base} is not valid: "
                 + "; ".join(f"{i.message} ({_inside(i.file, base_path)})" for i in exc.issues[:5])
             ) from None
-    proposed = load_config(
+    load = ConfigLoad(
         path,
         allowed_hosts=allowed_hosts,
         trusted=lambda settings: narrow_settings(settings, trusted.settings),
     )
-    return proposed, trusted
+    return load, trusted
 
 
 def _inside(file: str, base_path: Path) -> str:

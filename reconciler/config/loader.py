@@ -6,7 +6,7 @@ raise one ConfigError that lists every problem of every file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,24 +65,84 @@ def load_config(
     before any tenant is checked against them. Raises ConfigError listing every problem
     found in every file; never resolves a secret.
     """
-    root_file, root_dir = _locate(Path(path))
-    issues: list[ConfigIssue] = []
-    root = _load_root(root_file, root_dir, issues)
-    defaults = _validate_root(root, issues)
-    files = _tenant_files(root, root_dir, root_file, issues)
-    settings = build_settings(root) if root is not None and not issues else Settings()
-    if trusted is not None:
-        settings = trusted(settings)
-    if allowed_hosts is not None:
-        settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
-    tenants = _load_tenants(files, defaults, issues, settings)
-    if issues or root is None:
-        raise ConfigError(issues)
-    return DesiredState(
-        root=root_dir.resolve(),
-        tenants=tuple(sorted(tenants, key=lambda tenant: tenant.name)),
-        settings=settings,
-    )
+    return ConfigLoad(path, allowed_hosts=allowed_hosts, trusted=trusted).finish()
+
+
+class ConfigLoad:
+    """A configuration repository loaded one tenant file at a time (`load_config`
+    in steps), so that a caller can start working on the first tenants while
+    the last files are parsed.
+
+    Opening it reads the root file, expands the tenant globs and settles the
+    settings (`root`, `settings`, `files`); iterating loads the tenant files in
+    order; `finish` loads what is left, runs the checks across files and
+    returns the DesiredState, or raises the one ConfigError of every problem.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        allowed_hosts: Sequence[str] | None = None,
+        trusted: Callable[[Settings], Settings] | None = None,
+    ) -> None:
+        """Raises ConfigError at once only when `path` is not there, or holds two root files."""
+        root_file, root_dir = _locate(Path(path))
+        self.issues: list[ConfigIssue] = []
+        self._root = _load_root(root_file, root_dir, self.issues)
+        self._defaults = _validate_root(self._root, self.issues)
+        self.files = _tenant_files(self._root, root_dir, root_file, self.issues)
+        settings = (
+            build_settings(self._root) if self._root is not None and not self.issues else Settings()
+        )
+        if trusted is not None:
+            settings = trusted(settings)
+        if allowed_hosts is not None:
+            settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
+        self.settings = settings
+        self.root = root_dir.resolve()
+        self._names = DisplayNames()
+        self._docs: list[Document] = []
+        self._tenants: list[TenantSpec] = []
+        self._loaded = 0
+        self._finished = False
+
+    @property
+    def ok(self) -> bool:
+        """No problem found so far (in the root file or any tenant file loaded)."""
+        return not self.issues and self._root is not None
+
+    def __iter__(self) -> Iterator[TenantSpec | None]:
+        """Load the tenant files not loaded yet, one per step: the tenant a file
+        builds, or None when the file has a problem (added to `issues`)."""
+        while self._loaded < len(self.files):
+            path = self.files[self._loaded]
+            self._loaded += 1
+            doc, tenant, found = _load_tenant(
+                path, self._names(path), self._defaults, self.settings
+            )
+            self.issues.extend(found)
+            if doc is not None:
+                self._docs.append(doc)
+            if tenant is not None:
+                self._tenants.append(tenant)
+            yield tenant if not found else None
+
+    def finish(self) -> DesiredState:
+        """Load the files left, check across files (names and URLs are unique) and
+        return the desired state; raise ConfigError listing every problem."""
+        for _ in self:
+            pass
+        if not self._finished:
+            self._finished = True
+            self.issues.extend(uniqueness_issues(self._docs))
+        if not self.ok:
+            raise ConfigError(self.issues)
+        return DesiredState(
+            root=self.root,
+            tenants=tuple(sorted(self._tenants, key=lambda tenant: tenant.name)),
+            settings=self.settings,
+        )
 
 
 def _locate(path: Path) -> tuple[Path | None, Path]:
@@ -233,27 +293,6 @@ def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
     else:
         message = f"no tenant files: {globs} match nothing (set tenants: to where they are)"
     return root.issue((), message)
-
-
-def _load_tenants(
-    files: list[Path],
-    defaults: Defaults,
-    issues: list[ConfigIssue],
-    settings: Settings,
-) -> list[TenantSpec]:
-    """Read, check and build every tenant file."""
-    docs: list[Document] = []
-    tenants: list[TenantSpec] = []
-    names = DisplayNames()
-    for path in files:
-        doc, tenant, found = _load_tenant(path, names(path), defaults, settings)
-        issues.extend(found)
-        if doc is not None:
-            docs.append(doc)
-        if tenant is not None:
-            tenants.append(tenant)
-    issues.extend(uniqueness_issues(docs))
-    return tenants
 
 
 _Loaded = tuple[Document | None, TenantSpec | None, list[ConfigIssue]]

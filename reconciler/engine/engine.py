@@ -39,10 +39,11 @@ from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
 from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
 from reconciler.engine.planner import make_plan
 from reconciler.engine.safety import check_safety, needs
-from reconciler.engine.selection import Selection, select
+from reconciler.engine.selection import Feed, Selection
 from reconciler.engine.trust import Trust
 from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
+from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
 log = logging.getLogger("reconciler.engine")
@@ -96,7 +97,7 @@ class Engine:
 
     def __init__(
         self,
-        selection: Selection,
+        selection: Selection | Feed,
         secrets: SecretResolver,
         *,
         client: ClientOptions | None = None,
@@ -104,14 +105,21 @@ class Engine:
         trust: Trust | None = None,
         record: AppliedRecord | None = None,
     ) -> None:
-        self.selection = selection
         self.secrets = secrets
         self.progress = progress
         self.trust = trust or Trust()
         self.record = record
+        if isinstance(selection, Feed):
+            if trust is not None:
+                raise ValueError("a Feed judges its tenants against its own base: pass no trust")
+            self._feed: Feed | None = selection
+            self._selection: Selection | None = None
+            settings, concurrency = selection.settings, selection.concurrency
+        else:
+            self._feed, self._selection = None, selection
+            settings, concurrency = selection.desired.settings, selection.concurrency
         self._client = client or ClientOptions(
-            timeout_s=selection.desired.settings.timeout_s,
-            connections=selection.concurrency,
+            timeout_s=settings.timeout_s, connections=concurrency
         )
 
     @classmethod
@@ -125,24 +133,60 @@ class Engine:
         allowed_hosts: Sequence[str] | None = None,
         allow_commands: bool = False,
         on_resolve: Callable[[str], None] | None = None,
+        scrubber: Scrubber | None = None,
         progress: Progress | None = None,
+        base: str | None = None,
+        stream: bool = False,
     ) -> Engine:
         """An engine for the configuration repository at `path`, on the tenants
         named by `tenants` (names or globs; all when empty) in `shard` ("I/N").
 
         `allow_commands` lets `${cmd:...}` references run and `${file:...}`
         references leave the repository: only for trusted configuration (apply
-        on the main branch); plan and drift never need it. Raises ConfigError
-        when the configuration is invalid, ReconcilerError for a bad selection.
-        """
-        from reconciler.config import load_config
+        on the main branch); plan and drift never need it. `base` (a directory,
+        or a git ref of the repository holding `path`) is the trusted
+        configuration a pull request is judged against: its security settings
+        apply, and tenants it does not vouch for are not contacted. `on_resolve`
+        hears every secret value resolved; `scrubber` learns them.
 
-        desired = load_config(path, allowed_hosts=allowed_hosts)
-        selection = select(desired, tenants, shard, concurrency)
-        policy = ResolvePolicy(
-            base_dir=desired.root, allow_cmd=allow_commands, confine_files=not allow_commands
-        )
-        return cls(selection, SecretResolver(policy, on_resolve=on_resolve), progress=progress)
+        Raises ConfigError when the configuration is invalid, ReconcilerError for
+        a bad selection. With `stream`, only the root file is read here: the
+        tenant files are loaded by `plan`, `drift` or `read` while they read the
+        first tenants, and those raise the same errors, after cancelling the
+        reads in flight, if a file turns out invalid. Apply, and anything that
+        looks at `selection` or `tenants` first, loads them all before any
+        tenant is contacted.
+        """
+        from reconciler.config.base import open_against_base
+        from reconciler.config.loader import ConfigLoad
+
+        if base is None:
+            load, trusted = ConfigLoad(path, allowed_hosts=allowed_hosts), None
+        else:
+            load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
+        feed = Feed(load, tenants, shard, concurrency, base=trusted)
+        policy = ResolvePolicy.for_repository(feed.root, allow_commands=allow_commands)
+        secrets = SecretResolver(policy, on_resolve=on_resolve, scrubber=scrubber)
+        if stream:
+            return cls(feed, secrets, progress=progress)
+        selection, trust = feed.finish()
+        return cls(selection, secrets, progress=progress, trust=trust)
+
+    @property
+    def selection(self) -> Selection:
+        """The configuration and the tenants of this run (built from a Feed, the
+        files not loaded yet are loaded now: ConfigError if invalid)."""
+        if self._selection is None:
+            assert self._feed is not None
+            self._finish(self._feed)
+            assert self._selection is not None
+        return self._selection
+
+    def _finish(self, feed: Feed) -> None:
+        selection, trust = feed.finish()
+        self._selection, self._feed = selection, None
+        if trust is not None:
+            self.trust = trust
 
     @property
     def tenants(self) -> tuple[TenantSpec, ...]:
@@ -299,6 +343,8 @@ class Engine:
         )
 
     async def _read_all(self, session: ApiSession) -> dict[str, LiveRead]:
+        if self._feed is not None:
+            return await self._read_loading(session, self._feed)
         progress = self.progress
         tenants = self.readable
         if progress is not None:
@@ -316,6 +362,44 @@ class Engine:
             spec.name: state or ReadFailure("not read")
             for spec, state in zip(tenants, states, strict=True)
         }
+
+    async def _read_loading(self, session: ApiSession, feed: Feed) -> dict[str, LiveRead]:
+        """`_read_all` while the configuration is still being loaded: the files
+        are loaded in this loop, a few between two turns of the workers, and
+        each tenant is read as soon as its file passed every check that is
+        per tenant. The checks across files come at the end: a problem there
+        cancels the reads in flight and raises (ConfigError, as `Engine.load`
+        would have). Progress starts once the number of tenants is known."""
+        queue: asyncio.Queue[TenantSpec | None] = asyncio.Queue()
+        live: dict[str, LiveRead] = {}
+        progress = _Held(self.progress)
+
+        async def reader() -> None:
+            while (spec := await queue.get()) is not None:
+                if not feed.ok:
+                    continue  # the configuration has a problem: the run will fail
+                state = await self._read_one(session, spec)
+                live[spec.name] = state
+                failed = isinstance(state, ReadFailure)
+                progress.step(spec.name, "error" if failed else "read", failed)
+
+        workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
+        try:
+            for index, spec in enumerate(feed, 1):
+                if spec is not None:
+                    queue.put_nowait(spec)
+                if index % _LOAD_STEP == 0:
+                    await asyncio.sleep(0)  # let the workers send what is queued
+            self._finish(feed)
+            progress.begin(Phase.READ, len(self.readable))
+            for _ in workers:
+                queue.put_nowait(None)
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return {t.name: live.get(t.name, _NOT_READ) for t in self.readable}
 
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
         try:
@@ -349,6 +433,36 @@ class Engine:
 
         results = await run_bounded(tenants, check, self.selection.concurrency)
         return {t.name: r for t, r in zip(tenants, results, strict=True) if r is not None}
+
+
+# Tenant files loaded between two turns of the readers while loading (bench/NOTES.md).
+_LOAD_STEP = 4
+_NOT_READ = ReadFailure("not read")
+
+
+class _Held:
+    """A Progress that holds the steps heard before `begin` and replays them
+    after it: reads start before the number of tenants to read is known."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._held: list[tuple[str, str, bool]] | None = []
+
+    def begin(self, phase: Phase, total: int) -> None:
+        if self._progress is None:
+            return
+        self._progress.begin(phase, total)
+        held, self._held = self._held or [], None
+        for step in held:
+            self._progress.step(*step)
+
+    def step(self, tenant: str, word: str, failed: bool) -> None:
+        if self._progress is None:
+            return
+        if self._held is not None:
+            self._held.append((tenant, word, failed))
+        else:
+            self._progress.step(tenant, word, failed)
 
 
 def _configured(state: LiveRead) -> bool:

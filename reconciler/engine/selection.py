@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from reconciler.config.loader import ConfigLoad
+from reconciler.engine.trust import Judge, Trust
 from reconciler.errors import ReconcilerError
-from reconciler.model import DesiredState, TenantSpec
+from reconciler.model import DesiredState, Settings, TenantSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +62,80 @@ def select_tenants(
     patterns: Sequence[str] = (),
     shard: tuple[int, int] | None = None,
 ) -> tuple[TenantSpec, ...]:
-    """The tenants named by `patterns` (names or globs; all when empty) in `shard`."""
-    chosen = list(tenants)
-    if patterns:
-        unmatched = [
-            p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in tenants)
-        ]
-        if unmatched:
-            raise ReconcilerError(
-                f"--tenant {', '.join(unmatched)}: no such tenant in the configuration"
-            )
-        chosen = [t for t in chosen if any(fnmatch.fnmatchcase(t.name, p) for p in patterns)]
-    if shard is not None:
-        index, count = shard
-        chosen = [t for t in chosen if shard_of(t.name, count) == index]
-    return tuple(chosen)
+    """The tenants named by `patterns` (names or globs; all when empty) in `shard`;
+    raises ReconcilerError when a pattern names no tenant."""
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in tenants)]
+    if unmatched:
+        raise ReconcilerError(
+            f"--tenant {', '.join(unmatched)}: no such tenant in the configuration"
+        )
+    return tuple(t for t in tenants if chosen(t.name, patterns, shard))
+
+
+def chosen(name: str, patterns: Sequence[str], shard: tuple[int, int] | None) -> bool:
+    """Whether the tenant `name` is one of `patterns` (all when empty) in `shard`."""
+    if patterns and not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+        return False
+    return shard is None or shard_of(name, shard[1]) == shard[0]
+
+
+class Feed:
+    """A Selection still being loaded: the configuration is loaded file by file
+    and each tenant is selected (`--tenant`, `--shard`) and judged (`--base`)
+    as soon as its file is, so that the engine reads the first tenants while
+    the last files are parsed.
+
+    Iterating loads one file per step and gives the tenant to contact now, or
+    None: not selected, not vouched for by the base, or the configuration has a
+    problem (once it has one, no tenant is given: the run will fail). `finish`
+    loads what is left and returns the Selection and the Trust, or raises the
+    ConfigError (every problem of every file) or the bad `--tenant`, exactly as
+    `load_config` then `select` would.
+    """
+
+    def __init__(
+        self,
+        load: ConfigLoad,
+        patterns: Sequence[str] = (),
+        shard: str | None = None,
+        concurrency: int | None = None,
+        base: DesiredState | None = None,
+    ) -> None:
+        self._load = load
+        self._patterns = tuple(patterns)
+        self._shard_text = shard
+        self._shard = parse_shard(shard) if shard else None
+        self._judge = Judge(base) if base is not None else None
+        self.concurrency = concurrency or load.settings.concurrency
+
+    @property
+    def settings(self) -> Settings:
+        """The settings that apply (known before any tenant file is loaded)."""
+        return self._load.settings
+
+    @property
+    def root(self) -> Path:
+        """The configuration repository's directory."""
+        return self._load.root
+
+    @property
+    def ok(self) -> bool:
+        """No problem found in the configuration so far."""
+        return self._load.ok
+
+    def __iter__(self) -> Iterator[TenantSpec | None]:
+        for tenant in self._load:
+            yield tenant if tenant is not None and self._contact(tenant) else None
+
+    def _contact(self, tenant: TenantSpec) -> bool:
+        if not self._load.ok or not chosen(tenant.name, self._patterns, self._shard):
+            return False
+        return self._judge is None or self._judge.add(tenant)
+
+    def finish(self) -> tuple[Selection, Trust | None]:
+        """The whole Selection, and the base's verdict (None without a base)."""
+        for _ in self:
+            pass
+        desired = self._load.finish()
+        selection = select(desired, self._patterns, self._shard_text, self.concurrency)
+        return selection, self._judge.trust() if self._judge is not None else None

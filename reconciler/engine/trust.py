@@ -50,18 +50,36 @@ class Trust:
 def judge(proposed: DesiredState, base: DesiredState) -> Trust:
     """Compare every tenant of `proposed` with the base tenant at the same URL
     (scheme, host and port case-insensitive; path as written)."""
-    by_url = {_where(t.url): t for t in base.tenants}
-    by_name = {t.name: t for t in base.tenants}
-    not_read: dict[str, str] = {}
-    moves: dict[str, SecretMove] = {}
+    judge = Judge(base)
     for tenant in proposed.tenants:
-        trusted = by_url.get(_where(tenant.url))
-        if trusted is None or trusted.auth != tenant.auth:
-            not_read[tenant.name] = NOT_READ_REASON
-        move = _secret_move(tenant, trusted or by_name.get(tenant.name))
+        judge.add(tenant)
+    return judge.trust()
+
+
+class Judge:
+    """`judge`, one tenant at a time: the base is indexed once, and each tenant
+    of the pull request is judged as soon as it is loaded."""
+
+    def __init__(self, base: DesiredState) -> None:
+        self._by_url = {_where(t.url): t for t in base.tenants}
+        self._by_name = {t.name: t for t in base.tenants}
+        self._not_read: dict[str, str] = {}
+        self._moves: dict[str, SecretMove] = {}
+
+    def add(self, tenant: TenantSpec) -> bool:
+        """Judge `tenant`; True when it may be contacted."""
+        trusted = self._by_url.get(_where(tenant.url))
+        move = _secret_move(tenant, trusted or self._by_name.get(tenant.name))
         if move is not None:
-            moves[tenant.name] = move
-    return Trust(not_read, moves)
+            self._moves[tenant.name] = move
+        if trusted is None or trusted.auth != tenant.auth:
+            self._not_read[tenant.name] = NOT_READ_REASON
+            return False
+        return True
+
+    def trust(self) -> Trust:
+        """The verdict on the tenants judged so far."""
+        return Trust(dict(self._not_read), dict(self._moves))
 
 
 def _where(url: str) -> str:

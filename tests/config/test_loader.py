@@ -18,6 +18,7 @@ from reconciler.config import files as config_files
 from reconciler.config import load_config
 from reconciler.config import source as config_source
 from reconciler.config.checks import email_problem, url_problem
+from reconciler.config.loader import ConfigLoad
 from reconciler.config.schema import load_schema, schema_issues
 from reconciler.config.source import read_document
 from reconciler.config.words import suggest
@@ -797,3 +798,31 @@ def test_email_absent_or_mapping_is_explained_for_other_types(tmp_path: Path) ->
     case = _copy_case("email-maybe", tmp_path)
     (case / ACME).write_text((case / ACME).read_text().replace("email: maybe", "email: 42"))
     assert "or the string 'absent'" in _issues(case)[0].message
+
+
+def test_loading_file_by_file_gives_each_clean_tenant_and_the_same_error_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(DATA / "many-broken-files")
+    load = ConfigLoad(".")
+    assert not load.ok  # the root file's issue is known before any tenant file
+    assert [Path(f).name for f in load.files] == ["acme.yaml", "beta.yaml", "gamma.yaml"]
+    assert list(load) == [None, None, None]  # every tenant file has an issue of its own
+    with pytest.raises(ConfigError) as caught:
+        load.finish()
+    assert caught.value.issues == _issues(".")
+    with pytest.raises(ConfigError) as again:  # finishing twice reports each issue once
+        load.finish()
+    assert again.value.issues == caught.value.issues
+
+
+def test_the_checks_across_files_come_when_the_load_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(DATA / "duplicate-tenant-name")
+    load = ConfigLoad(".")
+    tenants = list(load)
+    assert [t.name if t else None for t in tenants] == ["acme", "acme"] and load.ok
+    with pytest.raises(ConfigError, match="acme") as caught:
+        load.finish()
+    assert caught.value.issues == _issues(".") and not load.ok
