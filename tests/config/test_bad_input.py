@@ -38,10 +38,12 @@ def sandbox_of_fixtures():
 @pytest.fixture
 def fleet(sandbox_of_fixtures, monkeypatch):
     """A sandbox with the fixtures' tenants, which any valid fixture would reach
-    (a request with a wrong key is still a request in the log)."""
+    (a request with a wrong key is still a request in the log). Its host is
+    allowed, so that a file is refused for its own problem, not for its host."""
     key = sandbox_of_fixtures.tenant("acme").api_key
     monkeypatch.setenv("QLIK_API_KEY", key)
     monkeypatch.setenv("ACME_SMTP_PASSWORD", "unused-by-plan")
+    monkeypatch.setenv("QLIK_EMAIL_ALLOWED_HOSTS", "127.0.0.1")
     sandbox_of_fixtures.reset_stats()
     return sandbox_of_fixtures
 
