@@ -1,6 +1,7 @@
 """The engine: one command's whole pipeline, in one event loop with one API session.
 
-    Engine.load(path)  config -> Selection (+ a secret resolver)
+    Engine.load(path)  config -> Selection (+ a secret resolver); with stream=True a
+                       Feed, which plan, drift and read load while they read
     engine.plan()      read every tenant -> Plan
     engine.apply()     read -> Plan -> safety -> confirm -> PUT/DELETE, verify, read back
                        -> ApplyRun (the plan and the ApplyReport)
@@ -85,7 +86,9 @@ class ApplyRun:
 
 
 class Engine:
-    """Runs plan, apply, drift or a plain read over the tenants of a Selection.
+    """Runs plan, apply, drift or a plain read over the tenants of a Selection,
+    or of a Feed still being loaded (plan, drift and read load it as they read;
+    anything else loads it whole first).
 
     `secrets` resolves the API credentials (and, for apply, the e-mail
     secrets); `progress`, when given, hears about every tenant as it goes;
