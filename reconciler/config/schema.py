@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler import jsonschemas
+from reconciler.config.checks import NAME_RULE
 from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import SECRET_KEYS, describe, path_text, suggest
@@ -29,7 +30,7 @@ _TYPE_NAMES = {
 }
 # What a `pattern` failure means, by key (secret patterns are left to the checks).
 _PATTERN_HINTS = {
-    "name": "must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "name": NAME_RULE,
     "expires": "must be a date written YYYY-MM-DD, such as 2026-12-31",
     "reason": "must not be empty: say why this drift is accepted",
 }

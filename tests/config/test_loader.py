@@ -69,6 +69,7 @@ CASES = [
     ("yaml-boolean-key-on", ACME, 7, 1, "unknown key 'on'"),
     ("missing-name", ACME, 1, 1, "missing required key 'name'"),
     ("bad-name", ACME, 1, 7, "name must be 1 to 63 letters"),
+    ("name-trailing-newline", ACME, 1, 7, "name must be 1 to 63 letters"),
     (
         "name-not-a-string",
         ACME,
