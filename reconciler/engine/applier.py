@@ -219,13 +219,14 @@ async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) ->
 
 
 async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) -> T | str:
-    """Run a PUT or DELETE. When it fails without a usable answer (no response,
-    or a 5xx after retries), the change may still have happened: read the tenant
-    back and, if it converged, carry on with a note instead of reporting a failure."""
+    """Run a PUT or DELETE. When it fails without a usable answer (no response, a
+    5xx after retries, or a success whose body could not be read), the change
+    may still have happened: read the tenant back and, if it converged, carry on
+    with a note instead of reporting a failure."""
     try:
         return await write
     except ApiError as exc:
-        if exc.status is not None and exc.status < 500:
+        if exc.status is not None and exc.status < 500 and not 200 <= exc.status < 300:
             raise
         try:
             converged = plan_tenant(spec, await client.read_live())
@@ -234,7 +235,7 @@ async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) ->
             raise _amended(exc, detail) from None
         if converged.action is not Action.NOOP:
             raise _amended(exc, " (a read-back shows the change was not made)") from None
-        return "the write got no answer, but a read-back shows it took effect; "
+        return "the write got no usable answer, but a read-back shows it took effect; "
 
 
 def _amended(exc: ApiError, detail: str) -> ApiError:

@@ -33,14 +33,14 @@ from http import HTTPStatus
 from reconciler.sandbox import hostile
 from reconciler.sandbox.auth import Authenticator, parse_token_request
 from reconciler.sandbox.faults import NO_FAULT, FaultDecision, Faults
-from reconciler.sandbox.messages import Request, Response, Streamed
+from reconciler.sandbox.messages import Reply, Request, Response, Streamed
 from reconciler.sandbox.operations import EmailConfigOperations
 from reconciler.sandbox.ratelimit import RateLimiter
 from reconciler.sandbox.stats import Call, Recorder
 from reconciler.sandbox.tenants import SandboxTenant, TenantDirectory
 
 Result = Response | Awaitable[Response]
-Outcome = Result | Streamed  # a hostile tenant's body kinds stream
+Outcome = Result | Streamed | Awaitable[Reply]  # a hostile tenant's body kinds stream
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 TOKEN = "/oauth/token"
 CONTROL = "/_sandbox/"
@@ -131,7 +131,7 @@ class SandboxApp:
             return Response(204)
         return Response.error(404, "NOTFOUND-1", f"No route for {request.method} {request.path}")
 
-    async def _finish(self, call: Call, pending: Awaitable[Response]) -> Response:
+    async def _finish(self, call: Call, pending: Awaitable[Reply]) -> Reply:
         status = 0  # stays 0 if the request is cancelled (sandbox shutting down)
         try:
             response = await pending
@@ -204,6 +204,8 @@ class SandboxApp:
         body = next((k for k in decision.hostile if k in hostile.BODY_KINDS), None)
         if body is not None:
             return hostile.body_reply(body)
+        if "huge-writes" in decision.hostile and operation in ("put", "delete"):
+            return _then_huge(self._serve(tenant, operation, tier, request))
         plain = FaultDecision(
             latency_s=decision.latency_s,
             stall_s=decision.stall_s,
@@ -285,6 +287,12 @@ def _fault_response(status: int) -> Response:
     except ValueError:
         phrase = "Error"
     return Response.error(status, f"FAULT-{status}", f"Injected fault: {phrase}", headers)
+
+
+async def _then_huge(pending: Result) -> Reply:
+    """The answer to a write that was carried out, a success made unreadable."""
+    answer = pending if isinstance(pending, Response) else await pending
+    return hostile.body_reply("huge") if 200 <= answer.status < 300 else answer
 
 
 def _echo(response: Response, body: bytes) -> Response:

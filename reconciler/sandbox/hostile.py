@@ -17,6 +17,9 @@ forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
     endless      a chunked body that never ends
     slow         a JSON body at one byte a second
     deep         JSON nested DEEP_LEVELS deep
+    huge-writes  PUT and DELETE are carried out, then a success answer is
+                 replaced by `huge`'s body (every other request is served
+                 as usual): the change is made, and its answer is unreadable
 
 The text kinds rewrite the real answer, and a send-test-email answer says the
 message was not sent; the body kinds replace it (the
@@ -43,7 +46,8 @@ from reconciler.sandbox.messages import Reply, Request, Response, Streamed
 
 TEXT_KINDS = ("echo-secret", "payloads", "messages-only")
 BODY_KINDS = ("huge", "endless", "slow", "deep")
-KINDS = TEXT_KINDS + BODY_KINDS
+WRITE_KINDS = ("huge-writes",)
+KINDS = TEXT_KINDS + BODY_KINDS + WRITE_KINDS
 
 PAYLOADS = (
     "::error::forged annotation",
