@@ -194,7 +194,7 @@ def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
         assert inputs["package"]["default"] == "", name  # the source of that commit, by default
         assert "requirements" not in inputs, name  # a file of the caller's checkout: dropped
         job = workflow["jobs"][name]
-        steps = job["steps"]
+        steps = [s for s in job["steps"] if s.get("name") != REFUSAL]
         found, tool, _python, install, config = steps[:5]
         assert found["id"] == "tool"
         assert found["env"] == {
@@ -218,6 +218,21 @@ def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
             assert config["with"]["fetch-depth"] == 0
         assert all("checkout@" not in step.get("uses", "") for step in steps[5:])
     assert len(installs) == 1, "the three workflows install alike"
+
+
+REFUSAL = "Refuse pull_request_target"
+
+
+def test_the_plan_workflow_refuses_pull_request_target(tmp_path):
+    """Called from pull_request_target it would plan the checked-out base branch
+    and show that as the pull request's plan: its first step stops the job."""
+    first = load(REUSABLE["plan"])["jobs"]["plan"]["steps"][0]
+    assert first["name"] == REFUSAL
+    assert first["if"] == "${{ github.event_name == 'pull_request_target' }}"
+    runner = Runner("plan", tmp_path, tmp_path, context({}))
+    done = runner.run("plan", REFUSAL)
+    assert done.returncode == 1
+    assert done.stdout.startswith("::error title=qlik-email::") and "plan-forks.yml" in done.stdout
 
 
 def test_the_action_runs_the_reusable_workflows_steps():
