@@ -205,18 +205,10 @@ def example_reference(tenant: str | None, path: JsonPath) -> str:
     return f"${{env:{suffix}}}"
 
 
-# The schema's name pattern ends in `$`, which Python's `re.search` (what both
-# validators apply) also matches before a final line break: "acme\n" passes it.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-NAME_RULE = "must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-
-
 def check_tenant(doc: Document) -> list[ConfigIssue]:
     """The semantic issues of one tenant file (each value on its own)."""
     issues: list[ConfigIssue] = []
     name = doc.get("name") if isinstance(doc.get("name"), str) else None
-    if name is not None and name.endswith("\n") and _NAME.fullmatch(name[:-1]):
-        _add(issues, doc, ("name",), f"name {NAME_RULE}, got {quoted(name)} (a line break)")
     url = doc.get("url")
     if isinstance(url, str):
         _add(issues, doc, ("url",), url_problem(url))

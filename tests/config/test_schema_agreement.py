@@ -418,12 +418,16 @@ def test_random_mixes_of_mutations(kind: str, seed_number: int) -> None:
         assert_agree(kind, document)
 
 
-def test_the_pattern_keyword_is_read_as_python_reads_it() -> None:
-    # ECMA 262 (jsonschema-rs's own dialect) refuses these; Python's re.search,
-    # and so jsonschema, accepts them: the fast path must say valid too.
+def test_the_pattern_keyword_is_read_as_python_reads_it_but_for_the_end() -> None:
+    # `$` ends the text, as in ECMA 262 and the editors (Python's re.search alone
+    # would accept "acme\n"): both validators refuse it, and say so alike.
     tenant = {**TENANT_SEEDS[2], "name": "acme\n"}
-    assert jsonschemas.conforms("tenant.schema.json", tenant)
-    # and the other way: \S matches U+0085 in ECMA 262, not in Python.
+    assert not jsonschemas.conforms("tenant.schema.json", tenant)
+    assert_agree("tenant", tenant)
+    assert jsonschemas.conforms("tenant.schema.json", {**tenant, "name": "acme"})
+    # A `$` escaped or in a class is a dollar sign.
+    assert jsonschemas.pattern_search(r"^\$[$]$")("$$") is not None
+    # Otherwise Python's dialect: \S matches U+0085 in ECMA 262, not in Python.
     rule = {**ROOT_SEEDS[0]["drift"]["ignore"][0], "reason": "\x85"}
     assert not jsonschemas.conforms("root.schema.json", {"drift": {"ignore": [rule]}})
 
