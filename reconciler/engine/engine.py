@@ -354,17 +354,10 @@ class Engine:
             progress.begin(Phase.READ, len(tenants))
 
         async def read(spec: TenantSpec) -> LiveRead:
-            state = await self._read_one(session, spec)
-            if progress is not None:
-                failed = isinstance(state, ReadFailure)
-                progress.step(spec.name, "error" if failed else "read", failed)
-            return state
+            return await self._read_reported(session, spec, progress)
 
         states = await run_bounded(tenants, read, self.selection.concurrency)
-        return {
-            spec.name: state or ReadFailure("not read")
-            for spec, state in zip(tenants, states, strict=True)
-        }
+        return {spec.name: state or _NOT_READ for spec, state in zip(tenants, states, strict=True)}
 
     async def _read_loading(self, session: ApiSession, feed: Feed) -> dict[str, LiveRead]:
         """`_read_all` while the configuration is still being loaded: the files
@@ -375,16 +368,13 @@ class Engine:
         would have). Progress starts once the number of tenants is known."""
         queue: asyncio.Queue[TenantSpec | None] = asyncio.Queue()
         live: dict[str, LiveRead] = {}
-        progress = _Held(self.progress)
+        progress = _Held(self.progress) if self.progress is not None else None
 
         async def reader() -> None:
             while (spec := await queue.get()) is not None:
                 if not feed.ok:
                     continue  # the configuration has a problem: the run will fail
-                state = await self._read_one(session, spec)
-                live[spec.name] = state
-                failed = isinstance(state, ReadFailure)
-                progress.step(spec.name, "error" if failed else "read", failed)
+                live[spec.name] = await self._read_reported(session, spec, progress)
 
         workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
         try:
@@ -394,7 +384,9 @@ class Engine:
                 if index % _LOAD_STEP == 0:
                     await asyncio.sleep(0)  # let the workers send what is queued
             self._finish(feed)
-            progress.begin(Phase.READ, len(self.readable))
+            readable = self.readable
+            if progress is not None:
+                progress.begin(Phase.READ, len(readable))
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers)
@@ -402,7 +394,17 @@ class Engine:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-        return {t.name: live.get(t.name, _NOT_READ) for t in self.readable}
+        return {t.name: live.get(t.name, _NOT_READ) for t in readable}
+
+    async def _read_reported(
+        self, session: ApiSession, spec: TenantSpec, progress: Progress | None
+    ) -> LiveRead:
+        """`_read_one`, then one step of `progress`."""
+        state = await self._read_one(session, spec)
+        if progress is not None:
+            failed = isinstance(state, ReadFailure)
+            progress.step(spec.name, "error" if failed else "read", failed)
+        return state
 
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
         try:
@@ -447,21 +449,17 @@ class _Held:
     """A Progress that holds the steps heard before `begin` and replays them
     after it: reads start before the number of tenants to read is known."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._held: list[tuple[str, str, bool]] | None = []
 
     def begin(self, phase: Phase, total: int) -> None:
-        if self._progress is None:
-            return
         self._progress.begin(phase, total)
         held, self._held = self._held or [], None
         for step in held:
             self._progress.step(*step)
 
     def step(self, tenant: str, word: str, failed: bool) -> None:
-        if self._progress is None:
-            return
         if self._held is not None:
             self._held.append((tenant, word, failed))
         else:
