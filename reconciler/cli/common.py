@@ -119,7 +119,7 @@ def load_engine(
         concurrency=concurrency,
         allowed_hosts=allowed_hosts_from_env(),
         allow_commands=allow_commands,
-        on_resolve=_mask if in_github_actions(os.environ) else None,
+        on_resolve=_masking(),
         scrubber=state.scrubber,
         progress=ProgressPrinter(progress),
         base=base,
@@ -131,8 +131,12 @@ def secret_resolver(state: State, base_dir: Path, *, allow_commands: bool) -> Se
     """A resolver as `load_engine` builds it, for commands that build their
     engine themselves (import): relative `${file:...}` paths start at `base_dir`."""
     policy = ResolvePolicy.for_repository(base_dir, allow_commands=allow_commands)
-    on_resolve = _mask if in_github_actions(os.environ) else None
-    return SecretResolver(policy, on_resolve=on_resolve, scrubber=state.scrubber)
+    return SecretResolver(policy, on_resolve=_masking(), scrubber=state.scrubber)
+
+
+def _masking() -> Callable[[str], None] | None:
+    """What hears every resolved value: `_mask` in GitHub Actions, else nothing."""
+    return _mask if in_github_actions(os.environ) else None
 
 
 def _mask(value: str) -> None:
