@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
+from reconciler.config.loader import ConfigLoad
 from reconciler.engine.applied import AppliedRecord, secret_moves
 from reconciler.engine.applier import (
     ApplyOptions,
@@ -160,12 +161,12 @@ class Engine:
         looks at `selection` or `tenants` first, loads them all before any
         tenant is contacted.
         """
-        from reconciler.config.base import open_against_base
-        from reconciler.config.loader import ConfigLoad
-
         if base is None:
             load, trusted = ConfigLoad(path, allowed_hosts=allowed_hosts), None
         else:
+            # Here only: reading a git ref brings tarfile, tempfile and subprocess.
+            from reconciler.config.base import open_against_base
+
             load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
         feed = Feed(load, tenants, shard, concurrency, base=trusted)
         policy = ResolvePolicy.for_repository(feed.root, allow_commands=allow_commands)
