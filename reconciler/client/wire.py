@@ -52,6 +52,7 @@ class Wire:
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._client: httpx.AsyncClient | None = None
+        self._extensions: dict[str, Any] = {}  # each request's: the client's timeouts
         self._slots = asyncio.Semaphore(options.connections)
         self._closed = False
 
@@ -76,8 +77,18 @@ class Wire:
         json: Any,
         headers: dict[str, str] | None,
     ) -> Reply:
-        request = client.build_request(method, url, json=json, headers=headers)
-        response = await client.send(request, stream=True)
+        # Straight to the client's transport (the one its proxy settings pick for
+        # this URL): `client.send` would add nothing but CPU, as no request of
+        # ours has auth, redirects, cookies or event hooks for it to handle
+        # (bench/NOTES.md, "Client transport").
+        request = httpx.Request(
+            method,
+            url,
+            json=json,
+            headers=self._headers(client, headers),
+            extensions=self._extensions,
+        )
+        response = await client._transport_for_url(url).handle_async_request(request)
         try:
             content = await read_body(response, self._options.max_response_bytes)
         finally:
@@ -104,7 +115,17 @@ class Wire:
             follow_redirects=False,
             trust_env=True,
         )
+        self._extensions = {"timeout": self._client.timeout.as_dict()}
         return self._client
+
+    @staticmethod
+    def _headers(client: httpx.AsyncClient, headers: dict[str, str] | None) -> httpx.Headers:
+        """The client's headers, with the request's own over them (as `build_request`)."""
+        if not headers:
+            return client.headers
+        merged = client.headers.copy()
+        merged.update(headers)
+        return merged
 
     async def aclose(self) -> None:
         """Close the client and its connections; the wire cannot be used afterwards."""

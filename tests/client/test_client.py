@@ -204,6 +204,51 @@ def test_user_agent_header_is_sent() -> None:
     assert seen[0].headers["user-agent"].startswith("qlik-email/")
 
 
+def test_requests_carry_the_clients_headers_and_timeouts_with_their_own() -> None:
+    """Requests go to the transport without `AsyncClient.send`: what build_request
+    would have merged in is there all the same."""
+    handler, seen = replies(httpx.Response(200, json=NO_CONFIG), httpx.Response(204))
+
+    async def work(session: ApiSession) -> None:
+        await api_key_tenant(session).get_email_config()
+        await api_key_tenant(session).put_email_config(BASIC, Secret("p"))
+
+    run(make_session(handler, timeout_s=7.0), work)
+    get, put = seen
+    for request in (get, put):
+        assert request.headers["authorization"] == f"Bearer {API_KEY}"
+        assert request.headers["accept"] == "application/json"
+        assert request.headers["user-agent"].startswith("qlik-email/")
+        assert "gzip" in request.headers["accept-encoding"]
+        assert request.extensions["timeout"] == {
+            "connect": 7.0,
+            "read": 7.0,
+            "write": 7.0,
+            "pool": None,
+        }
+    assert "content-type" not in get.headers
+    assert put.headers["content-type"] == "application/json"
+    assert json.loads(put.content) == build_put_body(BASIC, Secret("p"))
+
+
+def test_a_token_request_carries_the_clients_headers() -> None:
+    """A request with no header of its own (the OAuth token's) gets the client's."""
+    tokens: list[httpx.Request] = []
+    fake = FakeTenant()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            tokens.append(request)
+        return await fake(request)
+
+    run(make_session(handler), lambda s: oauth_tenant(s).get_email_config())
+    (token,) = tokens
+    assert "authorization" not in token.headers
+    assert token.headers["accept"] == "application/json"
+    assert token.headers["user-agent"].startswith("qlik-email/")
+    assert token.headers["content-type"] == "application/json"
+
+
 def test_base_url_with_a_path_prefixes_api_and_token_requests() -> None:
     fake = FakeTenant()
     base = "http://127.0.0.1:8080/t/acme/"
