@@ -39,12 +39,12 @@ from reconciler.engine.applier import (
 )
 from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
 from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
-from reconciler.engine.planner import make_plan
+from reconciler.engine.planner import make_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Feed, Selection
 from reconciler.engine.trust import Trust
 from reconciler.errors import ReconcilerError, SecretError
-from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantSpec
+from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantPlan, TenantSpec
 from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
@@ -266,7 +266,14 @@ class Engine:
         return done[0]
 
     async def _plan(self, session: ApiSession, rotate: bool) -> Plan:
-        live = await self._read_all(session)
+        # Each tenant is planned as soon as it is read, while the others are
+        # still in flight, rather than all after the last answer.
+        planned: dict[str, TenantPlan] = {}
+
+        def plan_one(spec: TenantSpec, state: LiveRead) -> None:
+            planned[spec.name] = plan_read(spec, state, rotate=rotate)
+
+        live = await self._read_all(session, plan_one)
         rotated = {t.name for t in self.tenants} if rotate else set()
         plan = make_plan(
             self.tenants,
@@ -275,6 +282,7 @@ class Engine:
             shard=self.selection.shard,
             config_root=str(self.selection.desired.root),
             trust=self._judged(),
+            planned=planned,
         )
         safety = self.selection.desired.settings.safety
         return replace(plan, needs=needs(plan, safety, fleet_size=len(self.tenants)))
@@ -346,21 +354,24 @@ class Engine:
             self.readable, live, settings.ignore, today, checks, shard=self.selection.shard
         )
 
-    async def _read_all(self, session: ApiSession) -> dict[str, LiveRead]:
+    async def _read_all(self, session: ApiSession, then: Then | None = None) -> dict[str, LiveRead]:
+        """Read every readable tenant; `then` hears about each as its read ends."""
         if self._feed is not None:
-            return await self._read_loading(session, self._feed)
+            return await self._read_loading(session, self._feed, then)
         progress = self.progress
         tenants = self.readable
         if progress is not None:
             progress.begin(Phase.READ, len(tenants))
 
         async def read(spec: TenantSpec) -> LiveRead:
-            return await self._read_reported(session, spec, progress)
+            return await self._read_reported(session, spec, progress, then)
 
         states = await run_bounded(tenants, read, self.selection.concurrency)
         return {spec.name: state or _NOT_READ for spec, state in zip(tenants, states, strict=True)}
 
-    async def _read_loading(self, session: ApiSession, feed: Feed) -> dict[str, LiveRead]:
+    async def _read_loading(
+        self, session: ApiSession, feed: Feed, then: Then | None
+    ) -> dict[str, LiveRead]:
         """`_read_all` while the configuration is still being loaded: the files
         are loaded in this loop, a few between two turns of the workers, and
         each tenant is read as soon as its file passed every check that is
@@ -375,7 +386,7 @@ class Engine:
             while (spec := await queue.get()) is not None:
                 if not feed.ok:
                     continue  # the configuration has a problem: the run will fail
-                live[spec.name] = await self._read_reported(session, spec, progress)
+                live[spec.name] = await self._read_reported(session, spec, progress, then)
 
         workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
         try:
@@ -398,10 +409,12 @@ class Engine:
         return {t.name: live.get(t.name, _NOT_READ) for t in readable}
 
     async def _read_reported(
-        self, session: ApiSession, spec: TenantSpec, progress: Progress | None
+        self, session: ApiSession, spec: TenantSpec, progress: Progress | None, then: Then | None
     ) -> LiveRead:
-        """`_read_one`, then one step of `progress`."""
+        """`_read_one`, then `then` and one step of `progress`."""
         state = await self._read_one(session, spec)
+        if then is not None:
+            then(spec, state)
         if progress is not None:
             failed = isinstance(state, ReadFailure)
             progress.step(spec.name, "error" if failed else "read", failed)
@@ -440,6 +453,9 @@ class Engine:
         results = await run_bounded(tenants, check, self.selection.concurrency)
         return {t.name: r for t, r in zip(tenants, results, strict=True) if r is not None}
 
+
+# What a caller of `_read_all` does with each tenant as soon as it is read.
+Then = Callable[[TenantSpec, LiveRead], None]
 
 # Tenant files loaded between two turns of the readers while loading (bench/NOTES.md).
 _LOAD_STEP = 4

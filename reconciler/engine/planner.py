@@ -46,18 +46,22 @@ def make_plan(
     shard: str | None = None,
     config_root: str | None = None,
     trust: Trust | None = None,
+    planned: Mapping[str, TenantPlan] | None = None,
 ) -> Plan:
     """Plan every tenant. `live` maps a tenant name to its LiveState, or to the
     ReadFailure that says why it could not be read; `rotate` names tenants whose
     secret is re-sent; `shard` and `config_root` are recorded in the plan;
     `trust` (under `--base`) names the tenants not read and the secret
-    references that moved."""
+    references that moved; `planned` holds what `plan_read` already gave for
+    some tenants (with their `live` entry and `rotate`), not worked out again."""
     trust = trust or Trust()
+    planned = planned or {}
     plans = [
         _with_moves(
-            _plan_tenant(spec, live.get(spec.name, NOT_READ), spec.name in rotate)
-            if spec.name not in trust.not_read
-            else _unread(spec, trust.not_read[spec.name]),
+            _unread(spec, trust.not_read[spec.name])
+            if spec.name in trust.not_read
+            else planned.get(spec.name)
+            or plan_read(spec, live.get(spec.name, NOT_READ), rotate=spec.name in rotate),
             trust.secret_moves.get(spec.name),
         )
         for spec in tenants
@@ -107,7 +111,9 @@ def desired_fingerprint(spec: TenantSpec) -> str:
     return fingerprint(document)
 
 
-def _plan_tenant(spec: TenantSpec, live: LiveRead, rotate: bool) -> TenantPlan:
+def plan_read(spec: TenantSpec, live: LiveRead, *, rotate: bool = False) -> TenantPlan:
+    """Plan one tenant from what reading it gave: its live state, or why it
+    could not be read (before `make_plan` adds the secret moves)."""
     if isinstance(live, ReadFailure):
         return TenantPlan(
             tenant=spec.name,

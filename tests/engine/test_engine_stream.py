@@ -130,3 +130,31 @@ def test_a_feed_brings_its_own_trust(repo):
     resolver = SecretResolver(ResolvePolicy.for_repository(repo, allow_commands=False))
     with pytest.raises(ValueError, match="own base"):
         Engine(feed, resolver, trust=Trust())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_each_tenant_is_planned_as_soon_as_it_is_read(fleet, repo, monkeypatch, stream):
+    """The plan of a tenant is worked out when its read ends, not after the last one."""
+    import reconciler.engine.engine as engine_module
+
+    planned_while_reading: list[int] = []
+    plan_read = engine_module.plan_read
+
+    def counting(spec, state, *, rotate=False):
+        planned_while_reading.append(len([e for e in fleet.request_log if e.method == "GET"]))
+        return plan_read(spec, state, rotate=rotate)
+
+    monkeypatch.setattr(engine_module, "plan_read", counting)
+    handed: list[int] = []
+    make_plan = engine_module.make_plan
+
+    def checking(tenants, live, **options):
+        handed.append(len(options["planned"]))
+        return make_plan(tenants, live, **options)
+
+    monkeypatch.setattr(engine_module, "make_plan", checking)
+    # Four at a time: the first tenants are answered before the last are asked.
+    plan = Engine.load(repo, stream=stream, concurrency=4).plan()
+    assert handed == [TENANTS]  # make_plan plans none of them again
+    assert len(plan.tenants) == TENANTS
+    assert min(planned_while_reading) <= 4  # the first while the others were still to be sent

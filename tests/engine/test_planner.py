@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 from helpers import basic, live_basic, live_m365, live_none, m365, spec
 
 from reconciler.client.live import normalize
-from reconciler.engine.planner import desired_fingerprint, make_plan, plan_tenant
+from reconciler.engine.planner import desired_fingerprint, make_plan, plan_read, plan_tenant
+from reconciler.engine.trust import SecretMove, Trust
 from reconciler.model import Action, FieldChange, Provider, ReadFailure
 
 
@@ -107,3 +110,32 @@ def test_plan_records_fingerprints():
     assert result.live_fingerprint == live.fingerprint
     assert result.desired_fingerprint == desired_fingerprint(spec("acme", basic()))
     assert desired_fingerprint(spec("acme", basic(serverPort=1))) != result.desired_fingerprint
+
+
+def test_tenants_planned_as_read_give_the_same_plan():
+    tenants = [spec("a", basic()), spec("b", basic(serverPort=25)), spec("c", None)]
+    live = {"a": live_none(), "b": live_basic(), "c": ReadFailure("timed out")}
+    planned = {t.name: plan_read(t, live[t.name], rotate=t.name == "b") for t in tenants}
+    together = make_plan(tenants, live, rotate={"b"})
+    assert make_plan(tenants, live, rotate={"b"}, planned=planned) == together
+    assert make_plan(tenants, live, rotate={"b"}, planned={"a": planned["a"]}) == together
+
+
+def test_a_tenant_planned_as_read_is_not_planned_again():
+    tenants = [spec("a", basic())]
+    marked = replace(plan_read(tenants[0], live_basic()), url="https://planned.example.com")
+    result = make_plan(tenants, {"a": live_basic()}, planned={"a": marked})
+    assert result.tenants[0].url == "https://planned.example.com"
+
+
+def test_secret_moves_and_unread_tenants_apply_to_tenants_planned_as_read():
+    tenants = [spec("a", basic()), spec("b", basic())]
+    live = {"a": live_basic(), "b": live_basic()}
+    planned = {t.name: plan_read(t, live[t.name]) for t in tenants}
+    move = SecretMove(before="${env:OLD}", after="${env:NEW}", sent_to="acme")
+    trust = Trust(not_read={"b": "changed by the pull request"}, secret_moves={"a": move})
+    result = make_plan(tenants, live, trust=trust, planned=planned)
+    assert result == make_plan(tenants, live, trust=trust)
+    first, second = result.tenants
+    assert first.action is Action.UPDATE and first.changes[-1].after_ref == "${env:NEW}"
+    assert second.not_read == "changed by the pull request"
