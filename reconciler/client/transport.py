@@ -6,10 +6,15 @@ transport (figures in bench/NOTES.md). Adjusted here:
 
 - its ClientSession keeps no cookies (`DummyCookieJar`): by default aiohttp
   stores every Set-Cookie and sends it back on the next request;
-- its failures become httpx exceptions by what happened. The library maps
-  every aiohttp connection error (refused, unknown host, TLS) to
-  `httpx.ConnectTimeout`, and lets some others through unmapped; our messages
-  and retry decisions (`failures`) depend on the difference;
+- a request is sent by `Transport.handle_async_request`, the library's with
+  the same arguments to aiohttp, in one frame: without its exception mapping
+  (a context manager per call and per chunk) and with one aiohttp timeout
+  object per setting, about 7% of the client's CPU per request
+  (bench/NOTES.md, "Client transport");
+- its failures become httpx exceptions by what happened (`translate`). The
+  library maps every aiohttp connection error (refused, unknown host, TLS) to
+  `httpx.ConnectTimeout`; our messages and retry decisions (`failures`)
+  depend on the difference;
 - aiohttp's own `trust_env` stays off: proxies are picked by httpx from the
   environment, exactly as with httpx's own transport (`HttpClient`), whereas
   aiohttp's would also send credentials from ~/.netrc.
@@ -17,16 +22,22 @@ transport (figures in bench/NOTES.md). Adjusted here:
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from reconciler.client.reply import WireBody
+
+# Bytes asked of aiohttp at a time. A compressed body is decoded a chunk at a
+# time, so this also bounds what one chunk can grow into before the size cap
+# sees it (deflate: about a thousandfold).
+_CHUNK = 16 * 1024
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
 
 
@@ -42,27 +53,73 @@ class Transport(AiohttpTransport):
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with translating():
-            response = await super().handle_async_request(request)
-        if isinstance(response.stream, httpx.AsyncByteStream):
-            response.stream = _TranslatingStream(response.stream)
-        return response
+        """AiohttpTransport's, in one frame, with our translation of failures."""
+        client = self.client
+        if not isinstance(client, aiohttp.ClientSession):
+            client = self.client = self.get_client()
+        data: bytes | httpx.AsyncByteStream | None
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:  # a streamed body: aiohttp sends it chunked
+            data = request.stream  # type: ignore[assignment]
+            request.headers.pop("transfer-encoding", None)
+        timeout = request.extensions.get("timeout", {})
+        proxy = self.proxy
+        try:
+            response = await client.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes, within the size cap
+                compress=False,
+                timeout=_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=str(proxy.url) if proxy else None,
+                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
+                proxy_headers=proxy.headers if proxy else None,
+            )
+        except aiohttp.ClientError as exc:
+            raise translate(exc) from None
+        extensions = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions=extensions,
+        )
 
 
-class _TranslatingStream(httpx.AsyncByteStream):
-    """A response body whose read failures are translated too."""
+@functools.lru_cache(maxsize=16)
+def _timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    """httpx's timeouts as aiohttp's (as the library maps them), one object per setting."""
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
+
+class _Body(WireBody):
+    """An aiohttp response's body, its failures translated."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with translating():
-            async for chunk in self._inner:
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
                 yield chunk
+        except aiohttp.ClientError as exc:
+            raise translate(exc) from None
 
     async def aclose(self) -> None:
-        with translating():
-            await self._inner.aclose()
+        try:
+            await self._response.__aexit__(None, None, None)
+        except aiohttp.ClientError as exc:
+            raise translate(exc) from None
 
 
 class HttpClient(httpx.AsyncClient):
@@ -121,19 +178,6 @@ class _NoCookies(httpx.Cookies):
 
 
 _NO_COOKIES = _NoCookies()
-
-
-@contextlib.contextmanager
-def translating() -> Iterator[None]:
-    """Turn aiohttp's failures (raw, or as the library mapped them) into `translate`'s."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        if isinstance(exc.__cause__, aiohttp.ClientError):
-            raise translate(exc.__cause__) from None
-        raise
-    except aiohttp.ClientError as exc:
-        raise translate(exc) from None
 
 
 def translate(exc: aiohttp.ClientError) -> httpx.TransportError:
