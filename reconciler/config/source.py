@@ -77,10 +77,10 @@ def display_name(path: Path) -> str:
 
 
 class DisplayNames:
-    """`display_name` for many files, worked out once per directory: in a
-    directory at or below the current one, a file's name is the directory's
-    followed by the file's own (os.path.relpath costs 5 µs a call). Elsewhere,
-    and for anything but a plain file name, `display_name` itself decides."""
+    """`display_name` for many files, worked out once per directory: a file's
+    name is the directory's (relative below the current directory, absolute
+    elsewhere) followed by the file's own (os.path.relpath costs 5 µs a call).
+    For anything but a plain file name, `display_name` itself decides."""
 
     def __init__(self) -> None:
         self._prefixes: dict[str, str | None] = {}
@@ -99,14 +99,16 @@ class DisplayNames:
 
     @staticmethod
     def _prefix(directory: str) -> str | None:
-        """What the names of the files in `directory` start with ("" in the current
-        directory), or None when it is not the current directory or below it."""
+        """What the names of the files in `directory` start with: its path from
+        the current directory ("" for the current one) when it is at or below it,
+        else its absolute path (as `display_name`); None on another drive."""
+        absolute = os.path.abspath(directory)
         try:
-            relative = os.path.relpath(os.path.abspath(directory))
+            relative = os.path.relpath(absolute)
         except ValueError:  # another drive, on Windows
             return None
         if relative.startswith(".."):
-            return None
+            return absolute.rstrip(os.sep) + os.sep
         return "" if relative == os.curdir else relative + os.sep
 
 
