@@ -6,8 +6,10 @@ One `httpx.AsyncClient` serves every tenant of a session, over aiohttp
 never a timeout; then the whole exchange (connecting, sending, and reading the
 complete response) must end within `timeout_s`. httpx's timeouts alone bound
 only the time between two reads: a server sending a byte a second would hold a
-request forever. The body is read as a stream and dropped once it goes past
-`max_response_bytes`.
+request forever. So the transport is given a connect timeout only (at most
+10 s, for its own message); a read timeout of `timeout_s` could never fire
+before the deadline, and would cost a timer reset on every read. The body is
+read as a stream and dropped once it goes past `max_response_bytes`.
 """
 
 from __future__ import annotations
@@ -108,9 +110,7 @@ class Wire:
             # An injected transport brings its own TLS settings; ours always verifies.
             verify=tls.shared() if options.transport is None else True,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            timeout=httpx.Timeout(
-                options.timeout_s, connect=min(10.0, options.timeout_s), pool=None
-            ),
+            timeout=httpx.Timeout(None, connect=min(10.0, options.timeout_s)),
             headers={"User-Agent": options.user_agent, "Accept": "application/json"},
             follow_redirects=False,
             trust_env=True,
