@@ -1,0 +1,141 @@
+"""Instructions per GET at each layer of the client, counted by valgrind.
+
+    .venv/bin/python bench/client_layers.py [--gets 2000] [--src OTHER_TREE]
+
+One sandbox process (`--no-rate-limit`, 500 tenants, each given a BasicAuth
+configuration first, so the bodies have their real size) answers; this script
+runs itself under `valgrind --tool=callgrind` once without a GET and once per
+layer with `--gets` GETs, 64 in flight, on one `ApiSession` (pacing off, no
+retries). The difference divided by `--gets` is the figure: instructions, not
+time, so it does not move with the machine's load (bench/instructions.py).
+Layers, from the bottom:
+
+- `aiohttp`: the session's own aiohttp ClientSession, `get`, `read`, `json.loads`;
+- `transport`: an httpx.Request built by the session's client (its headers and
+  timeouts), through the transport, the body read off its stream;
+- `wire`: `Wire.exchange` (a slot, the deadline, `read_body`, the Reply);
+- `get`: `TenantClient.get_email_config` (the Sender and the JSON checks);
+- `read_live`: `TenantClient.read_live` (the LiveState: scrubbed, fingerprinted).
+
+`--src` counts another checkout of the project (its `reconciler` package, with
+this environment's libraries). About a minute per layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("aiohttp", "transport", "wire", "get", "read_live")
+IN_FLIGHT = 64
+PATH = "/api/v1/transports/email-config"
+REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+async def drive(fleet: dict[str, Any], layer: str, gets: int) -> None:
+    """`gets` GETs through `layer`, after one GET that opens the session's client."""
+    import httpx
+
+    from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
+    from reconciler.secrets import Secret
+
+    options = ClientOptions(connections=IN_FLIGHT, pace=False, max_retries=0)
+    async with ApiSession(options) as session:
+        tenants = [
+            session.tenant(t["name"], t["url"], ApiKeyCredentials(Secret(t["api_key"])))
+            for t in fleet["tenants"]
+        ]
+        urls = [httpx.URL(t["url"] + PATH) for t in fleet["tenants"]]
+        auth = [{"Authorization": f"Bearer {t['api_key']}"} for t in fleet["tenants"]]
+        await tenants[0].get_email_config()
+        wire = session._wire
+        client = wire._client
+        assert client is not None
+        transport: Any = client._transport
+
+        async def one(k: int) -> None:
+            if layer == "aiohttp":
+                async with transport.client.get(str(urls[k]), headers=auth[k]) as answer:
+                    json.loads(await answer.read())
+            elif layer == "transport":
+                request = client.build_request("GET", urls[k], headers=auth[k])
+                response = await transport.handle_async_request(request)
+                body = b"".join([chunk async for chunk in response.stream])
+                await response.aclose()
+                json.loads(body)
+            elif layer == "wire":
+                json.loads((await wire.exchange("GET", urls[k], None, auth[k])).content)
+            elif layer == "get":
+                await tenants[k].get_email_config()
+            else:
+                await tenants[k].read_live()
+
+        numbers = iter(range(gets))
+
+        async def worker() -> None:
+            for i in numbers:
+                await one(i % len(tenants))
+
+        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+
+
+def count(src: Path, ready: Path, layer: str, gets: int) -> int:
+    """Instructions of this script's child run (`layer`, `gets`) under valgrind."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    command += [sys.executable, __file__, "--child", layer, str(gets), str(ready), str(src)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    found = REFS.findall(done.stderr)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"{layer}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    return int(found[-1].replace(",", ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gets", type=int, default=2000)
+    parser.add_argument("--tenants", type=int, default=500)
+    parser.add_argument("--src", type=Path, default=ROOT, help="the checkout to count")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        layer, gets, ready, src = args.child
+        sys.path.insert(0, src)
+        asyncio.run(drive(json.loads(Path(ready).read_text()), layer, int(gets)))
+        return 0
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from sandbox_throughput import configure_all, start_sandbox
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready.json"
+        process = start_sandbox(args.tenants, ready)
+        try:
+            fleet = json.loads(ready.read_text())
+            host, port = fleet["base_url"].removeprefix("http://").rsplit(":", 1)
+            asyncio.run(configure_all(fleet, host, int(port)))
+            src = args.src.resolve()
+            base = count(src, ready, "aiohttp", 0)
+            print(f"{src}: {args.gets} GETs, {IN_FLIGHT} in flight; instructions per GET")
+            below = None
+            for layer in LAYERS:
+                per_get = (count(src, ready, layer, args.gets) - base) // args.gets
+                added = "" if below is None else f" (+{per_get - below:,})"
+                print(f"  {layer:10} {per_get:>10,}{added}", flush=True)
+                below = per_get
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
