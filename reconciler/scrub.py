@@ -189,7 +189,7 @@ class Scrubber:
 
     def _index_form(self, form: str, *, spaced: bool, compact: bool, pieces: bool) -> None:
         if compact:
-            without = _SPACE.sub("", form)
+            without = _compact(form)
             if without != form and len(without) >= KEY:
                 self._index_form(without, spaced=True, compact=False, pieces=pieces)
         if len(form) < KEY:
@@ -327,11 +327,18 @@ class Scrubber:
         """Spans found once whitespace is removed from `text`, in `text`'s positions."""
         if not _TWO_RUNS.search(text):
             return []
-        spans = find(_SPACE.sub("", text), self._spaced)
+        spans = find(_compact(text), self._spaced)
         if not spans:
             return []
         where = _originals(text, [position for a, b in spans for position in (a, b - 1)])
         return [(where[k], where[k + 1] + 1) for k in range(0, len(where), 2)]
+
+
+def _compact(text: str) -> str:
+    """`text` without its whitespace: `str.split` and `_SPACE` know the same
+    whitespace (every code point checked, tests/test_scrub_equivalence.py), and
+    this is four times faster than `_SPACE.sub("", text)` on a plan's text."""
+    return "".join(text.split())
 
 
 def _originals(text: str, positions: list[int]) -> list[int]:
@@ -341,7 +348,7 @@ def _originals(text: str, positions: list[int]) -> list[int]:
     only: spans are few, and the text may be megabytes."""
     before = [0]
     for start in range(0, len(text), _BLOCK):
-        before.append(before[-1] + len(_SPACE.sub("", text[start : start + _BLOCK])))
+        before.append(before[-1] + len(_compact(text[start : start + _BLOCK])))
     found = []
     for position in positions:
         block = bisect.bisect_right(before, position) - 1

@@ -264,3 +264,16 @@ def test_a_scrub_never_misses_a_secret_added_before_it() -> None:
         for thread in threads:
             thread.join()
     assert not failures
+
+
+def test_compact_removes_exactly_what_the_whitespace_pattern_matches() -> None:
+    """`_compact` (str.split) and `\\s` (the re module) agree on every code point,
+    lone surrogates included, so the spaced pass sees the text it always saw."""
+    import re
+    import sys
+
+    from reconciler.scrub import _compact
+
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert _compact(every) == re.sub(r"\s+", "", every)
+    assert _compact("a \t\n\u3000b\x1c\x1fc\x85\u2028d") == "abcd"
