@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -113,15 +112,12 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from sandbox_throughput import configure_all, start_sandbox
+    from client_transport import with_sandbox
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
-        process = start_sandbox(args.tenants, ready)
-        try:
-            fleet = json.loads(ready.read_text())
-            host, port = fleet["base_url"].removeprefix("http://").rsplit(":", 1)
-            asyncio.run(configure_all(fleet, host, int(port)))
+    def count_layers(fleet: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            ready = Path(tmp) / "fleet.json"  # what the children read
+            ready.write_text(json.dumps(fleet))
             src = args.src.resolve()
             base = count(src, ready, "aiohttp", 0)
             print(f"{src}: {args.gets} GETs, {IN_FLIGHT} in flight; instructions per GET")
@@ -131,9 +127,8 @@ def main() -> int:
                 added = "" if below is None else f" (+{per_get - below:,})"
                 print(f"  {layer:10} {per_get:>10,}{added}", flush=True)
                 below = per_get
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(30)
+
+    with_sandbox(args.tenants, 0, count_layers)
     return 0
 
 
