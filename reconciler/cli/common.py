@@ -36,7 +36,9 @@ from reconciler.model import Plan
 from reconciler.report import escape
 from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
 from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+from reconciler.report.fleet import render_drift_csv
 from reconciler.report.github import add_mask_commands, in_github_actions
+from reconciler.report.page import render_drift_html
 from reconciler.report.plan import render_plan_markdown, render_plan_text
 from reconciler.report.style import dumps
 from reconciler.secrets import ResolvePolicy, SecretResolver
@@ -178,11 +180,22 @@ def write_text(path: str, text: str) -> None:
 @dataclass(frozen=True)
 class Rendered:
     """One report in every form (callables, so that a form nobody asked for is
-    never built): the JSON document, Markdown, and text (with or without colour)."""
+    never built): the JSON document, Markdown, and text (with or without colour);
+    drift reports also the fleet page (`html`) and table (`csv`)."""
 
     document: Callable[[], dict[str, Any]]
     markdown: Callable[[], str]
     text: Callable[[bool], str]
+    html: Callable[[], str] | None = None
+    csv: Callable[[], str] | None = None
+
+    def view(self, kind: str) -> str:
+        """The fleet page (`html`) or table (`csv`); a usage error for a report
+        that has none (plans and apply reports)."""
+        render = self.html if kind == "html" else self.csv
+        if render is None:
+            raise click.UsageError(f"--{kind} and --format {kind} are for drift reports only")
+        return render()
 
 
 def emit(
@@ -192,19 +205,29 @@ def emit(
     *,
     json_file: str | None = None,
     markdown_file: str | None = None,
+    html_file: str | None = None,
+    csv_file: str | None = None,
     show: bool = True,
 ) -> None:
     """Write the report files asked for, then (if `show`) print it in `fmt`."""
+    if (html_file or csv_file or fmt in ("html", "csv")) and report.html is None:
+        report.view("html")  # the usage error, before any file is written
     if json_file:
         write_json(json_file, report.document())
     if markdown_file:
         write_text(markdown_file, report.markdown())
+    if html_file:
+        write_text(html_file, report.view("html"))
+    if csv_file:
+        write_text(csv_file, report.view("csv"))
     if not show:
         return
     if fmt == "json":
         out(dumps(scrubbed_document(report.document())))
     elif fmt == "markdown":
         out(report.markdown())
+    elif fmt in ("html", "csv"):
+        out(report.view(fmt))
     else:
         color = state.use_color(sys.stdout)
         out(report.text(color), color=color)
@@ -234,6 +257,8 @@ def drift_output(report: DriftReport) -> Rendered:
         lambda: drift_document(report),
         lambda: render_drift_markdown(report),
         lambda color: render_drift_text(report, color=color),
+        lambda: render_drift_html(report),
+        lambda: render_drift_csv(report),
     )
 
 

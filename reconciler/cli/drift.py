@@ -9,7 +9,13 @@ import click
 
 from reconciler.cli.app import State, err
 from reconciler.cli.common import drift_exit_code, drift_output, emit, load_engine
-from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
+from reconciler.cli.options import (
+    base_option,
+    drift_format_option,
+    fleet_options,
+    fleet_view_options,
+    markdown_option,
+)
 from reconciler.engine.trust import NOT_READ_REASON
 
 TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
@@ -17,8 +23,9 @@ TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
 @click.command()
 @fleet_options
-@format_option
+@drift_format_option
 @markdown_option
+@fleet_view_options
 @base_option
 @click.option(
     "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
@@ -39,6 +46,8 @@ def drift(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
+    html_file: str | None,
+    csv_file: str | None,
     base: str | None,
     verify: bool,
     report_file: str | None,
@@ -60,7 +69,15 @@ def drift(
         stream=True,
     )
     report = engine.drift(verify=verify, today=_today())
-    emit(state, drift_output(report), fmt, json_file=report_file, markdown_file=markdown_file)
+    emit(
+        state,
+        drift_output(report),
+        fmt,
+        json_file=report_file,
+        markdown_file=markdown_file,
+        html_file=html_file,
+        csv_file=csv_file,
+    )
     held = len(engine.tenants) - len(engine.readable)
     if held:
         err(f"Note: {held} tenant(s) not read: {NOT_READ_REASON}.")

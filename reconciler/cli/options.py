@@ -55,6 +55,34 @@ def format_option(func: FuncT) -> FuncT:
     )(func)
 
 
+def drift_format_option(func: FuncT) -> FuncT:
+    """--format text|json|markdown|html|csv (drift reports: the fleet views too)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown", "html", "csv"]),
+        default="text",
+        show_default=True,
+        help="Report format on stdout (html and csv: drift reports only).",
+    )(func)
+
+
+def fleet_view_options(func: FuncT) -> FuncT:
+    """--html FILE and --csv FILE: the fleet page and table as well."""
+    func = click.option(
+        "--csv",
+        "csv_file",
+        type=click.Path(dir_okay=False),
+        help="Also write one CSV row per tenant to FILE (for a spreadsheet or a Qlik app).",
+    )(func)
+    return click.option(
+        "--html",
+        "html_file",
+        type=click.Path(dir_okay=False),
+        help="Also write the fleet page (one self-contained HTML file) to FILE.",
+    )(func)
+
+
 def markdown_option(func: FuncT) -> FuncT:
     """--markdown FILE: the Markdown report as well, whatever --format prints."""
     return click.option(

@@ -18,7 +18,7 @@ from reconciler.cli.common import (
     plan_exit_code,
     plan_output,
 )
-from reconciler.cli.options import format_option, markdown_option
+from reconciler.cli.options import drift_format_option, fleet_view_options, markdown_option
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
 from reconciler.errors import ReportFileError
@@ -33,8 +33,9 @@ def report() -> None:
 
 @report.command(short_help="Merge the JSON reports of shards into one report.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@format_option
+@drift_format_option
 @markdown_option
+@fleet_view_options
 @click.option(
     "--out",
     "out_file",
@@ -57,6 +58,8 @@ def merge(
     files: tuple[str, ...],
     fmt: str,
     markdown_file: str | None,
+    html_file: str | None,
+    csv_file: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
     partial: bool,
@@ -65,7 +68,8 @@ def merge(
 
     Each FILE is what `plan --format json` / `--out`, `apply --report` or
     `drift --report` wrote for one `--shard I/N`. The tenants must not overlap.
-    The summary (and the drift fingerprint) is computed again from the tenants.
+    The summary (and the drift fingerprint) is computed again from the tenants;
+    drift reports can also be shown as the fleet page or table (html, csv).
     Exit codes are those of the command that made the reports: plan 0 (or 2 with
     --detailed-exitcode when there are changes), drift 2 when not clean, apply 3
     when not every tenant converged, and 1 when a tenant could not be read.
@@ -77,7 +81,15 @@ def merge(
     if problem:
         err(f"Warning: {problem}; the merged report covers only the shards given.")
     rendered, code = _outcome(merged, detailed_exitcode)
-    emit(state, rendered, fmt, json_file=out_file, markdown_file=markdown_file)
+    emit(
+        state,
+        rendered,
+        fmt,
+        json_file=out_file,
+        markdown_file=markdown_file,
+        html_file=html_file,
+        csv_file=csv_file,
+    )
     return code
 
 

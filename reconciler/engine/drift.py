@@ -19,6 +19,7 @@ from reconciler.model import (
     FieldChange,
     Health,
     IgnoreRule,
+    LiveEmail,
     LiveRead,
     LiveState,
     ReadFailure,
@@ -44,8 +45,41 @@ class HealthProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveSummary:
+    """What the fleet views show of a tenant's live configuration: who sends its
+    mail, through which server, from which address (None: the provider has no
+    such field)."""
+
+    provider: str
+    server_address: str | None = None
+    server_port: int | None = None
+    email_address: str | None = None
+    sender_name: str | None = None
+
+    @classmethod
+    def of(cls, email: LiveEmail) -> LiveSummary:
+        """The summary of a live configuration."""
+        values = email.as_dict()
+
+        def text(name: str) -> str | None:
+            value = values.get(name)
+            return None if value is None else str(value)
+
+        port = values.get("serverPort")
+        return cls(
+            provider=email.provider.value,
+            server_address=text("serverAddress"),
+            server_port=port if isinstance(port, int) else None,
+            email_address=text("emailAddress"),
+            sender_name=text("senderName"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TenantDrift:
-    """Drift and health of one tenant; `error` when it could not be read."""
+    """Drift and health of one tenant; `error` when it could not be read.
+    `live` summarises its live configuration (None: it has none, or it could
+    not be read); `verify` is the verify-connection result of `drift --verify`."""
 
     tenant: str
     url: str
@@ -54,6 +88,8 @@ class TenantDrift:
     problems: tuple[HealthProblem, ...] = ()
     health: Health | None = None
     error: str | None = None
+    live: LiveSummary | None = None
+    verify: ConnectionCheck | None = None
 
     @property
     def drifted(self) -> bool:
@@ -118,6 +154,8 @@ def assess(
         ignored=tuple(ignored),
         problems=problems,
         health=live.health,
+        live=None if live.email is None else LiveSummary.of(live.email),
+        verify=_bounded_check(verify) if live.email is not None else None,
     )
 
 
@@ -145,6 +183,10 @@ def _problems(live: LiveState, verify: ConnectionCheck | None) -> tuple[HealthPr
 
 
 MAX_SERVER_TEXT = 500  # characters of server text kept in a health problem
+
+
+def _bounded_check(check: ConnectionCheck | None) -> ConnectionCheck | None:
+    return None if check is None else ConnectionCheck(check.ok, _bounded(check.message))
 
 
 def _bounded(text: str, limit: int = MAX_SERVER_TEXT) -> str:

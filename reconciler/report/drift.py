@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.drift import DriftReport, HealthProblem, TenantDrift, drift_fingerprint
+from reconciler.engine.drift import (
+    ConnectionCheck,
+    DriftReport,
+    HealthProblem,
+    LiveSummary,
+    TenantDrift,
+    drift_fingerprint,
+)
 from reconciler.model import FieldChange, Health
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
@@ -42,7 +49,8 @@ def drift_summary(report: DriftReport) -> str:
     )
 
 
-def _change_text(tenant: TenantDrift) -> list[str]:
+def change_text(tenant: TenantDrift) -> list[str]:
+    """One line per field that drifted: live and desired values, never a secret."""
     lines = []
     for c in tenant.changes:
         if c.sensitive:
@@ -70,7 +78,7 @@ def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
                 "yellow" if status != "clean" else "dim",
             )
         )
-        lines += [paint(f"    ~ {text}") for text in _change_text(tenant)]
+        lines += [paint(f"    ~ {text}") for text in change_text(tenant)]
         lines += [paint(f"    ! {p.message}") for p in tenant.problems]
         lines += [paint(f"    (ignored) {field}: {reason}") for field, reason in tenant.ignored]
     if not lines:
@@ -115,6 +123,22 @@ def _json_tenant(tenant: TenantDrift) -> dict[str, Any]:
         },
         "problems": [{"code": p.code, "message": p.message} for p in tenant.problems],
         "error": tenant.error,
+        "live": _json_live(tenant.live),
+        "verify": None
+        if tenant.verify is None
+        else {"ok": tenant.verify.ok, "message": tenant.verify.message},
+    }
+
+
+def _json_live(live: LiveSummary | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {
+        "provider": live.provider,
+        "serverAddress": live.server_address,
+        "serverPort": live.server_port,
+        "emailAddress": live.email_address,
+        "senderName": live.sender_name,
     }
 
 
@@ -131,6 +155,8 @@ def _name(tenant: TenantDrift) -> str:
 
 def _tenant_from_json(data: dict[str, Any]) -> TenantDrift:
     health = data["health"]
+    # `live` and `verify` are absent from the reports of older versions.
+    live, verify = data.get("live"), data.get("verify")
     return TenantDrift(
         tenant=data["name"],
         url=data["url"],
@@ -148,6 +174,16 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantDrift:
             auth_failures=health.get("authFailures"),
         ),
         error=data["error"],
+        live=None
+        if live is None
+        else LiveSummary(
+            provider=live["provider"],
+            server_address=live.get("serverAddress"),
+            server_port=live.get("serverPort"),
+            email_address=live.get("emailAddress"),
+            sender_name=live.get("senderName"),
+        ),
+        verify=None if verify is None else ConnectionCheck(verify["ok"], verify["message"]),
     )
 
 
@@ -166,7 +202,7 @@ def render_drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -
 
 
 def _md_drift(tenant: TenantDrift) -> str:
-    return md_cell("; ".join(_change_text(tenant)) or "-")
+    return md_cell("; ".join(change_text(tenant)) or "-")
 
 
 def _md_health(tenant: TenantDrift) -> str:

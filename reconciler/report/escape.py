@@ -16,6 +16,10 @@ runner obeys `::command::` lines) and in pull-request comments and issues
 - `code_block`: a fenced block that no line of its body can close;
 - `workflow_lines`: the last guard before a line is printed in a job log: a line
   that the runner would take as a workflow command is prefixed with `\\`.
+- `html`: text for an HTML element or a quoted attribute value (the fleet page):
+  the terminal escapes, so invisible characters are seen, then `html.escape`;
+- `csv_cell`: a CSV cell for a spreadsheet: the terminal escapes, and a cell
+  that a spreadsheet would take as a formula (`=`, `+`, `-`, `@`) starts with `'`.
 
 JSON needs nothing: the encoder escapes what JSON must, and JSON documents are
 data for programs, not text for people.
@@ -23,6 +27,7 @@ data for programs, not text for people.
 
 from __future__ import annotations
 
+import html as _html
 import re
 
 # C0 controls but tab, DEL, C1 controls; and the Unicode "format" characters that
@@ -82,3 +87,23 @@ def workflow_lines(text: str) -> str:
     return "\n".join(
         "\\" + line if _COMMAND_START.match(line) else line for line in text.split("\n")
     )
+
+
+def html(text: str) -> str:
+    """`text` for the body of an HTML element or a quoted attribute value: shown
+    as the same characters, never as markup (`<`, `>`, `&`, both quotes escaped),
+    with control and invisible format characters written as visible escapes."""
+    return _html.escape(terminal(text), quote=True)
+
+
+# What a spreadsheet takes as the start of a formula (OWASP "CSV injection"); a
+# carriage return is shown as an escape already, a tab is kept.
+_FORMULA_START = ("=", "+", "-", "@", "\t")
+
+
+def csv_cell(text: str) -> str:
+    """`text` for a CSV cell that a spreadsheet shows as text: on one line, with
+    control and invisible characters as visible escapes, and a leading `'` when
+    it would otherwise be read as a formula. (Quoting is the csv module's job.)"""
+    text = terminal(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
