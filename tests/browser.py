@@ -108,13 +108,11 @@ class Page:
 
     async def screenshot(self, path: Path, width: int = 1400, height: int = 800) -> None:
         """A PNG of the page at this viewport size (the whole page's height)."""
+        metrics = {"width": width, "deviceScaleFactor": 1, "mobile": False}
+        await self.send("Emulation.setDeviceMetricsOverride", height=height, **metrics)
         full = await self.evaluate("document.documentElement.scrollHeight")
         await self.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=max(height, int(full)),
-            deviceScaleFactor=1,
-            mobile=False,
+            "Emulation.setDeviceMetricsOverride", height=max(height, int(full)), **metrics
         )
         shot = await self.send("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -51,7 +51,7 @@ h1 { font-size: 20px; margin: 0 0 4px; }
 .controls input { width: 320px; max-width: 100%; }
 #shown { color: var(--muted); }
 table { border-collapse: collapse; width: 100%; margin-bottom: 32px; }
-th, td { text-align: left; vertical-align: top; padding: 7px 10px;
+th, td { text-align: left; vertical-align: top; padding: 7px 8px;
   border-bottom: 1px solid var(--line); }
 th { position: sticky; top: 0; background: var(--bg); font-size: 12px; white-space: nowrap;
   border-bottom: 2px solid var(--line); }
@@ -60,8 +60,14 @@ th button:focus-visible { outline: 2px solid #0969da; }
 th[aria-sort="ascending"] button::after { content: " \\25B2"; }
 th[aria-sort="descending"] button::after { content: " \\25BC"; }
 tbody tr:hover { background: #f6f8fa; }
-td { overflow-wrap: anywhere; }
-td.tenant { min-width: 180px; }
+td { overflow-wrap: break-word; }
+td.nowrap { white-space: nowrap; }
+td.tenant { min-width: 170px; max-width: 260px; }
+td.tenant a { word-break: break-all; }
+td.sender { min-width: 170px; max-width: 240px; word-break: break-word; }
+td.health { min-width: 200px; }
+td.drift { min-width: 170px; }
+td.ignored { min-width: 130px; }
 .tenant b { display: block; }
 .sub { color: var(--muted); font-size: 12px; display: block; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
@@ -251,15 +257,16 @@ def _or_dash(text: str) -> str:
 def _row(r: FleetRow) -> str:
     label = STATUS_LABEL.get(r.status, r.status)
     cells = [
-        f'<td data-sort="{STATUS_ORDER.get(r.status, 9)}">'
+        f'<td class="nowrap" data-sort="{STATUS_ORDER.get(r.status, 9)}">'
         f'<span class="badge s-{e(r.status)}">{e(label)}</span></td>',
         f'<td class="tenant" data-sort="{e(r.tenant)}"><b>{e(r.tenant)}</b>{_url(r.url)}</td>',
-        f"<td>{_or_dash(r.provider)}</td>",
-        f'<td data-sort="{e(r.server_address)}:{e(r.server_port)}">{_server(r)}</td>',
-        f'<td data-sort="{e(r.email_address)}">{_sender(r)}</td>',
-        f'<td data-sort="{len(r.problems) + bool(r.error)}">{_health(r)}</td>',
-        f'<td data-sort="{len(r.drift)}">{_list(r.drift)}</td>',
-        f'<td data-sort="{len(r.ignored)}">{_list(r.ignored)}</td>',
+        f'<td class="nowrap">{_or_dash(r.provider)}</td>',
+        f'<td class="nowrap" data-sort="{e(r.server_address)}:{e(r.server_port)}">'
+        f"{_server(r)}</td>",
+        f'<td class="sender" data-sort="{e(r.email_address)}">{_sender(r)}</td>',
+        f'<td class="health" data-sort="{len(r.problems) + bool(r.error)}">{_health(r)}</td>',
+        f'<td class="drift" data-sort="{len(r.drift)}">{_list(r.drift)}</td>',
+        f'<td class="ignored" data-sort="{len(r.ignored)}">{_list(r.ignored)}</td>',
     ]
     return f'<tr data-status="{e(r.status)}">' + "".join(cells) + "</tr>"
 
