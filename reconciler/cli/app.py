@@ -16,7 +16,7 @@ import platform
 import re
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
@@ -46,9 +46,28 @@ class State:
     scrubber: Scrubber = field(default_factory=Scrubber)
 
     def use_color(self, stream: TextIO) -> bool:
+        """--color / --no-color, else what the environment asks (`color_wanted`)."""
         if self.color is not None:
             return self.color
-        return stream.isatty() and "NO_COLOR" not in os.environ
+        return color_wanted(stream.isatty(), os.environ)
+
+
+_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE")
+_NOT_FORCING = ("", "0", "false")
+
+
+def color_wanted(tty: bool, environ: Mapping[str, str]) -> bool:
+    """The common conventions: `NO_COLOR` (no-color.org) turns colours off when it
+    is set and not empty, whatever else is set; otherwise a terminal gets
+    colours, and so does any other output when `FORCE_COLOR` (force-color.org)
+    or `CLICOLOR_FORCE` is set to anything but empty, "0" or "false" (a CI log
+    that shows colours, a pager)."""
+    if environ.get("NO_COLOR"):
+        return False
+    if tty:
+        return True
+    return any(environ.get(name, "").lower() not in _NOT_FORCING for name in _FORCING)
+
 
 
 class RedactingFilter(logging.Filter):
@@ -218,7 +237,8 @@ class LazyGroup(click.Group):
 @click.option(
     "--color/--no-color",
     default=None,
-    help="Force colours on or off (default: on for a TTY unless NO_COLOR is set).",
+    help="Force colours on or off (default: on for a TTY, or when FORCE_COLOR or "
+    "CLICOLOR_FORCE is set; off when NO_COLOR is set and not empty).",
 )
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, color: bool | None) -> None:
