@@ -39,6 +39,7 @@ from reconciler.client.reply import WireBody
 # sees it (deflate: about a thousandfold).
 _CHUNK = 16 * 1024
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
+_NO_CONTENT_TYPE = ("Content-Type",)  # a request without a body says nothing of its type
 
 
 class Transport(AiohttpTransport):
@@ -71,6 +72,8 @@ class Transport(AiohttpTransport):
                 str(request.url),
                 headers=request.headers.multi_items(),
                 data=data,
+                # aiohttp gives every POST without one `application/octet-stream`.
+                skip_auto_headers=_NO_CONTENT_TYPE if data is None else None,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, within the size cap
                 compress=False,

@@ -1,0 +1,79 @@
+"""What the client puts on the wire besides the body: a request without a body
+carries no Content-Type (aiohttp adds `application/octet-stream` to every POST
+that lacks one), a request with one says it is JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from helpers import basic
+
+from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
+from reconciler.secrets import Secret
+
+Seen = list[tuple[str, str, dict[str, str], bytes]]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Records each request (method, path, headers, body) and answers `{}`."""
+
+    seen: Seen = []
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        type(self).seen.append((self.command, self.path, headers, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_PUT = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def recording() -> Iterator[tuple[str, Seen]]:
+    handler = type("Handler", (_Recorder,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/t/one", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_request_without_a_body_carries_no_content_type() -> None:
+    async def calls(url: str) -> None:
+        async with ApiSession(ClientOptions()) as session:
+            tenant = session.tenant("one", url, ApiKeyCredentials(Secret("key-1")))
+            await tenant.get_email_config()
+            await tenant.verify_connection()
+            await tenant.validate()
+            await tenant.put_email_config(basic(), Secret("smtp-password"))
+            await tenant.delete_email_config()
+
+    with recording() as (url, seen):
+        asyncio.run(calls(url))
+    methods = [(method, path.rsplit("/", 1)[-1]) for method, path, _, _ in seen]
+    assert methods == [
+        ("GET", "email-config"),
+        ("POST", "verify-connection"),
+        ("POST", "validate"),
+        ("PUT", "email-config"),
+        ("DELETE", "email-config"),
+    ]
+    for method, path, headers, body in seen:
+        if body:
+            assert headers.get("content-type") == "application/json", (method, path)
+        else:
+            assert "content-type" not in headers, (method, path, headers)
