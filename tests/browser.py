@@ -132,9 +132,10 @@ async def browser_page(executable: str) -> AsyncIterator[Page]:
         )
         try:
             endpoint = await _endpoint(Path(profile), process)
-            async with aiohttp.ClientSession() as http, http.ws_connect(
-                endpoint, max_msg_size=0
-            ) as socket:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(endpoint, max_msg_size=0) as socket,
+            ):
                 page = await _new_page(socket)
                 await page.send("Page.enable")
                 await page.send("Runtime.enable")

@@ -69,7 +69,6 @@ def color_wanted(tty: bool, environ: Mapping[str, str]) -> bool:
     return any(environ.get(name, "").lower() not in _NOT_FORCING for name in _FORCING)
 
 
-
 class RedactingFilter(logging.Filter):
     """Scrubs every secret of this run from log records, as a last line of
     defence: no code logs secrets, but a library or a server might echo one."""

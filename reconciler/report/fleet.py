@@ -123,4 +123,3 @@ def counts(report: DriftReport) -> list[tuple[str, str, int]]:
         ("error", "unreadable", summary["errors"]),
         ("clean", "clean", summary["clean"]),
     ]
-

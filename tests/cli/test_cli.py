@@ -160,6 +160,31 @@ def test_drift_reports_out_of_band_edit_and_health(cli, sandbox, repo, tmp_path)
         "tenant-003": "unhealthy",
         "tenant-004": "clean",
     }
+    verified = {t["name"]: t["verify"]["ok"] for t in document["tenants"]}
+    assert verified == {"tenant-001": True, "tenant-002": True, "tenant-003": False,
+                        "tenant-004": True}  # fmt: skip
+    live = document["tenants"][0]["live"]
+    assert live["provider"] == "BasicAuth" and live["senderName"] == "Edited"
+    assert live["serverPort"] == sandbox.smtp_ports["StartTLS"]
+
+
+def test_drift_fleet_views(cli, sandbox, repo, tmp_path):
+    assert cli("apply", str(repo), "--auto-approve").code == 0
+    sandbox.edit("tenant-001", senderName="<b>Edited</b>")
+    table = tmp_path / "views" / "fleet.csv"
+    page = cli("drift", str(repo), "--format", "html", "--csv", str(table))
+    assert page.code == 2, page
+    assert page.stdout.startswith("<!DOCTYPE html>") and page.stdout.endswith("</html>\n")
+    assert page.stdout.count('<tr data-status="') == 4
+    assert "&lt;b&gt;Edited&lt;/b&gt;" in page.stdout and "<b>Edited" not in page.stdout
+    lines = table.read_text().splitlines()
+    assert lines[0].startswith("tenant,url,status,provider,smtpHost,smtpPort,senderAddress")
+    assert [line.split(",")[2] for line in lines[1:]] == ["drifted", "clean", "clean", "clean"]
+    html_file = tmp_path / "fleet.html"
+    text = cli("drift", str(repo), "--html", str(html_file))
+    assert text.code == 2 and "Drift: 1 drifted" in text.stdout
+    assert html_file.read_text().count('<tr data-status="') == 4
+    assert cli("drift", str(repo), "--format", "csv").stdout == table.read_bytes().decode()
 
 
 def test_drift_ignore_rule_is_clean_until_it_expires(cli, sandbox, repo, monkeypatch):

@@ -45,6 +45,23 @@ def test_a_code_block_cannot_be_closed_from_inside() -> None:
     assert block.count("`````") == 2
 
 
+def test_html_is_text_and_shows_invisible_characters() -> None:
+    shown = escape.html(HOSTILE + " \" ' & \u200b")
+    assert "<" not in shown and ">" not in shown and '"' not in shown and "'" not in shown
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown and "&amp;" in shown
+    assert "&quot;" in shown and "&#x27;" in shown
+    assert "\\u202e" in shown and "\\u200b" in shown and "\\x1b" in shown
+    assert not CONTROL.search(shown) and "\n" not in shown
+    assert escape.html("plain tenant-001") == "plain tenant-001"
+
+
+def test_a_csv_cell_is_never_a_formula() -> None:
+    for formula in ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx"):
+        assert escape.csv_cell(formula) == "'" + formula
+    assert escape.csv_cell("a=b") == "a=b" and escape.csv_cell("587") == "587"
+    assert escape.csv_cell("\rx\u202e") == "\\rx\\u202e"  # shown, not obeyed
+
+
 def test_workflow_lines_never_start_a_command() -> None:
     text = "ok\n::error::x\n   ::stop-commands::t\n##[warning]y\nfine :: here"
     guarded = escape.workflow_lines(text).split("\n")

@@ -91,6 +91,13 @@ def test_sharded_apply_and_drift_reports_merge(tmp_path: Path) -> None:
         text = run_cli("report", "merge", *drifts).stdout
         assert f"Fingerprint: {unsharded['fingerprint']}" in text
         assert "Drift: 1 drifted, 1 unhealthy, 0 unreadable, 7 clean." in text
+        # The fleet views of the merged report are those of the unsharded run.
+        table = run_cli("drift", str(root), "--format", "csv")
+        assert table.code == 2 and table.stdout.count("\r\n") == 10, table
+        page = tmp_path / "fleet.html"
+        views = run_cli("report", "merge", *drifts, "--format", "csv", "--html", str(page))
+        assert views.code == 2 and views.stdout == table.stdout, views
+        assert page.read_text().count('<tr data-status="') == 9
 
 
 def _plan_doc(*names: str, shard: str | None = None, error: str | None = None) -> dict[str, Any]:
@@ -112,6 +119,16 @@ def _write(tmp_path: Path, name: str, document: object) -> str:
     path = tmp_path / name
     path.write_text(json.dumps(document) if not isinstance(document, str) else document)
     return str(path)
+
+
+def test_fleet_views_are_for_drift_reports_only(tmp_path: Path) -> None:
+    plans = [_write(tmp_path, f"p{i}.json", _plan_doc(f"t{i}", shard=f"{i}/2")) for i in (1, 2)]
+    out = tmp_path / "merged.json"
+    for option in (["--format", "html"], ["--csv", str(tmp_path / "t.csv")]):
+        result = run_cli("report", "merge", *plans, "--out", str(out), *option)
+        assert result.code == 1, result
+        assert "are for drift reports only" in result.stderr
+    assert not out.exists() and not (tmp_path / "t.csv").exists()  # nothing written
 
 
 def test_merge_refuses_mixed_kinds(tmp_path: Path) -> None:
