@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from reconciler.cli.options import (
     markdown_option,
 )
 from reconciler.engine.trust import NOT_READ_REASON
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
@@ -48,7 +52,7 @@ def drift(
     markdown_file: str | None,
     html_file: str | None,
     csv_file: str | None,
-    base: str | None,
+    base: TrustedBase | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
