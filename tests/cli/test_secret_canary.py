@@ -84,7 +84,7 @@ def test_no_secret_in_any_output(sandbox, repo, cli, tmp_path):
         results.append(failed)
         assert "request body:" in failed.stdout  # the echo is there, the secrets are not
     sandbox.break_password("tenant-003")
-    for fmt in ("text", "json", "markdown"):
+    for fmt in ("text", "json", "markdown", "html", "csv"):
         results.append(
             cli(
                 "--debug",
@@ -95,6 +95,10 @@ def test_no_secret_in_any_output(sandbox, repo, cli, tmp_path):
                 fmt,
                 "--report",
                 str(out / f"drift-{fmt}.json"),
+                "--html",
+                str(out / f"drift-{fmt}.html"),
+                "--csv",
+                str(out / f"drift-{fmt}.csv"),
             )
         )
     sandbox.faults.set(errors={500: 1.0}, echo_body=True)

@@ -4,8 +4,11 @@ of `reconciler.scrub` and `reconciler.report.escape`, so that they test them."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
+from html.parser import HTMLParser
 from urllib.parse import quote, quote_plus
 
 # Lines qlik-email itself writes as workflow commands.
@@ -93,3 +96,62 @@ def markdown_problems(text: str) -> list[str]:
     if fence is not None:
         problems.append("a fenced block is never closed")
     return problems
+
+
+# The elements and attributes the fleet page is made of; anything else came
+# from the data.
+_PAGE_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "header", "h1", "p", "code", "ul",
+    "li", "button", "b", "span", "main", "div", "input", "select", "option", "table",
+    "thead", "tbody", "tr", "th", "td", "a", "script", "br",
+}  # fmt: skip
+_PAGE_ATTRIBUTES = {
+    "lang", "charset", "http-equiv", "content", "name", "class", "type", "data-status",
+    "disabled", "aria-label", "id", "hidden", "placeholder", "value", "aria-live", "scope",
+    "data-type", "data-sort", "href", "rel",
+}  # fmt: skip
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.scripts += tag == "script"
+        if tag not in _PAGE_TAGS:
+            self.found.append(f"element <{tag}>")
+        for name, value in attrs:
+            if name not in _PAGE_ATTRIBUTES:
+                self.found.append(f"attribute {name}= on <{tag}>")
+            elif name == "href" and not (value or "").startswith(("https://", "http://")):
+                self.found.append(f"link to {value!r}")
+
+    def handle_comment(self, data: str) -> None:
+        self.found.append("comment")
+
+
+def html_problems(text: str) -> list[str]:
+    """Markup in the fleet page that the page itself does not make: elements,
+    attributes (`on...` handlers), links that are not web addresses, a second
+    script, comments; and control or bidirectional characters."""
+    parser = _Elements()
+    parser.feed(text)
+    parser.close()
+    found = parser.found + control_characters(text)
+    if parser.scripts != 1:
+        found.append(f"{parser.scripts} scripts")
+    return found
+
+
+def csv_problems(text: str) -> list[str]:
+    """CSV cells a spreadsheet would run as a formula, and rows of another width."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    width = len(rows[0]) if rows else 0
+    found = [f"row {n}: {len(row)} cells" for n, row in enumerate(rows, 1) if len(row) != width]
+    for number, row in enumerate(rows, 1):
+        found += [
+            f"row {number}: {cell[:40]!r}" for cell in row if cell[:1] in ("=", "+", "-", "@")
+        ]
+    return found + control_characters(text.replace("\r\n", "\n"))

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Result, run_cli
-from redteam_checks import control_characters, forged_commands, leaks, markdown_problems
+from redteam_checks import (
+    control_characters,
+    csv_problems,
+    forged_commands,
+    html_problems,
+    leaks,
+    markdown_problems,
+)
 
 from reconciler.sandbox import Sandbox
 
@@ -132,6 +139,10 @@ def assert_clean(fleet: Fleet, result: Result, *files: Path) -> None:
             assert not forged_commands(text), (path.name, forged_commands(text)[:3])
         if path.suffix == ".json":
             json.loads(text)
+        if path.suffix == ".html":
+            assert not html_problems(text), (path.name, html_problems(text)[:5])
+        if path.suffix == ".csv":
+            assert not csv_problems(text), (path.name, csv_problems(text)[:5])
 
 
 def tenants_in(document: dict[str, object]) -> set[str]:
@@ -183,13 +194,16 @@ def test_plan_apply_drift_show_leak_nothing_and_forge_nothing(
     assert_clean(fleet, apply, report, markdown)
 
     report, markdown = out / f"drift-{tag}.json", out / f"drift-{tag}.md"
+    page, table = out / f"drift-{tag}.html", out / f"drift-{tag}.csv"
     drift = fleet.cli(
-        *flags, "drift", repo, "--verify", "--format", fmt,
-        "--report", str(report), "--markdown", str(markdown), github=github,
+        *flags, "drift", repo, "--verify", "--format", fmt, "--report", str(report),
+        "--markdown", str(markdown), "--html", str(page), "--csv", str(table), github=github,
     )  # fmt: skip
     assert drift.code == 1, drift
     assert tenants_in(json.loads(report.read_text())) == set(NAMES)
-    assert_clean(fleet, drift, report, markdown)
+    assert page.read_text().count('<tr data-status="') == len(NAMES)
+    assert len(table.read_text().splitlines()) == len(NAMES) + 1
+    assert_clean(fleet, drift, report, markdown, page, table)
 
     markdown = out / f"show-{tag}.md"
     show = fleet.cli("show", str(plan_file), "--format", fmt, "--markdown", str(markdown))
