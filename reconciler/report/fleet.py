@@ -122,4 +122,6 @@ def counts(report: DriftReport) -> list[tuple[str, str, int]]:
         ("unhealthy", "unhealthy", summary["unhealthy"]),
         ("error", "unreadable", summary["errors"]),
         ("clean", "clean", summary["clean"]),
+        # Tenants not contacted on purpose, when the report has any.
+        *([("paused", "paused", summary["paused"])] if summary.get("paused") else []),
     ]

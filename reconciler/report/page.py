@@ -21,9 +21,9 @@ from reconciler.report.escape import html as e
 from reconciler.report.fleet import FleetRow, counts, rows
 
 # Worst first, for sorting by status.
-STATUS_ORDER = {"error": 0, "drifted": 1, "unhealthy": 2, "clean": 3}
+STATUS_ORDER = {"error": 0, "drifted": 1, "unhealthy": 2, "clean": 3, "paused": 4}
 STATUS_LABEL = {"error": "unreadable", "drifted": "drifted", "unhealthy": "unhealthy",
-                "clean": "clean"}  # fmt: skip
+                "clean": "clean", "paused": "paused"}  # fmt: skip
 
 STYLE = """
 :root { color-scheme: light; --line: #d8dee4; --muted: #57606a; --bg: #f6f8fa; }
@@ -76,6 +76,7 @@ td.ignored { min-width: 130px; }
 .s-drifted { background: #fff8c5; color: #7d4e00; }
 .s-unhealthy { background: #fff1e5; color: #953800; }
 .s-error { background: #ffebe9; color: #a40e26; }
+.s-paused { background: #eaeef2; color: #424a53; }
 ul { margin: 0; padding-left: 16px; }
 .problems { color: #a40e26; }
 .none { color: var(--muted); }
