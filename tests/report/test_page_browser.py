@@ -63,6 +63,8 @@ def in_browser(page_file: Path, steps: Any) -> Any:
 
     async def main() -> Any:
         async with browser_page(executable) as page:
+            await page.send("Network.enable")  # to see every request the page makes
+            await page.send("Log.enable")  # and what the browser says of it (CSP)
             await page.open(page_file.as_uri())
             return await steps(page)
 
@@ -97,6 +99,14 @@ def test_every_tenant_and_the_counts_are_shown(fleet_page: Path) -> None:
                 "Array.from(document.querySelectorAll('.count')).map(c => c.innerText)"
             ),
             "shown": await page.evaluate("document.getElementById('shown').innerText"),
+            "requests": [
+                e["params"]["request"]["url"]
+                for e in page.events
+                if e["method"] == "Network.requestWillBeSent"
+            ],
+            "logged": [
+                e["params"]["entry"] for e in page.events if e["method"] == "Log.entryAdded"
+            ],
         }
 
     seen = in_browser(fleet_page, steps)
@@ -105,6 +115,10 @@ def test_every_tenant_and_the_counts_are_shown(fleet_page: Path) -> None:
     counts = [" ".join(text.split()) for text in seen["counts"]]
     assert counts == ["6 tenants", "1 drifted", "2 unhealthy", "1 unreadable", "2 clean"]
     assert seen["shown"] == "6 of 6 tenants shown"
+    # Self-contained: the page itself is the only request, and the browser
+    # reported nothing (a style or script its policy refused would be logged).
+    assert seen["requests"] == [fleet_page.as_uri()]
+    assert seen["logged"] == []
     by_name = {cells[1].split("\n")[0]: cells for cells in seen["rows"]}
     assert "535" in by_name["tenant-003"][5]  # the failed verify-connection, in Health
     assert "relay move, OPS-42" in by_name["tenant-005"][7]  # the ignore rule
