@@ -93,6 +93,7 @@ def narrow_settings(wanted: Settings, trusted: Settings) -> Settings:
         safety=_stricter(wanted.safety, trusted.safety),
         ignore=tuple(rule for rule in wanted.ignore if rule in trusted.ignore),
         policy=narrow_policy(wanted.policy, trusted.policy),
+        deadlines=wanted.deadlines.tightened(trusted.deadlines),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -18,6 +18,8 @@ from types import FrameType
 import click
 
 from reconciler.sandbox.fleet import Sandbox
+from reconciler.sandbox.hostile import KINDS
+from reconciler.sandbox.tenants import default_names
 
 # Printing 10,000 tenants helps nobody; the config repository has them all.
 _SHOWN_TENANTS = 20
@@ -37,6 +39,20 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def parse_hostile(values: Sequence[str], default_tenant: str) -> dict[str, list[str]]:
+    """`--hostile [TENANT=]KIND[,KIND]` options as {tenant: [kinds]}; a KIND alone
+    is `default_tenant`'s. Unknown kinds and tenants are the Sandbox's to refuse."""
+    kinds: dict[str, list[str]] = {}
+    for value in values:
+        tenant, equals, listed = value.rpartition("=")
+        names = [k.strip() for k in listed.split(",") if k.strip()]
+        if not names or (equals and not tenant):
+            expected = f"{value!r}: expected [TENANT=]KIND[,KIND]"
+            raise click.BadParameter(expected, param_hint="--hostile")
+        kinds.setdefault(tenant or default_tenant, []).extend(names)
+    return kinds
 
 
 def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
@@ -87,6 +103,15 @@ def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Added to every request.")
 @click.option("--no-rate-limit", is_flag=True, help="Switch Qlik's rate limits off.")
 @click.option("--seed", type=int, help="Fixed credentials and fault draws.")
+@click.option(
+    "--hostile",
+    "hostile",
+    multiple=True,
+    metavar="[TENANT=]KIND[,KIND]",
+    help="Make TENANT (default tenant-001) a hostile server; repeatable. Kinds: "
+    + ", ".join(KINDS)
+    + ".",
+)
 def sandbox_command(
     tenants: int,
     port: int,
@@ -95,14 +120,26 @@ def sandbox_command(
     latency_ms: float,
     no_rate_limit: bool,
     seed: int | None,
+    hostile: tuple[str, ...],
 ) -> None:
     """Run a local fleet of fake Qlik Cloud tenants (with an SMTP server) until Ctrl-C."""
-    sandbox = Sandbox(
-        tenants, port=port, rate_limits=not no_rate_limit, latency_ms=latency_ms, seed=seed
-    )
+    adversaries = parse_hostile(hostile, default_tenant=default_names(tenants)[0])
+    try:
+        sandbox = Sandbox(
+            tenants,
+            port=port,
+            rate_limits=not no_rate_limit,
+            latency_ms=latency_ms,
+            seed=seed,
+            hostile=adversaries,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hostile") from None
     with stop_on_signals() as stop, sandbox as sb:
         if config_dir is not None:
             sb.write_config(config_dir, auth=auth)
         click.echo(describe_fleet(sb, config_dir))
+        for name, kinds in adversaries.items():
+            click.echo(f"{name} is hostile: {', '.join(kinds)}")
         stop.wait()
     click.echo("Sandbox stopped.")

@@ -139,7 +139,10 @@ def replies(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx
         reply = responses[min(len(seen), len(responses)) - 1]
         if isinstance(reply, Exception):
             raise reply
-        return reply
+        if not reply.is_stream_consumed:  # a streamed body: it is read once
+            return reply
+        # A fresh response each time: the client reads a body off its stream, once.
+        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content)
 
     return handler, seen
 
