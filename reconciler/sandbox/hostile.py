@@ -227,10 +227,10 @@ async def _bomb(response: web.StreamResponse) -> None:
 @functools.cache
 def stacked_bomb() -> bytes:
     """BOMB_BYTES of zeros, gzipped twice (a few kilobytes)."""
-    return gzip.compress(_gzipped_zeros(BOMB_BYTES), 9)
+    return gzip.compress(gzipped_zeros(BOMB_BYTES), 9)
 
 
-def _gzipped_zeros(total: int) -> bytes:
+def gzipped_zeros(total: int) -> bytes:
     """`total` zero bytes (a multiple of 64 MiB) as a gzip stream, made of one
     compressed MiB repeated:
     a full flush resets the compressor, so every MiB compresses the same."""
