@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -55,7 +55,9 @@ def parse_hostile(values: Sequence[str], default_tenant: str) -> dict[str, list[
     return kinds
 
 
-def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
+def describe_fleet(
+    sb: Sandbox, config_dir: Path | None, hostile: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """The banner: where everything is, and the credentials of the test fleet."""
     ports = sb.smtp_ports
     lines = [
@@ -80,6 +82,9 @@ def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
         lines.append(f"... and {hidden} more tenants (use --write-config to get them all)")
     if config_dir is not None:
         lines += ["", f"Config repository written to {config_dir}"]
+    if hostile:
+        lines.append("")
+        lines += [f"{name} is hostile: {', '.join(kinds)}" for name, kinds in hostile.items()]
     lines += ["", "Press Ctrl-C to stop."]
     return "\n".join(lines)
 
@@ -138,8 +143,6 @@ def sandbox_command(
     with stop_on_signals() as stop, sandbox as sb:
         if config_dir is not None:
             sb.write_config(config_dir, auth=auth)
-        click.echo(describe_fleet(sb, config_dir))
-        for name, kinds in adversaries.items():
-            click.echo(f"{name} is hostile: {', '.join(kinds)}")
+        click.echo(describe_fleet(sb, config_dir, adversaries))
         stop.wait()
     click.echo("Sandbox stopped.")
