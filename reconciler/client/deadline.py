@@ -64,7 +64,7 @@ async def within(
     token = _CURRENT.set(_Running(deadline, time.monotonic() + seconds))
     try:
         return await _bounded(seconds, work)
-    except asyncio.TimeoutError:
+    except _Expired:
         raise DeadlineExceeded(
             f"{what} did not finish within the deadline of {seconds:g} s ({deadline.setting})",
             tenant=tenant,
@@ -73,16 +73,29 @@ async def within(
         _CURRENT.reset(token)
 
 
+class _Expired(Exception):
+    """The step's own time ran out (not a TimeoutError from inside it)."""
+
+
 if sys.version_info >= (3, 11):
 
     async def _bounded(seconds: float, work: Callable[[], Awaitable[T]]) -> T:
-        async with asyncio.timeout(seconds):
-            return await work()
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                return await work()
+        except TimeoutError:
+            if scope.expired():
+                raise _Expired from None
+            raise
 
 else:  # asyncio.timeout is new in 3.11
 
     async def _bounded(seconds: float, work: Callable[[], Awaitable[T]]) -> T:
-        return await asyncio.wait_for(work(), seconds)
+        try:
+            return await asyncio.wait_for(work(), seconds)
+        except asyncio.TimeoutError:
+            raise _Expired from None
 
 
 def retry_refusal(wait: float) -> str | None:
