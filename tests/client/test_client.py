@@ -1028,17 +1028,26 @@ def test_stacked_encodings_are_undone_over_the_wire(names: list[str]) -> None:
     assert got == config
 
 
-def test_a_stacked_bomb_over_the_wire_is_refused_at_the_cap() -> None:
-    """gzip inside gzip: 1 GiB of zeros in a few kilobytes. The cap holds on the
-    bytes as each layer produces them, not once a chunk is inflated whole."""
+@pytest.mark.parametrize(
+    ("tenant", "label"),
+    [(api_key_tenant, "GET email-config"), (oauth_tenant, "token request")],
+)
+def test_a_stacked_bomb_over_the_wire_is_refused_at_the_cap(
+    tenant: Callable[[ApiSession, str], TenantClient], label: str
+) -> None:
+    """gzip inside gzip: 1 GiB of zeros in a few kilobytes, from the API or from
+    the OAuth token endpoint. The cap holds on the bytes as each layer produces
+    them, not once a chunk is inflated whole."""
     bomb = gzip.compress(gzipped_zeros(1 << 30))
     started = time.monotonic()
     with (
         tcp_server(_answer(bomb, b"Content-Encoding: gzip, gzip")) as base,
         pytest.raises(ApiError) as caught,
     ):
-        run(real_session(), lambda s: api_key_tenant(s, base).get_email_config())
-    assert "with a body of more than 524288 bytes" in str(caught.value)
+        run(real_session(), lambda s: tenant(s, base).get_email_config())
+    assert f"{label} on acme answered 200 with a body of more than 524288 bytes" in str(
+        caught.value
+    )
     assert time.monotonic() - started < 2
 
 
