@@ -15,7 +15,7 @@ from reconciler.cli.options import (
     markdown_option,
     state_option,
 )
-from reconciler.engine.applied import load_record
+from reconciler.cli.record import open_store, read_record
 from reconciler.engine.planfile import is_plan_file
 from reconciler.errors import ReconcilerError
 
@@ -47,14 +47,17 @@ def plan(
     markdown_file: str | None,
     base: str | None,
     state_file: str | None,
+    state_remote: str | None,
+    state_ref: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
 ) -> int:
     """Show what would change to make the tenants match the configuration at PATH.
 
     Needs only the API credentials: no e-mail secret is resolved and no command
-    from the configuration is run. With --state, shows the secrets apply will
-    re-send because they differ from what it last applied (the file is only read).
+    from the configuration is run. With --state (FILE or git), shows the secrets
+    apply will re-send because they differ from what it last applied (the record
+    is only read).
     """
     if is_plan_file(Path(path)):
         raise ReconcilerError(
@@ -72,8 +75,9 @@ def plan(
         base=base,
         stream=True,
     )
-    if state_file is not None:
-        engine.record = load_record(Path(state_file))
+    store = open_store(state_file, state_remote, state_ref, path)
+    if store is not None:
+        engine.record = read_record(store)
     result = engine.plan()
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
     return plan_exit_code(result, detailed_exitcode)

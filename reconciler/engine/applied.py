@@ -70,19 +70,31 @@ def secret_moves(record: AppliedRecord, tenants: Iterable[TenantSpec]) -> dict[s
     return moves
 
 
+def applied_entries(specs: Iterable[TenantSpec], report: ApplyReport) -> dict[str, AppliedSecret]:
+    """What the record learns from `report`: every tenant that ended `applied`, with
+    what it was applied with (a failed one is left out, and re-sends next time)."""
+    applied = {r.tenant for r in report.results if r.outcome is Outcome.APPLIED}
+    entries: dict[str, AppliedSecret] = {}
+    for spec in specs:
+        if spec.name in applied:
+            email = spec.email
+            secret = str(email.secret) if email and email.secret else None
+            entries[spec.name] = AppliedSecret(spec.url, secret, email.rotation if email else None)
+    return entries
+
+
 def updated_record(
     record: AppliedRecord, specs: Iterable[TenantSpec], report: ApplyReport
 ) -> AppliedRecord:
     """`record` with every tenant that ended `applied` set to what it was applied
     with; every other tenant keeps its entry (a failed one re-sends next time)."""
-    applied = {r.tenant for r in report.results if r.outcome is Outcome.APPLIED}
-    tenants = dict(record.tenants)
-    for spec in specs:
-        if spec.name in applied:
-            email = spec.email
-            secret = str(email.secret) if email and email.secret else None
-            tenants[spec.name] = AppliedSecret(spec.url, secret, email.rotation if email else None)
-    return AppliedRecord(tenants)
+    return merged(record, applied_entries(specs, report))
+
+
+def merged(record: AppliedRecord, entries: Mapping[str, AppliedSecret]) -> AppliedRecord:
+    """`record` with `entries` set (a delta is merged into whatever record is the
+    newest when it is saved: two shards may save the same record)."""
+    return AppliedRecord({**record.tenants, **entries})
 
 
 def state_document(record: AppliedRecord) -> dict[str, object]:
@@ -97,26 +109,21 @@ def state_document(record: AppliedRecord) -> dict[str, object]:
     return document
 
 
-def load_record(path: Path) -> AppliedRecord:
-    """The record saved at `path`; an empty one when the file does not exist yet."""
+def parse_record(text: str, where: str) -> AppliedRecord:
+    """The record in `text` (a state document); StateFileError naming `where` if
+    it is not one this version can use."""
     from reconciler.jsonschemas import schema_errors
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return AppliedRecord()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
-    try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
+        raise StateFileError(f"{where}: not an applied-state file: {exc}") from None
     errors = schema_errors("state.schema.json", document)
     if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        location = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise StateFileError(
-            f"{path}: not an applied-state file this version of qlik-email can use "
-            f"({where}: {errors[0].message})"
+            f"{where}: not an applied-state file this version of qlik-email can use "
+            f"({location}: {errors[0].message})"
         )
     return AppliedRecord(
         {
@@ -126,12 +133,28 @@ def load_record(path: Path) -> AppliedRecord:
     )
 
 
+def record_text(record: AppliedRecord) -> str:
+    """The state document of `record`, as written."""
+    from reconciler.report.style import dumps
+
+    return dumps(state_document(record))
+
+
+def load_record(path: Path) -> AppliedRecord:
+    """The record saved at `path`; an empty one when the file does not exist yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return AppliedRecord()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
+    return parse_record(text, str(path))
+
+
 def save_record(path: Path, record: AppliedRecord) -> None:
     """Write `record` to `path` atomically: readers see the old file or the new
     one, never a half-written one."""
-    from reconciler.report.style import dumps
-
-    text = dumps(state_document(record))
+    text = record_text(record)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
