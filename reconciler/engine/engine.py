@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
 from reconciler.config.loader import ConfigLoad
@@ -47,6 +47,9 @@ from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantPlan, TenantSpec
 from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretResolver
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 log = logging.getLogger("reconciler.engine")
 T = TypeVar("T")
@@ -139,7 +142,7 @@ class Engine:
         on_resolve: Callable[[str], None] | None = None,
         scrubber: Scrubber | None = None,
         progress: Progress | None = None,
-        base: str | None = None,
+        base: TrustedBase | None = None,
         stream: bool = False,
     ) -> Engine:
         """An engine for the configuration repository at `path`, on the tenants
@@ -147,10 +150,10 @@ class Engine:
 
         `allow_commands` lets `${cmd:...}` references run and `${file:...}`
         references leave the repository: only for trusted configuration (apply
-        on the main branch); plan and drift never need it. `base` (a directory,
-        or a git ref of the repository holding `path`) is the trusted
-        configuration a pull request is judged against: its security settings
-        apply, and tenants it does not vouch for are not contacted. `on_resolve`
+        on the main branch); plan and drift never need it. `base` is the trusted
+        configuration a pull request is judged against (a git revision, or
+        explicitly a directory): its security settings apply, and tenants it
+        does not vouch for are not contacted. `on_resolve`
         hears every secret value resolved; `scrubber` learns them.
 
         Raises ConfigError when the configuration is invalid, ReconcilerError for
