@@ -151,13 +151,26 @@ def apply(
 
 
 def _check_origin(plan: Plan, root: str) -> None:
-    """Refuse a plan made from another configuration repository than `root`."""
-    if plan.config_root is not None and plan.config_root != root:
-        raise PlanFileError(
-            f"this plan was made from the configuration at {plan.config_root}, not {root}: "
-            "a saved plan applies only to the repository it was made from; run apply "
-            "there (or name it with --config) after reviewing it"
-        )
+    """Refuse a plan made from another configuration repository than `root`: the
+    same directory, or (a job of its own, in another checkout) the same
+    directory of a checkout of the commit the plan was made from."""
+    if plan.config_root is None or plan.config_root == root:
+        return
+    if plan.config_commit is not None:
+        from reconciler.config.checkout import checkout_place
+
+        here = checkout_place(root)
+        if here is not None and (here.commit, here.path) == (
+            plan.config_commit,
+            plan.config_path,
+        ):
+            return
+    raise PlanFileError(
+        f"this plan was made from the configuration at {plan.config_root}, not {root}: "
+        "a saved plan applies only to the repository it was made from (or to a "
+        "checkout of the same commit); run apply there (or name it with --config) "
+        "after reviewing it"
+    )
 
 
 def _recorded(store: RecordStore, specs: tuple[TenantSpec, ...], report: ApplyReport) -> bool:

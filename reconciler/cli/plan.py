@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from reconciler.cli.options import (
 from reconciler.cli.record import open_store, read_record
 from reconciler.engine.planfile import is_plan_file
 from reconciler.errors import ReconcilerError
+from reconciler.model import Plan
 
 if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
@@ -83,5 +85,18 @@ def plan(
     if store is not None:
         engine.record = read_record(store)
     result = engine.plan()
+    if out_file is not None:
+        result = _placed(result, path)
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
     return plan_exit_code(result, detailed_exitcode)
+
+
+def _placed(plan: Plan, path: str) -> Plan:
+    """`plan` with the git commit and path of the configuration, when it is in a
+    git checkout: apply accepts the saved plan in another checkout of that commit."""
+    from reconciler.config.checkout import checkout_place
+
+    place = checkout_place(path)
+    if place is None:
+        return plan
+    return replace(plan, config_commit=place.commit, config_path=place.path)

@@ -227,8 +227,7 @@ class GitStore:
         """git's output; StateFileError (with git's last line) when it fails."""
         done = _run_git(cwd, args, data, env)
         if done.returncode != 0:
-            detail = done.stderr.strip().splitlines()
-            reason = detail[-1] if detail else f"exit status {done.returncode}"
+            reason = _reason(done)
             raise StateFileError(f"git {args[0]} failed: {reason}")
         return done.stdout
 
@@ -251,3 +250,12 @@ def _run_git(
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StateFileError(f"git {args[0]} failed: {exc}") from None
+
+
+def _reason(done: subprocess.CompletedProcess[str]) -> str:
+    """git's own words for a failure: its first `fatal:` or `error:` line."""
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit status {done.returncode}"
