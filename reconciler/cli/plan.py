@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0: none, 1: error)."
 )
+@click.option(
+    "--rotate-secrets",
+    is_flag=True,
+    help="Plan to re-send the secrets of the selected tenants even when nothing else "
+    "changed (a saved plan carries it to apply).",
+)
 @click.pass_obj
 def plan(
     state: State,
@@ -57,6 +63,7 @@ def plan(
     state_ref: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
+    rotate_secrets: bool,
 ) -> int:
     """Show what would change to make the tenants match the configuration at PATH.
 
@@ -84,7 +91,7 @@ def plan(
     store = open_store(state_file, state_remote, state_ref, path)
     if store is not None:
         engine.record = read_record(store)
-    result = engine.plan()
+    result = engine.plan(rotate=rotate_secrets)
     if out_file is not None:
         result = _placed(result, path)
     emit(state, plan_output(result), fmt, json_file=out_file, markdown_file=markdown_file)
