@@ -147,14 +147,15 @@ class GitStore:
                     return False
                 text = record_text(new)
             commit = self._commit(read.tip, text, message)
-            if self._push(read.tip, commit):
+            pushed = self._push(read.tip, commit)
+            if pushed.returncode == 0:
                 self._tip = commit
                 return True
             newest = self._fetch()
             if newest.tip == read.tip:  # not a race: the remote refused the push
                 raise StateFileError(
-                    f"cannot push the record to {self.where}: the remote refused it "
-                    "(check the push permission and the ref's protection rules)"
+                    f"cannot push the record to {self.where}: {_reason(pushed)} (check "
+                    "the push permission and the ref's protection rules)"
                 )
             read = newest
             time.sleep(0.1 * (attempt + 1))
@@ -210,12 +211,12 @@ class GitStore:
             self.top, "commit-tree", tree, *parents, "-F", "-", data=message, env=identity
         ).strip()
 
-    def _push(self, expected: str | None, commit: str) -> bool:
+    def _push(self, expected: str | None, commit: str) -> subprocess.CompletedProcess[str]:
         """Push `commit` to the ref if it is still at `expected` (None: absent)."""
         ref = self.location.ref
         lease = f"--force-with-lease={ref}:{expected or ''}"
         args = ("push", "--quiet", "--no-verify", lease, self.location.remote, f"{commit}:{ref}")
-        return _run_git(self.top, args, None, None).returncode == 0
+        return _run_git(self.top, args, None, None)
 
     def _git(
         self,
