@@ -238,6 +238,13 @@ def test_the_example_extends_every_job_of_the_template():
     for job in template.values():
         if isinstance(job, dict) and "script" in job:
             assert "QLIK_EMAIL_GITLAB_TOKEN" not in yaml.safe_dump(job.get("artifacts", {}))
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert template["variables"]["QLIK_EMAIL_PACKAGE"] == f"qlik-email=={version.group(1)}"
+    # The guide shows the example as it is (but the commit placeholder).
+    guide = (ROOT / "docs" / "gitlab-ci.md").read_text()
+    shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", guide, re.S).group(1))
+    assert shown.pop("include") and example.pop("include")
+    assert shown == example
 
 
 def test_the_merge_request_plan_keeps_one_note(sandbox, pipeline, gitlab):
