@@ -22,7 +22,7 @@ from reconciler.model import DEFAULT_ALLOWED_HOSTS, Safety, Settings
 
 # (path in the root file, what the list holds), in the order of `widening_issues`'s bases
 _LISTS = (
-    (("settings", "allowedHosts"), "allowed tenant hosts"),
+    (("settings", "allowedHosts"), "tenant hosts"),
     (("settings", "policy", "smtpHosts"), "SMTP hosts"),
     (("settings", "policy", "senderDomains"), "sender domains"),
 )

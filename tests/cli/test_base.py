@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from catch_server import attacker as attacker  # noqa: F401 (a fixture)
+from catch_server import attacker as attacker
 
 GIT = ["git", "-c", "user.name=Base", "-c", "user.email=base@example.invalid"]
 NOT_READ = "url or credentials changed in this pull request; read after merge"
@@ -158,7 +158,9 @@ def test_a_changed_secret_reference_is_shown_in_every_format(sandbox, based, cli
     assert line in markdown
 
 
-def test_the_base_may_be_a_trusted_directory_and_the_pull_request_a_branch(sandbox, based, cli, tmp_path):
+def test_the_base_may_be_a_trusted_directory_and_the_pull_request_a_branch(
+    sandbox, based, cli, tmp_path
+):
     trusted = tmp_path / "trusted"
     shutil.copytree(based, trusted, ignore=shutil.ignore_patterns(".git", ".secrets"))
     git(based, "checkout", "-q", "-b", "pr")

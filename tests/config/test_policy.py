@@ -4,15 +4,14 @@ the security settings."""
 from __future__ import annotations
 
 from dataclasses import replace
-
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from reconciler.config import load_config
-from reconciler.config.narrow import narrow_settings
 from reconciler.config.hosts import host_allowed, narrow_hosts
+from reconciler.config.narrow import narrow_settings
 from reconciler.errors import ConfigError
 from reconciler.model import IgnoreRule, Policy, Safety, Settings
 
