@@ -1045,3 +1045,34 @@ def test_pre_commit_hook_validates_the_repository():
     files = re.compile(hook["files"])
     assert files.search("tenants/acme.yaml") and files.search("qlik-email.yml")
     assert not files.search("README.md")
+
+
+@pytest.mark.parametrize("kind", ["plan", "drift", "action"])
+def test_the_base_is_always_a_revision_passed_as_its_sha(kind, tmp_path):
+    """A directory of the checkout named like the base never stands in for it: the
+    base is resolved in the object database, and --base gets the commit's SHA."""
+    top = tmp_path / "workspace"
+    (top / "config").mkdir(parents=True)
+    (top / "config" / "qlik-email.yaml").write_text("settings: {}\n")
+    _git(top, "init", "--quiet", "--initial-branch=main")
+    _git(top, "add", "-A")
+    _git(top, "commit", "--quiet", "-m", "base")
+    sha = _git(top, "rev-parse", "HEAD")
+    ctx = context({"config": "config"})
+    runner = Runner("action" if kind == "action" else kind, tmp_path, top, ctx)
+    job = None if kind == "action" else kind
+    for given in ("main", sha[:12], sha):
+        ctx["inputs"]["base"] = given
+        found = runner.run(job, "Find the trusted base")
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert ctx["steps"]["base"]["outputs"] == {"ref": sha}
+    missing = "e" * 40
+    for decoy in (top / missing, top / "config" / missing):  # a pull request's directories
+        (decoy / "tenants").mkdir(parents=True)
+        (decoy / "qlik-email.yaml").write_text('settings: {allowedHosts: ["*"]}\n')
+    for given in (missing, "--upload-pack=touch x"):
+        ctx["inputs"]["base"] = given
+        refused = runner.run(job, "Find the trusted base")
+        assert refused.returncode == 1 and "::error title=qlik-email::" in refused.stdout
+        assert ctx["steps"]["base"]["outputs"] == {}
+    assert not (top / "x").exists()
