@@ -302,7 +302,8 @@ def test_the_scheduled_drift_keeps_one_issue(sandbox, pipeline, gitlab, cli, mon
     for name, value in pipeline.variables.items():
         if name.endswith("_API_KEY"):
             monkeypatch.setenv(name, value)
-    assert cli("apply", str(pipeline.project / "config"), "--auto-approve").code == 0
+    config = str(pipeline.project / "config")
+    assert cli("apply", config, "--auto-approve", "--state", "git").code == 0
     schedule = {"CI_PIPELINE_SOURCE": "schedule"}
     clean = pipeline.run("qlik-email-drift", **schedule)
     assert clean.returncode == 0, clean.stdout + clean.stderr
@@ -318,7 +319,7 @@ def test_the_scheduled_drift_keeps_one_issue(sandbox, pipeline, gitlab, cli, mon
     assert pipeline.run("qlik-email-drift", **schedule).returncode == 0
     assert opened["title"].endswith("1 drifted, 1 unhealthy, 0 unreadable")
     assert len(opened["notes"]) == 1 and "The drift changed" in opened["notes"][0]
-    fixed = cli("apply", str(pipeline.project / "config"), "--auto-approve", "--rotate-secrets")
+    fixed = cli("apply", config, "--auto-approve", "--rotate-secrets", "--state", "git")
     assert fixed.code == 0, fixed
     assert pipeline.run("qlik-email-drift", **schedule).returncode == 0
     assert opened["state"] == "closed" and "healthy again" in opened["notes"][-1]

@@ -207,6 +207,15 @@ def test_what_the_pull_request_plan_shows_is_what_apply_does(sandbox, repository
     failed = cli("apply", str(repository.job()), "--auto-approve", "--state", "git")
     assert failed.code == 3, failed
     assert repository.record()[failing]["secretRef"] == f"${{file:.secrets/{failing}.smtp}}"
+    # The nightly drift reads the record (and only reads it): the secret apply
+    # could not send is drift the API alone cannot show.
+    commits = repository.state_commits()
+    drifted = cli("drift", str(repository.job()), "--state", "git")
+    assert drifted.code == 2, drifted
+    assert f"~ {failing} (" in drifted.stdout
+    assert "password: not applied yet (reference changed: " in drifted.stdout
+    assert "Drift: 1 drifted" in drifted.stdout
+    assert repository.state_commits() == commits
     sandbox.set_smtp_password(failing, REFUSED_PASSWORD)
     sandbox.reset_stats()
     retried_plan = tmp_path / "retried.json"
@@ -218,6 +227,7 @@ def test_what_the_pull_request_plan_shows_is_what_apply_does(sandbox, repository
     assert holds(sandbox, failing, REFUSED_PASSWORD)
     assert repository.record()[failing]["secretRef"] == "${file:.secrets/refused.smtp}"
     assert cli("plan", str(repository.job()), "--state", "git").stdout.startswith("No changes.")
+    assert cli("drift", str(repository.job()), "--state", "git").code == 0
 
 
 def test_a_record_that_cannot_be_pushed_stops_apply_before_any_write(sandbox, repository, cli):
