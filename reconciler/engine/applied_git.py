@@ -84,7 +84,13 @@ class GitStore:
         if not directory.is_dir():
             directory = directory.parent
         self.location = location
-        self.top = Path(self._git(directory, "rev-parse", "--show-toplevel").strip())
+        try:
+            self.top = Path(self._git(directory, "rev-parse", "--show-toplevel").strip())
+        except StateFileError as exc:
+            raise StateFileError(
+                f"--state git: {config} is not in a git checkout, whose remote would "
+                f"keep the record ({exc})"
+            ) from None
         prefix = self._git(directory, "rev-parse", "--show-prefix").strip()
         self.path = f"{prefix}{RECORD_NAME}"
         self._tip: str | None = None  # the commit the next push builds on

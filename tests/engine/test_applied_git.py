@@ -110,3 +110,10 @@ def test_state_remote_goes_with_state_git(cli, tmp_path):
     assert result.code == 1 and "--state-remote and --state-ref go with --state git" in (
         result.stderr
     )
+
+
+def test_state_git_outside_a_checkout_says_so(cli, tmp_path):
+    (tmp_path / "qlik-email.yaml").write_text("settings: {}\n")
+    result = cli("plan", str(tmp_path), "--state", "git")
+    assert result.code == 1
+    assert f"--state git: {tmp_path} is not in a git checkout" in result.stderr
