@@ -21,11 +21,12 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.engine.applier import ApplyReport, Outcome
 from reconciler.engine.trust import SecretMove, destination
 from reconciler.errors import StateFileError
-from reconciler.jsonfile import JsonRefused, read_json
+from reconciler.jsonfile import JsonRefused, parse_bounded, read_json
 from reconciler.model import NOT_RECORDED, TenantSpec
 
 STATE_KIND = "qlik-email/applied-state"
@@ -110,24 +111,21 @@ def state_document(record: AppliedRecord) -> dict[str, object]:
 
 
 def parse_record(text: str, where: str) -> AppliedRecord:
-    """The record in `text` (a state document); StateFileError naming `where` if
-    it is not one this version can use."""
+    """The record in `text` (a state document, bounded before it is parsed);
+    StateFileError naming `where` if it is not one this version can use."""
+    try:
+        document = parse_bounded(text.encode("utf-8"))
+    except JsonRefused as exc:
+        raise StateFileError(f"{where}: cannot read the applied-state file: {exc}") from None
+    except ValueError as exc:  # not JSON
+        raise StateFileError(f"{where}: not an applied-state file: {exc}") from None
+    return _record_of(document, where)
+
+
+def _record_of(document: Any, where: str) -> AppliedRecord:
+    """The record a parsed state document holds, checked against its schema."""
     from reconciler.jsonschemas import schema_errors
 
-    try:
-<<<<<<< HEAD
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StateFileError(f"{where}: not an applied-state file: {exc}") from None
-=======
-        document = read_json(path)
-    except FileNotFoundError:
-        return AppliedRecord()
-    except (OSError, UnicodeDecodeError, JsonRefused) as exc:
-        raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
-    except ValueError as exc:  # not JSON
-        raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
->>>>>>> main
     errors = schema_errors("state.schema.json", document)
     if errors:
         location = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
@@ -153,12 +151,14 @@ def record_text(record: AppliedRecord) -> str:
 def load_record(path: Path) -> AppliedRecord:
     """The record saved at `path`; an empty one when the file does not exist yet."""
     try:
-        text = path.read_text(encoding="utf-8")
+        document = read_json(path)
     except FileNotFoundError:
         return AppliedRecord()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, JsonRefused) as exc:
         raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
-    return parse_record(text, str(path))
+    except ValueError as exc:  # not JSON
+        raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
+    return _record_of(document, str(path))
 
 
 def save_record(path: Path, record: AppliedRecord) -> None:

@@ -251,6 +251,7 @@ def _run_git(
             input=data,
             capture_output=True,
             text=True,
+            errors="replace",  # a record that is not UTF-8 is refused by its schema
             env=environment,
             timeout=_GIT_TIMEOUT_S,
             check=False,

@@ -38,7 +38,6 @@ from reconciler.engine.applier import (
     internal_error,
     unchanged_report,
 )
-<<<<<<< HEAD
 from reconciler.engine.drift import (
     ConnectionCheck,
     DriftReport,
@@ -46,9 +45,6 @@ from reconciler.engine.drift import (
     with_unapplied_secrets,
     withhold_text,
 )
-from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
-=======
-from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report, withhold_text
 from reconciler.engine.fleet import (
     Phase,
     Progress,
@@ -57,7 +53,6 @@ from reconciler.engine.fleet import (
     step_deadlines,
     unresolvable,
 )
->>>>>>> main
 from reconciler.engine.planner import make_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Feed, Selection
