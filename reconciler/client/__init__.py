@@ -28,8 +28,8 @@ Behaviour:
 - deadlines (see `deadline`): the engine runs each tenant's step within its
   deadline; a `Retry-After` longer than what is left is an ApiError at once;
 - TLS is always verified (`tls`), proxies come from the environment as httpx
-  reads them (`transport.environment_mounts`), redirects are errors; nothing logged or raised holds a body, header,
-  token or secret.
+  reads them (`transport.environment_mounts`), redirects are errors; nothing
+  logged or raised holds a body, header, token or secret.
 
 Exceptions (from `reconciler.errors`), each naming the tenant:
 
