@@ -16,7 +16,9 @@ from reconciler.cli.options import (
     fleet_options,
     fleet_view_options,
     markdown_option,
+    state_option,
 )
+from reconciler.cli.record import open_store, read_record
 from reconciler.engine.trust import NOT_READ_REASON
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 @markdown_option
 @fleet_view_options
 @base_option
+@state_option
 @click.option(
     "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
 )
@@ -53,13 +56,18 @@ def drift(
     html_file: str | None,
     csv_file: str | None,
     base: TrustedBase | None,
+    state_file: str | None,
+    state_remote: str | None,
+    state_ref: str | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
     """Report config drift (live differs from PATH) and health per tenant.
 
     Exit 0 when clean, 2 when some tenant drifted or is unhealthy, 1 on error.
-    Like plan, it resolves only the API credentials and runs no command.
+    Like plan, it resolves only the API credentials and runs no command. With
+    --state (FILE or git), a secret the record says apply has not sent yet is
+    drift too (the record is only read).
     """
     engine = load_engine(
         state,
@@ -72,6 +80,9 @@ def drift(
         base=base,
         stream=True,
     )
+    store = open_store(state_file, state_remote, state_ref, path)
+    if store is not None:
+        engine.record = read_record(store)
     report = engine.drift(verify=verify, today=_today())
     emit(
         state,

@@ -13,6 +13,8 @@ from reconciler.engine.drift import (
     drift_fingerprint,
 )
 from reconciler.model import FieldChange, Health
+from reconciler.report import escape
+from reconciler.report.plan import resend_reason
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
@@ -53,7 +55,10 @@ def change_text(tenant: TenantDrift) -> list[str]:
     """One line per field that drifted: live and desired values, never a secret."""
     lines = []
     for c in tenant.changes:
-        if c.sensitive:
+        if c.sensitive and c.compared_with == "state":  # drift --state
+            why = escape.terminal(resend_reason(c))
+            lines.append(f"{c.field}: not applied yet ({why}); the next apply re-sends it")
+        elif c.sensitive:
             lines.append(f"{c.field}: secret missing on the tenant (passwordExists false)")
         else:
             lines.append(f"{c.field}: live {show(c.before)}, desired {show(c.after)}")
