@@ -11,7 +11,13 @@ from urllib.parse import quote, quote_plus
 # Lines qlik-email itself writes as workflow commands.
 OWN_COMMANDS = ("::add-mask::", "::error ")
 _COMMAND = re.compile(r"^\s*(::|##\[)")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls, bidirectional and other format characters, line and paragraph
+# separators, tag characters (not the zero-width space, which follows an @ in
+# Markdown to keep a mention from pinging).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200e\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\U000e0000-\U000e007f]"
+)
 _OWN_HTML = re.compile(r"</?(details|summary)>")
 _HTML = re.compile(r"<[A-Za-z!/?]")
 _MENTION = re.compile(r"(?<![\\\w\u200b])@[A-Za-z0-9]")
