@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import random
 import secrets
-import string
 import time
 import unicodedata
 from urllib.parse import quote
