@@ -44,6 +44,7 @@ import asyncio
 import base64
 import itertools
 import json
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
@@ -109,6 +110,18 @@ def echo_forms(secret: str) -> list[str]:
         " ".join(secret),
         secret[:half] + "\n  " + secret[half:],
         f"first half {secret[:half]} and later the rest: {secret[half:]}",
+        # Spellings only a normalising scrubber finds (for secrets of 8
+        # characters or more): escapes of either case, some characters only,
+        # HTML character references, case, Unicode forms, invisible characters.
+        "".join(f"\\u{ord(c):04X}" if i % 3 == 0 else c for i, c in enumerate(secret)),
+        "".join(f"&#{ord(c)};" if i % 2 else f"&#x{ord(c):X};" for i, c in enumerate(secret)),
+        secret.upper(),
+        secret.lower(),
+        unicodedata.normalize("NFD", secret),
+        "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in secret),  # fullwidth
+        "\u200b".join(secret),
+        "\xad".join(secret),
+        raw.hex().upper(),
     ]
 
 
