@@ -150,8 +150,8 @@ def _lower(match: re.Match[str]) -> str:
 def normal_forms_of(secret: str, forms: dict[str, bool] | None = None) -> dict[str, bool]:
     """The forms of `secret` looked for in normalised text (`normalise`): every
     form of `forms_of` (or `forms`) normalised (many are one), and its UTF-8
-    bytes in hex; each with whether pieces of it are looked for too. None for a
-    secret shorter than NORMAL_MIN characters."""
+    bytes in hex; each with whether pieces of it are looked for too. Empty for
+    a secret shorter than NORMAL_MIN characters."""
     return _normal_forms(secret, forms_of(secret) if forms is None else forms)[0]
 
 
