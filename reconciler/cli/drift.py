@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from reconciler.cli.app import State, err
 from reconciler.cli.common import drift_exit_code, drift_output, emit, load_engine
 from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
 from reconciler.engine.trust import NOT_READ_REASON
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
@@ -39,7 +43,7 @@ def drift(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
-    base: str | None,
+    base: TrustedBase | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
