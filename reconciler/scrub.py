@@ -212,13 +212,12 @@ _UNSIMPLE = re.compile(f"[\\\\&%\\s{IGNORED}\U00010000-\U0010ffff]")
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
 _UNCOVERED = re.compile(f"[\\s{IGNORED}]")
 _KEPT = re.compile(f"[^\\s{IGNORED}]+")  # a run of what step 1 keeps
-_SPECIAL = re.compile(
+_ESCAPED = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a surrogate pair
     r"|\\u[0-9a-fA-F]{4}"
     r'|\\["\\/bfnrt]'
     r"|&#[0-9]{1,8};?|&#[xX][0-9a-fA-F]{1,8};?|&[A-Za-z][A-Za-z0-9]{1,31};"
     r"|(?:%[0-9a-fA-F]{2})+"
-    r"|[^\x00-\x7f]+"  # non-ASCII: folded character by character
 )
 _JSON_SHORT = {
     '"': '"',
@@ -231,6 +230,10 @@ _JSON_SHORT = {
     "t": "\t",
 }
 _AS_IS, _ESCAPE, _UNEVEN = 0, 1, 2  # kinds of pieces of a normalised text
+# The folds and decoded escapes met so far, each table emptied when it reaches
+# _MEMO entries: a hostile text of every code point must not grow them for ever.
+_MEMO = 1 << 16
+_MEMO_ESCAPE = 16  # longer escapes (runs of percent escapes) are decoded every time
 
 
 def _strip(text: str) -> str:
@@ -242,21 +245,37 @@ def _strip(text: str) -> str:
     return _IGNORED.sub("", compact)
 
 
-class _Folds(dict[str, str]):
-    """Character -> its fold (step 3), computed once per character."""
+class _Folds(dict[int, str]):
+    """Code point -> the fold of its character (step 3), computed once per
+    character: a table for `str.translate`."""
 
-    def __missing__(self, char: str) -> str:
-        decomposed = unicodedata.normalize("NFKD", char)
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
         folded = _strip(unicodedata.normalize("NFKD", decomposed.casefold()))
-        self[char] = folded
+        if len(self) >= _MEMO:
+            self.clear()
+        self[code] = folded
         return folded
 
 
 _FOLDS = _Folds()
+_ESCAPES: dict[str, str] = {}  # escape -> what it decodes to, folded
+
+
+def _fold_escape(escape: str) -> str:
+    """What an escape of `_ESCAPED` stands for, folded (step 2 then 3)."""
+    folded = _ESCAPES.get(escape)
+    if folded is None:
+        folded = _strip(_decode(escape).translate(_FOLDS))
+        if len(escape) <= _MEMO_ESCAPE:  # not a run of percent escapes of any length
+            if len(_ESCAPES) >= _MEMO:
+                _ESCAPES.clear()
+            _ESCAPES[escape] = folded
+    return folded
 
 
 def _decode(escape: str) -> str:
-    """What an escape of `_SPECIAL` stands for."""
+    """What an escape of `_ESCAPED` stands for."""
     lead = escape[0]
     if lead == "\\":
         if escape[1] != "u":
@@ -275,8 +294,9 @@ class Normal:
     """A text normalised (`normalise`), with the way back to its positions.
 
     `pieces` (None: every character stood for itself, after step 1) lists, in
-    order, (start in `text`, start and end in `stripped`, kind) for each run of
-    plain ASCII, escape, or run of non-ASCII characters."""
+    order, (start in `text`, start and end in `stripped`, kind) for each
+    escape, and each run between escapes: ASCII (one character each) or not
+    (folded character by character, to as many characters as may be)."""
 
     text: str
     stripped: str
@@ -285,14 +305,15 @@ class Normal:
     def origins(self, original: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """`spans` of `text`, as spans of `original` (the text normalised): an
         escape is covered whole, and so is what was stripped inside a span."""
+        ends: dict[int, list[int]] = {}  # piece -> where each of its characters' folds end
         positions: list[int] = []
         for start, end in spans:
-            positions += (self._back(start, first=True), self._back(end - 1, first=False))
+            positions += (self._back(start, True, ends), self._back(end - 1, False, ends))
         if len(self.stripped) != len(original):
             positions = _originals(original, positions)
         return [(positions[k], positions[k + 1] + 1) for k in range(0, len(positions), 2)]
 
-    def _back(self, position: int, *, first: bool) -> int:
+    def _back(self, position: int, first: bool, ends: dict[int, list[int]]) -> int:
         """Where in `stripped` the character at `position` of `text` comes from:
         the first or the last character of what it was decoded or folded from."""
         pieces = self.pieces
@@ -304,11 +325,13 @@ class Normal:
             return begin + position - start
         if kind == _ESCAPE:
             return begin if first else end - 1
-        for offset in range(end - begin):  # _UNEVEN: fold again to find it
-            start += len(_FOLDS[self.stripped[begin + offset]])
-            if start > position:
-                return begin + offset
-        return end - 1  # pragma: no cover - position is inside this piece
+        known = ends.get(at)
+        if known is None:  # folded again, once per piece a span touches
+            known = ends[at] = []
+            for char in self.stripped[begin:end]:
+                start += len(_FOLDS[ord(char)])
+                known.append(start)
+        return begin + bisect.bisect_right(known, position)
 
 
 def normalise(text: str) -> Normal:
@@ -319,38 +342,46 @@ def normalise(text: str) -> Normal:
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     length = position = 0
-    for match in _SPECIAL.finditer(stripped):
+    for match in _ESCAPED.finditer(stripped):
         begin, end = match.span()
         if begin > position:
-            plain = stripped[position:begin].lower()
-            pieces.append((length, position, begin, _AS_IS))
-            parts.append(plain)
-            length += len(plain)
-        found = match.group()
-        if found[0] in "\\&%":
-            folded, kind = _strip("".join(map(_FOLDS.__getitem__, _decode(found)))), _ESCAPE
-        else:
-            folds = list(map(_FOLDS.__getitem__, found))
-            folded = "".join(folds)
-            even = len(folded) == len(found) and all(len(fold) == 1 for fold in folds)
-            kind = _AS_IS if even else _UNEVEN
+            length = _run(stripped, position, begin, parts, pieces, length)
+        folded = _fold_escape(match.group())
         # A piece that folds to nothing is not listed: a position is never in it.
         if folded:
-            pieces.append((length, begin, end, kind))
+            pieces.append((length, begin, end, _ESCAPE))
             parts.append(folded)
             length += len(folded)
         position = end
     if position < len(stripped):
-        pieces.append((length, position, len(stripped), _AS_IS))
-        parts.append(stripped[position:].lower())
+        _run(stripped, position, len(stripped), parts, pieces, length)
     return Normal("".join(parts), stripped, pieces)
+
+
+def _run(
+    stripped: str,
+    begin: int,
+    end: int,
+    parts: list[str],
+    pieces: list[tuple[int, int, int, int]],
+    length: int,
+) -> int:
+    """Fold `stripped[begin:end]` (no escape in it) into `parts`, listed in
+    `pieces`; returns the length of the normalised text so far."""
+    run = stripped[begin:end]
+    if run.isascii():
+        folded, kind = run.lower(), _AS_IS
+    else:
+        folded, kind = run.translate(_FOLDS), _UNEVEN
+    if folded:
+        pieces.append((length, begin, end, kind))
+        parts.append(folded)
+    return length + len(folded)
 
 
 def _simple(stripped: str) -> bool:
     """Whether `stripped` (step 1 done) normalises to itself in lower case."""
-    if stripped.isascii():
-        return "\\" not in stripped and "&" not in stripped and "%" not in stripped
-    return _SPECIAL.search(stripped) is None
+    return stripped.isascii() and not ("\\" in stripped or "&" in stripped or "%" in stripped)
 
 
 # What finds the spans of the forms (all, or those numbered in `only`) in a text.
