@@ -414,11 +414,28 @@ class Scrubber:
         # once they reach REBUILD_PER_KEY per key. A cost estimate only (two
         # threads may both count from the same value: a rebuild comes later).
         self._walked = 0
+        self._logs_only: Scrubber | None = None  # `add_for_logs`
         for secret in secrets:
             self.add(secret)
 
     def __len__(self) -> int:
         return len(self._secrets)
+
+    def add_for_logs(self, secret: str) -> None:
+        """Look for `secret` in `scrub_logs` only: a value that another party
+        chose (a server's access token), which may then hide nothing of a
+        report, but stays out of the --debug log and tracebacks, where a
+        server's text can arrive through an exception's message unscrubbed."""
+        with self._lock:
+            if self._logs_only is None:
+                self._logs_only = Scrubber()
+        self._logs_only.add(secret)
+
+    def scrub_logs(self, text: str) -> str:
+        """`scrub`, and the secrets of `add_for_logs` too: for log records and
+        tracebacks."""
+        text = self.scrub(text)
+        return text if self._logs_only is None else self._logs_only.scrub(text)
 
     def add(self, secret: str) -> None:
         """Look for `secret` from now on (cheap when it is known already)."""

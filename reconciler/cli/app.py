@@ -59,7 +59,7 @@ class RedactingFilter(logging.Filter):
         self.state = state
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scrub = self.state.scrubber.scrub
+        scrub = self.state.scrubber.scrub_logs
         message = record.getMessage()
         if record.exc_info:
             # Format the traceback now, so that it is scrubbed too.
@@ -274,7 +274,7 @@ def _main(argv: Sequence[str] | None, state: State) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so, and show the traceback only when asked
         if state.debug:
-            err(traceback.format_exc())
+            err(_active.scrub_logs(traceback.format_exc()))
         err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK

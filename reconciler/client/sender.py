@@ -321,9 +321,10 @@ class Sender:
                 tenant=target.name,
                 status=status,
             ) from None
-        # Before anything could print it, and for this server's text only
-        # (`Endpoint.issued`).
+        # Before anything could print it: from this server's text (`Endpoint.issued`),
+        # and from log records and tracebacks, never from the rest of the output.
         issued = target.endpoint.issued
         if issued is not None:  # pragma: no branch - endpoints of OAuth targets have one
             issued.add(token)
+        self.scrubber.add_for_logs(token)
         return token, lifetime

@@ -70,8 +70,16 @@ def plan(fleet: Fleet, fmt: str, tmp_path: Path, github: bool = False) -> Result
     previous = os.environ.get("GITHUB_ACTIONS")
     os.environ["GITHUB_ACTIONS"] = "true" if github else "false"
     try:
+        # --debug with the text format: the log and the report on one run.
+        debug = ["--debug"] if fmt == "text" else []
         result = run_cli(
-            "plan", str(fleet.repo), "--format", fmt, "--markdown", str(tmp_path / "plan.md")
+            *debug,
+            "plan",
+            str(fleet.repo),
+            "--format",
+            fmt,
+            "--markdown",
+            str(tmp_path / "plan.md"),
         )
     finally:
         if previous is None:
