@@ -44,7 +44,8 @@ secrets (10,000 tenants): an Aho-Corasick automaton of the index's keys
 walk in Python with one dictionary look-up per character and key length. The
 automaton is kept until a secret is added; while it is stale, texts are
 walked, and it is rebuilt once the texts walked since the last add (the one at
-hand included) are long enough to have paid for the rebuild (REBUILD_PER_KEY):
+hand included) are long enough to have paid for the rebuild (REBUILD_PER_KEY
+look-ups per key):
 so a long text rebuilds it at once, a stream of small ones after a while, and
 secrets added between small scrubs (the client, tenant after tenant) cost
 rebuilds only while the index is a few keys (the first secret or two,
@@ -78,11 +79,12 @@ NORMAL_MIN = 8  # secrets at least this long are also looked for normalised (`no
 # A current automaton is cheaper than the Python walk for any text, a few
 # characters included. Building one costs about as much as the automaton saves
 # on 3 to 9 characters of text per key of the index (bench/NOTES.md,
-# "Scrubber"), so a stale one is rebuilt once REBUILD_PER_KEY characters per
-# key were walked since the last add: a rebuild costs less than the walks
-# before it cost more than the automaton would have. At 10,000 tenants, about
-# 840 KB: a plan or report at once, never the few server answers between two
-# adds.
+# "Scrubber"), so a stale one is rebuilt once REBUILD_PER_KEY look-ups per key
+# were walked since the last add (a character walked costs one per key length,
+# in each pass: `_walk_cost`): a rebuild costs less than the walks before it
+# cost more than the automaton would have. At 10,000 tenants with long keys,
+# about 420 KB of text: a plan or report at once, never the few server answers
+# between two adds.
 REBUILD_PER_KEY = 12
 
 _SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
@@ -410,9 +412,10 @@ class Scrubber:
         # the search with it. Replaced whole, never changed once published, so a
         # scrub never sees one half-built.
         self._automaton: tuple[int, Any, _Find] | None = None
-        # Characters walked since the last add: a stale automaton is rebuilt
-        # once they reach REBUILD_PER_KEY per key. A cost estimate only (two
-        # threads may both count from the same value: a rebuild comes later).
+        # Look-ups walked since the last add (`_walk_cost` per character): a
+        # stale automaton is rebuilt once they reach REBUILD_PER_KEY per key. A
+        # cost estimate only (two threads may both count from the same value:
+        # a rebuild comes later).
         self._walked = 0
         self._logs_only: Scrubber | None = None  # `add_for_logs`
         for secret in secrets:
@@ -533,11 +536,12 @@ class Scrubber:
 
     def _finder(self, size: int) -> _Find:
         """How to find the keys in a text of `size` characters: the automaton
-        when it is current, or when walking this text would bring the characters
-        walked since the last add to REBUILD_PER_KEY per key; else the walk."""
+        when it is current, or when walking this text would bring what was
+        walked since the last add to REBUILD_PER_KEY look-ups per key; else the
+        walk."""
         built, forms = self._automaton, len(self._forms)
         if built is None or built[0] != forms:
-            walked = self._walked + size
+            walked = self._walked + size * self._walk_cost()
             # (No form yet, no key: an automaton needs one.)
             if not forms or walked < REBUILD_PER_KEY * len(self._index):
                 self._walked = walked
@@ -545,10 +549,19 @@ class Scrubber:
             built = self._build()
         return built[2]
 
+    def _walk_cost(self) -> int:
+        """Look-ups per character of a text walked: one per key length, in each
+        of the passes (the text, and the text normalised)."""
+        return max(1, len(self._lengths)) * (2 if self._normal else 1)
+
+    def _rebuild_size(self) -> int:
+        """The size of a text that rebuilds a stale automaton, alone."""
+        return -(-REBUILD_PER_KEY * len(self._index) // self._walk_cost())
+
     def _current(self) -> _Find:
         """The automaton's search whatever the text's size (built if stale):
         for tests and benchmarks."""
-        return self._finder(REBUILD_PER_KEY * len(self._index))
+        return self._finder(self._rebuild_size())
 
     def _build(self) -> tuple[int, Any, _Find]:
         """An automaton of the index's keys as they are now, published."""

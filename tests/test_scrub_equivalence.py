@@ -28,7 +28,6 @@ from scrub_reference import (
 from reconciler.scrub import (
     FRAGMENT,
     IGNORED,
-    REBUILD_PER_KEY,
     REDACTED,
     Scrubber,
     forms_of,
@@ -224,7 +223,7 @@ def test_every_way_finds_what_the_reference_finds(seed: int) -> None:
     secrets = random_secrets(rng, rng.randint(1, 30))
     scrubber = Scrubber(secrets)
     reference = ReferenceScrubber(secrets, forms=forms_of)
-    large = REBUILD_PER_KEY * len(scrubber._index) + 1  # `scrub` rebuilds for it
+    large = scrubber._rebuild_size() + 1  # `scrub` rebuilds for it
     for size in [0, 3, 8, 40, 200, 1_000, 5_000, large, 2 * large]:
         assert_same(scrubber, reference, random_text(rng, secrets, size))
 
@@ -254,7 +253,7 @@ def test_secrets_added_between_scrubs_are_found_and_small_texts_never_rebuild() 
         secrets.append(secret)
         scrubber.add(secret)
         reference.add(secret)
-        built, rebuild = scrubber._automaton, REBUILD_PER_KEY * len(scrubber._index)
+        built, rebuild = scrubber._automaton, scrubber._rebuild_size()
         small = random_text(rng, secrets, rebuild // 4)
         assert scrubber.scrub(small) == reference.scrub(small)
         assert scrubber._automaton is built  # stale: walked, not rebuilt for a small text
@@ -271,7 +270,7 @@ def test_a_stream_of_walked_texts_rebuilds_once_it_has_paid_for_it() -> None:
     rng = random.Random(9)
     secrets = random_secrets(rng, 20)
     scrubber, reference = Scrubber(secrets), ReferenceScrubber(secrets, forms=forms_of)
-    rebuild = REBUILD_PER_KEY * len(scrubber._index)
+    rebuild = scrubber._rebuild_size()
     walked: list[str] = []  # texts that add up to less than a rebuild's worth
     while True:
         text = random_text(rng, secrets, rebuild // 10)
