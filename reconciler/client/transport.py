@@ -34,9 +34,8 @@ from httpx_aiohttp import AiohttpTransport
 
 from reconciler.client.reply import WireBody
 
-# Bytes asked of aiohttp at a time. A compressed body is decoded a chunk at a
-# time, so this also bounds what one chunk can grow into before the size cap
-# sees it (deflate: about a thousandfold).
+# Bytes asked of aiohttp at a time (a compressed body is decoded a bounded
+# step at a time whatever the chunk: `decoding`).
 _CHUNK = 16 * 1024
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from reconciler.client import tls
+from reconciler.client.decoding import ACCEPT_ENCODING
 from reconciler.client.options import ClientOptions
 from reconciler.client.reply import Reply, read_body
 from reconciler.client.transport import HttpClient
@@ -111,7 +112,13 @@ class Wire:
             verify=tls.shared() if options.transport is None else True,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             timeout=httpx.Timeout(None, connect=min(10.0, options.timeout_s)),
-            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
+            headers={
+                "User-Agent": options.user_agent,
+                "Accept": "application/json",
+                # Only what `decoding` undoes within the size cap (httpx would
+                # also offer br and zstd when their packages are installed).
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             follow_redirects=False,
             trust_env=True,
         )
