@@ -40,11 +40,19 @@ Measured, median of `--repeat` runs (a fresh Scrubber each):
    index, then by its automaton (and the automaton's own count of its size).
 
 Every way must give the same text and document, checked.
+
+`--hostile-texts`: instead, the cost of scrubbing 512 KiB texts a hostile
+server could send (the most one answer may hold), made of what the
+normalising pass works hardest on: HTML character references, `\\uXXXX` and
+percent escapes, non-ASCII text, zero-width characters; and plain ASCII words
+for comparison. Best of `--repeat`, the automaton current, with the chosen
+secrets (and the baseline's, given one).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -256,6 +264,30 @@ def one_run(
     return result
 
 
+HOSTILE_TEXTS = {
+    "ASCII words": "tenant update senderName Acme ",
+    "HTML references": "&#80;&#x77;",
+    "\\u escapes": "\\u0050\\u0077",
+    "percent escapes": "%50%77%2B",
+    "non-ASCII": "Pässwörd Ünïcödé 中文 ",
+    "zero-width": "a\u200bb\xadc ",
+}
+
+
+def hostile_texts(modules: dict[str, ModuleType], secrets: list[str], repeat: int) -> None:
+    """Print the cost of scrubbing each of HOSTILE_TEXTS, 512 KiB long."""
+    size = 512 * 1024
+    figures: dict[str, dict[str, float]] = {}
+    for name, module in modules.items():
+        scrubber = module.Scrubber(secrets)
+        scrubber.scrub("x" * 2_000_000)  # builds the automaton
+        for kind, unit in HOSTILE_TEXTS.items():
+            text = (unit * (size // len(unit) + 1))[:size]
+            best = min(timed(functools.partial(scrubber.scrub, text))[0] for _ in range(repeat))
+            figures.setdefault(kind, {})[name] = round(best * 1e3, 1)
+    print(json.dumps({"ms per 512 KiB text": figures}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tenants", type=int, default=10_000)
@@ -263,6 +295,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", help="a scrub.py of an earlier build")
     parser.add_argument("--json", help="write every figure here")
+    parser.add_argument(
+        "--hostile-texts", action="store_true", help="the cost of hostile 512 KiB texts"
+    )
     parser.add_argument(
         "--text-only",
         action="store_true",
@@ -278,6 +313,12 @@ def main() -> None:
         "short": short_secrets,
     }
     secrets = make[args.secrets](args.tenants)
+    if args.hostile_texts:
+        modules = {"current": scrub}
+        if args.baseline:
+            modules = {"baseline": load_baseline(args.baseline), **modules}
+        hostile_texts(modules, secrets, args.repeat)
+        return
     plan = fleet_plan(args.tenants)
     text, document = render_plan_text(plan), plan_document(plan)
     figures: dict[str, Any] = {
