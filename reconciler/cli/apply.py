@@ -12,6 +12,7 @@ from reconciler.cli.app import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PARTIAL,
     EXIT_TERMINATED,
     State,
     err,
@@ -19,11 +20,14 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
 from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
+from reconciler.cli.record import open_store, read_record
 from reconciler.engine import ApplyHooks, ApplyOptions
-from reconciler.engine.applied import load_record, save_record, updated_record
+from reconciler.engine.applied import applied_entries
+from reconciler.engine.applied_store import RecordStore
+from reconciler.engine.applier import ApplyReport
 from reconciler.engine.planfile import is_plan_file, load_plan
-from reconciler.errors import PlanFileError, ReconcilerError
-from reconciler.model import Plan
+from reconciler.errors import PlanFileError, ReconcilerError, StateFileError
+from reconciler.model import Plan, TenantSpec
 from reconciler.report.plan import render_plan_text
 
 
@@ -80,6 +84,8 @@ def apply(
     force: bool,
     rotate_secrets: bool,
     state_file: str | None,
+    state_remote: str | None,
+    state_ref: str | None,
     test_email: str | None,
     report_file: str | None,
 ) -> int:
@@ -89,9 +95,10 @@ def apply(
     as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
     failed (see the report), 1 when nothing could start, 130/143 when interrupted.
 
-    With --state FILE, a secret whose reference or rotation marker differs from
-    the record of the last apply is re-sent, and FILE is then updated for the
-    tenants that ended applied.
+    With --state FILE (or --state git), a secret whose reference or rotation
+    marker differs from the record of the last apply is re-sent; the record is
+    checked to be writable before the first write to a tenant, and is updated
+    for the tenants that ended applied.
     """
     saved = load_plan(Path(path)) if is_plan_file(Path(path)) else None
     if saved is not None:
@@ -103,8 +110,9 @@ def apply(
     engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=True)
     if saved is not None:
         _check_origin(saved, str(engine.selection.desired.root))
-    if state_file is not None:
-        engine.record = load_record(Path(state_file))
+    store = open_store(state_file, state_remote, state_ref, path)
+    if store is not None:
+        engine.record = read_record(store)
     options = ApplyOptions(
         recheck=saved is not None or not auto_approve,
         test_email=test_email,
@@ -113,15 +121,15 @@ def apply(
         rotate_secrets=rotate_secrets and saved is None,
     )
     hooks = _Hooks(
-        state, show=saved is None and fmt == "text", ask=saved is None and not auto_approve
+        state,
+        show=saved is None and fmt == "text",
+        ask=saved is None and not auto_approve,
+        store=store,
     )
     run = engine.apply(options, saved=saved, hooks=hooks, handle_signals=True)
     if run.report is None:
         err("Apply cancelled.")
         return EXIT_ERROR
-    if state_file is not None and engine.record is not None:
-        record = updated_record(engine.record, engine.tenants, run.report)
-        save_record(Path(state_file), record)
     rendered = apply_output(run.report)
     if run.nothing_to_do:
         out("Nothing to apply: every tenant already matches the configuration.\n")
@@ -133,6 +141,8 @@ def apply(
         markdown_file=markdown_file,
         show=not run.nothing_to_do,
     )
+    if store is not None and not _recorded(store, engine.tenants, run.report):
+        return EXIT_PARTIAL
     if run.nothing_to_do:
         return EXIT_OK
     if run.signal is not None:
@@ -141,21 +151,53 @@ def apply(
 
 
 def _check_origin(plan: Plan, root: str) -> None:
-    """Refuse a plan made from another configuration repository than `root`."""
-    if plan.config_root is not None and plan.config_root != root:
-        raise PlanFileError(
-            f"this plan was made from the configuration at {plan.config_root}, not {root}: "
-            "a saved plan applies only to the repository it was made from; run apply "
-            "there (or name it with --config) after reviewing it"
+    """Refuse a plan made from another configuration repository than `root`: the
+    same directory, or (a job of its own, in another checkout) the same
+    directory of a checkout of the commit the plan was made from."""
+    if plan.config_root is None or plan.config_root == root:
+        return
+    if plan.config_commit is not None:
+        from reconciler.config.checkout import checkout_place
+
+        here = checkout_place(root)
+        if here is not None and (here.commit, here.path) == (
+            plan.config_commit,
+            plan.config_path,
+        ):
+            return
+    raise PlanFileError(
+        f"this plan was made from the configuration at {plan.config_root}, not {root}: "
+        "a saved plan applies only to the repository it was made from (or to a "
+        "checkout of the same commit); run apply there (or name it with --config) "
+        "after reviewing it"
+    )
+
+
+def _recorded(store: RecordStore, specs: tuple[TenantSpec, ...], report: ApplyReport) -> bool:
+    """Record the tenants that ended applied; False (said on stderr) when the
+    record could not be written, after the tenants were."""
+    entries = applied_entries(specs, report)
+    if not entries:
+        return True
+    try:
+        store.save(entries)
+    except StateFileError as exc:
+        err(
+            f"Error: {exc}. The tenants were changed as the report shows, but the "
+            f"record at {store.where} does not say so: the next apply re-sends the "
+            f"secrets of the {len(entries)} tenant(s) applied."
         )
+        return False
+    return True
 
 
 class _Hooks(ApplyHooks):
-    """Print the plan (text format), ask for confirmation (interactive runs), and
-    say what happens when a signal arrives."""
+    """Print the plan (text format), ask for confirmation (interactive runs),
+    claim the record before anything is written, and say what happens when a
+    signal arrives."""
 
-    def __init__(self, state: State, *, show: bool, ask: bool) -> None:
-        self.state, self.show, self.ask = state, show, ask
+    def __init__(self, state: State, *, show: bool, ask: bool, store: RecordStore | None) -> None:
+        self.state, self.show, self.ask, self.store = state, show, ask, store
 
     def planned(self, plan: Plan) -> None:
         if self.show:
@@ -163,6 +205,15 @@ class _Hooks(ApplyHooks):
             out(render_plan_text(plan, color=color), color=color)
 
     def confirm(self, plan: Plan) -> bool:
+        approved = self._approved()
+        if approved and self.store is not None:
+            try:
+                self.store.claim()
+            except StateFileError as exc:
+                raise StateFileError(f"{exc}; nothing was changed") from None
+        return approved
+
+    def _approved(self) -> bool:
         if not self.ask:
             return True
         if not sys.stdin.isatty():

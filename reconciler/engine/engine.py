@@ -38,7 +38,13 @@ from reconciler.engine.applier import (
     internal_error,
     unchanged_report,
 )
-from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report, withhold_text
+from reconciler.engine.drift import (
+    ConnectionCheck,
+    DriftReport,
+    build_report,
+    with_unapplied_secrets,
+    withhold_text,
+)
 from reconciler.engine.fleet import (
     Phase,
     Progress,
@@ -371,9 +377,13 @@ class Engine:
             if name in checks:
                 checks[name] = checks[name].withheld()
         settings = self.selection.desired.settings
-        return build_report(
+        report = build_report(
             self.readable, live, settings.ignore, today, checks, shard=self.selection.shard
         )
+        if self.record is None:
+            return report
+        moves = secret_moves(self.record, self.readable)
+        return with_unapplied_secrets(report, moves, self.readable)
 
     def _unchecked(self, tenants: Sequence[TenantSpec]) -> list[str]:
         """The tenants whose server text cannot be checked for their e-mail

@@ -35,6 +35,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
         document["configRoot"] = plan.config_root
+    if plan.config_commit is not None:
+        document["configCommit"] = plan.config_commit
+        document["configPath"] = plan.config_path or ""
     document["shard"] = plan.shard
     document["applyNeeds"] = [{"flag": n.flag, "reason": n.reason} for n in plan.needs]
     return document
@@ -87,6 +90,8 @@ def plan_from_document(document: dict[str, Any]) -> Plan:
         shard=document.get("shard"),
         config_root=document.get("configRoot"),
         needs=tuple(ApplyNeed(n["flag"], n["reason"]) for n in document.get("applyNeeds", [])),
+        config_commit=document.get("configCommit"),
+        config_path=document.get("configPath"),
     )
 
 

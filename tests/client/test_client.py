@@ -43,7 +43,7 @@ from reconciler.client import (
 )
 from reconciler.client.failures import MAX_DETAIL, describe_transport_error, is_retryable
 from reconciler.client.reply import parse_json
-from reconciler.client.transport import HttpClient, Transport, translate
+from reconciler.client.transport import Transport, translate
 from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.model import DesiredEmail, Provider
 from reconciler.sandbox.hostile import gzipped_zeros
@@ -927,13 +927,14 @@ def test_the_session_runs_one_aiohttp_client_that_keeps_no_cookies() -> None:
         tenant = api_key_tenant(s, base)
         for _ in range(3):
             assert await tenant.get_email_config() == NO_CONFIG
-        client = s._wire._client
-        assert isinstance(client, HttpClient) and isinstance(client._transport, Transport)
-        aio = client._transport.client
+        transport = s._wire._transport
+        assert isinstance(s._wire._client, httpx.AsyncClient)
+        assert isinstance(transport, Transport)
+        aio = transport._session
         assert isinstance(aio, aiohttp.ClientSession)
         assert isinstance(aio.cookie_jar, aiohttp.DummyCookieJar)
         assert aio.connector is not None and aio.connector.limit == 8
-        assert client._transport.ssl_context is tls.shared()
+        assert transport._ssl is tls.shared()
 
     with tcp_server(serve) as base:
         run(real_session(connections=8), work)
