@@ -124,14 +124,36 @@ Auth = ApiKeyAuth | OAuthAuth
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A tenant deliberately left alone (`paused:` in its file): not contacted by
+    plan, apply or drift while `until` (the last paused day, inclusive; None: no
+    end) has not passed."""
+
+    reason: str
+    until: date | None = None
+    source: SourcePos | None = field(default=None, compare=False)
+
+    def active(self, today: date) -> bool:
+        """Whether the tenant is still paused on `today`."""
+        return self.until is None or today <= self.until
+
+    def describe(self) -> str:
+        """`REASON (until YYYY-MM-DD)`, as reports show it."""
+        until = f" (until {self.until.isoformat()})" if self.until is not None else ""
+        return f"{self.reason}{until}"
+
+
+@dataclass(frozen=True, slots=True)
 class TenantSpec:
-    """One managed tenant. `email` None means `email: absent` (delete the config)."""
+    """One managed tenant. `email` None means `email: absent` (delete the config);
+    `paused` is the tenant's pause, whether or not its end has passed."""
 
     name: str
     url: str
     auth: Auth
     email: DesiredEmail | None
     source: SourcePos
+    paused: Pause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +315,7 @@ class TenantPlan:
     desired_fingerprint: str = ""
     error: str | None = None
     not_read: str | None = None  # why the tenant was not contacted (`--base`)
+    paused: str | None = None  # the pause's reason (and end): not contacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +344,14 @@ class Plan:
     @property
     def planned(self) -> tuple[TenantPlan, ...]:
         """The tenants that were read and planned."""
-        return tuple(t for t in self.tenants if t.error is None and t.not_read is None)
+        return tuple(
+            t for t in self.tenants if t.error is None and t.not_read is None and t.paused is None
+        )
+
+    @property
+    def paused(self) -> tuple[TenantPlan, ...]:
+        """The tenants paused in their files (not contacted)."""
+        return tuple(t for t in self.tenants if t.paused is not None)
 
     @property
     def not_read(self) -> tuple[TenantPlan, ...]:

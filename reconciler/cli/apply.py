@@ -123,7 +123,9 @@ def apply(
         record = updated_record(engine.record, engine.tenants, run.report)
         save_record(Path(state_file), record)
     rendered = apply_output(run.report)
-    if run.nothing_to_do:
+    # Paused tenants are listed even when nothing else is to be done.
+    quiet = run.nothing_to_do and not run.plan.paused
+    if quiet:
         out("Nothing to apply: every tenant already matches the configuration.\n")
     emit(
         state,
@@ -131,7 +133,7 @@ def apply(
         fmt,
         json_file=report_file,
         markdown_file=markdown_file,
-        show=not run.nothing_to_do,
+        show=not quiet,
     )
     if run.nothing_to_do:
         return EXIT_OK

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from datetime import date
-
 import click
 
 from reconciler.cli.app import State, err
 from reconciler.cli.common import drift_exit_code, drift_output, emit, load_engine
-from reconciler.cli.options import base_option, fleet_options, format_option, markdown_option
+from reconciler.cli.options import (
+    base_option,
+    fleet_options,
+    format_option,
+    markdown_option,
+    today_from_env,
+)
 from reconciler.engine.trust import NOT_READ_REASON
-
-TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
 
 @click.command()
@@ -59,22 +60,9 @@ def drift(
         base=base,
         stream=True,
     )
-    report = engine.drift(verify=verify, today=_today())
+    report = engine.drift(verify=verify, today=today_from_env())
     emit(state, drift_output(report), fmt, json_file=report_file, markdown_file=markdown_file)
-    held = len(engine.tenants) - len(engine.readable)
+    held = sum(1 for t in engine.tenants if t.name in engine.trust.not_read)
     if held:
         err(f"Note: {held} tenant(s) not read: {NOT_READ_REASON}.")
     return drift_exit_code(report)
-
-
-def _today() -> date:
-    """Today, or the date in QLIK_EMAIL_TODAY (YYYY-MM-DD): tests, and a look at
-    which ignore rules will have expired by a given day."""
-    text = os.environ.get(TODAY_VARIABLE, "").strip()
-    if not text:
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        message = f"{TODAY_VARIABLE} must be a date like 2026-12-31, got {text!r}"
-        raise click.UsageError(message) from None

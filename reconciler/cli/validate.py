@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import click
 
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, err, out
-from reconciler.cli.options import allowed_hosts_from_env, base_option
+from reconciler.cli.options import allowed_hosts_from_env, base_option, today_from_env
 from reconciler.config import load_config
 from reconciler.config.base import load_against_base
 from reconciler.config.policy import tls_warnings
@@ -61,7 +63,7 @@ def validate(
         out(dumps(_document([], exc)))
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
-    for warning in tls_warnings(chosen):
+    for warning in [*tls_warnings(chosen), *pause_warnings(chosen, today_from_env())]:
         err(escape.terminal(warning))
     if check_secrets:
         # Here only: the engine brings the HTTP client, which plain validation
@@ -81,6 +83,18 @@ def validate(
         f"{counts['absent']} absent).{resolved}\n"
     )
     return EXIT_OK
+
+
+def pause_warnings(tenants: Sequence[TenantSpec], today: date) -> list[str]:
+    """A warning for each tenant whose pause ended before `today`: it is
+    contacted again, and the file still says it is paused."""
+    return [
+        f"{t.paused.source or t.source}: warning: tenant {t.name} is paused until "
+        f"{t.paused.until}, which has passed: the tenant is contacted again "
+        "(remove paused:, or set a later until:)"
+        for t in tenants
+        if t.paused is not None and not t.paused.active(today)
+    ]
 
 
 def _load(path: str, base: str | None) -> DesiredState:

@@ -28,6 +28,7 @@ from reconciler.model import (
     DesiredEmail,
     IgnoreRule,
     OAuthAuth,
+    Pause,
     Provider,
     Safety,
     Settings,
@@ -92,6 +93,20 @@ def build_tenant(
         auth=auth,
         email=None if email == ABSENT else _desired_email(email, _secret_source(doc, defaults)),
         source=SourcePos(doc.file, line, column),
+        paused=_pause(doc),
+    )
+
+
+def _pause(doc: Document) -> Pause | None:
+    """The tenant's `paused:` (a validated mapping), or None."""
+    spec = doc.get("paused")
+    if not isinstance(spec, dict):
+        return None
+    until = spec.get("until")
+    return Pause(
+        reason=" ".join(str(spec["reason"]).split()),
+        until=None if until is None else date.fromisoformat(until),
+        source=SourcePos(doc.file, *doc.position(("paused",), key=True)),
     )
 
 

@@ -40,6 +40,7 @@ class Outcome(str, Enum):
     SKIPPED = "skipped"  # not attempted: stale plan, interrupted, or not in the config
     UNCHANGED = "unchanged"  # nothing to do
     NOT_READ = "not-read"  # its live state could not be read: nothing planned or sent
+    PAUSED = "paused"  # paused in its file: not contacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.interrupted and all(
-            r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED) for r in self.results
+            r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.PAUSED) for r in self.results
         )
 
     @property
@@ -105,16 +106,25 @@ class ApplyOptions:
 
 def changed_tenants(plan: Plan) -> list[TenantPlan]:
     """The tenants of `plan` that apply writes to."""
-    return [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    return [
+        t
+        for t in plan.tenants
+        if t.error is None and t.paused is None and t.action is not Action.NOOP
+    ]
 
 
 def unchanged_report(plan: Plan) -> ApplyReport:
     """The report of a run that had nothing to apply."""
-    results = (
-        _untouched(t) if t.error is not None else TenantResult.of(t, Outcome.UNCHANGED)
-        for t in plan.tenants
-    )
-    return ApplyReport(tuple(results), shard=plan.shard)
+    return ApplyReport(tuple(_not_written(t) for t in plan.tenants), shard=plan.shard)
+
+
+def _not_written(tenant: TenantPlan) -> TenantResult:
+    """The result of a tenant apply has nothing to write to."""
+    if tenant.error is not None:
+        return _untouched(tenant)
+    if tenant.paused is not None:
+        return TenantResult.of(tenant, Outcome.PAUSED, tenant.paused)
+    return TenantResult.of(tenant, Outcome.UNCHANGED)
 
 
 async def apply_plan(
@@ -145,8 +155,7 @@ async def apply_plan(
         for t, r in zip(work, done, strict=True)
         if r is None
     ]
-    results += [_untouched(t) for t in plan.tenants if t.error is not None]
-    results += [TenantResult.of(t, Outcome.UNCHANGED) for t in plan.tenants if _noop(t)]
+    results += [_not_written(t) for t in plan.tenants if t.error is not None or _noop(t)]
     interrupted = stop is not None and stop.is_set()
     ordered = tuple(sorted(results, key=lambda r: r.tenant))
     return ApplyReport(ordered, interrupted=interrupted, shard=plan.shard)

@@ -31,6 +31,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "unchanged": plan.count(Action.NOOP),
         "errors": len(plan.errors),
         "notRead": len(plan.not_read),
+        "paused": len(plan.paused),
     }
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
@@ -61,6 +62,7 @@ def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
         ],
         "error": tenant.error,
         "notRead": tenant.not_read,
+        "paused": tenant.paused,
     }
 
 
@@ -116,6 +118,7 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
         desired_fingerprint=data["desiredFingerprint"],
         error=data["error"],
         not_read=data.get("notRead"),
+        paused=data.get("paused"),
     )
 
 

@@ -7,6 +7,7 @@ import fnmatch
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from reconciler.config.loader import ConfigLoad
@@ -86,7 +87,7 @@ class Feed:
     the last files are parsed.
 
     Iterating loads one file per step and gives the tenant to contact now, or
-    None: not selected, not vouched for by the base, or the configuration has a
+    None: not selected, paused on `today`, not vouched for by the base, or the configuration has a
     problem (once it has one, no tenant is given: the run will fail). `finish`
     loads what is left and returns the Selection and the Trust, or raises the
     ConfigError (every problem of every file) or the bad `--tenant`, exactly as
@@ -100,8 +101,10 @@ class Feed:
         shard: str | None = None,
         concurrency: int | None = None,
         base: DesiredState | None = None,
+        today: date | None = None,
     ) -> None:
         self._load = load
+        self.today = today or date.today()
         self._patterns = tuple(patterns)
         self._shard_text = shard
         self._shard = parse_shard(shard) if shard else None
@@ -129,6 +132,8 @@ class Feed:
 
     def _contact(self, tenant: TenantSpec) -> bool:
         if not self._load.ok or not chosen(tenant.name, self._patterns, self._shard):
+            return False
+        if tenant.paused is not None and tenant.paused.active(self.today):
             return False
         return self._judge is None or self._judge.add(tenant)
 

@@ -11,6 +11,7 @@ from reconciler.report.style import (
     Painter,
     envelope,
     md_cell,
+    paused_line,
     truncate_markdown,
     unreadable_line,
 )
@@ -22,6 +23,7 @@ _MARK = {
     Outcome.SKIPPED: ("--", "yellow"),
     Outcome.UNCHANGED: ("  ", "dim"),
     Outcome.NOT_READ: ("xx", "red"),
+    Outcome.PAUSED: ("||", "dim"),
 }
 _EMOJI = {
     Outcome.APPLIED: ":white_check_mark:",
@@ -30,6 +32,7 @@ _EMOJI = {
     Outcome.SKIPPED: ":fast_forward:",
     Outcome.UNCHANGED: "",
     Outcome.NOT_READ: ":x:",
+    Outcome.PAUSED: ":pause_button:",
 }
 
 
@@ -41,6 +44,8 @@ def apply_summary(report: ApplyReport) -> str:
         f"{report.count(Outcome.FAILED)} failed, "
         f"{report.count(Outcome.SKIPPED)} skipped, {report.count(Outcome.UNCHANGED)} unchanged."
     )
+    if report.count(Outcome.PAUSED):
+        line += f" {report.count(Outcome.PAUSED)} paused (not contacted)."
     if report.not_read:
         line += f" {len(report.not_read)} tenant(s) could not be read."
     return line + (" Interrupted." if report.interrupted else "")
@@ -64,6 +69,8 @@ def _text_line(result: TenantResult, paint: Painter) -> str:
     mark, colour = _MARK[result.outcome]
     if result.outcome is Outcome.NOT_READ:
         return paint(unreadable_line(result.tenant, result.url, result.message), colour)
+    if result.outcome is Outcome.PAUSED:
+        return paint(paused_line(result.tenant, result.url, result.message), colour)
     head = paint(f"{mark} {result.tenant}: {result.action.value} {result.outcome.value}", colour)
     return (
         head
@@ -129,6 +136,7 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
         Outcome.VERIFY_FAILED,
         Outcome.SKIPPED,
         Outcome.APPLIED,
+        Outcome.PAUSED,
         Outcome.UNCHANGED,
     ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
