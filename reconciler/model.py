@@ -10,6 +10,7 @@ Field names are those of the configuration language (`serverAddress`,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -174,6 +175,8 @@ class IgnoreRule:
     field: str
     reason: str
     expires: date
+    # Where it is written (`field` is taken by the rule's own field name).
+    source: SourcePos | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

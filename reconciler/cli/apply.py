@@ -97,6 +97,8 @@ def apply(
     if saved is not None:
         # The configuration is the one apply runs in (or --config), never a path
         # the plan file names: a plan file is data, and may come from elsewhere.
+        if config_path is None:
+            _check_here(saved, path)
         path = config_path or "."
         if rotate_secrets:
             err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
@@ -140,6 +142,18 @@ def apply(
     if run.signal is not None:
         return EXIT_INTERRUPTED if run.signal == signal.SIGINT else EXIT_TERMINATED
     return apply_exit_code(run.report)
+
+
+def _check_here(plan: Plan, plan_file: str) -> None:
+    """Without --config, refuse a plan made elsewhere before looking for a
+    configuration here: say where the plan comes from, and how to name it."""
+    root = plan.config_root
+    if root is not None and Path(root) != Path.cwd().resolve():
+        raise PlanFileError(
+            f"{plan_file} was made from the configuration at {root}, and apply runs in "
+            f"{Path.cwd()}: run apply in {root}, or pass --config {root} (a saved plan "
+            "applies only to the repository it was made from)"
+        )
 
 
 def _check_origin(plan: Plan, root: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -63,7 +64,13 @@ def validate(
         out(dumps(_document([], exc)))
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
-    for warning in [*tls_warnings(chosen), *pause_warnings(chosen, today_from_env())]:
+    today = today_from_env()
+    warnings = [
+        *tls_warnings(chosen),
+        *pause_warnings(chosen, today),
+        *ignore_warnings(desired, today),
+    ]
+    for warning in warnings:
         err(escape.terminal(warning))
     if check_secrets:
         # Here only: the engine brings the HTTP client, which plain validation
@@ -95,6 +102,22 @@ def pause_warnings(tenants: Sequence[TenantSpec], today: date) -> list[str]:
         for t in tenants
         if t.paused is not None and not t.paused.active(today)
     ]
+
+
+def ignore_warnings(desired: DesiredState, today: date) -> list[str]:
+    """A warning for each drift ignore rule that silences nothing: expired, or
+    matching no tenant of the configuration."""
+    found = []
+    for rule in desired.settings.ignore:
+        where = f"{rule.source}: warning: drift.ignore rule for tenant {rule.tenant}"
+        if rule.expires < today:
+            found.append(
+                f"{where} expired on {rule.expires}: it silences nothing (remove it, or "
+                "set a later expires:)"
+            )
+        elif not any(fnmatch.fnmatchcase(t.name, rule.tenant) for t in desired.tenants):
+            found.append(f"{where} matches no tenant (fix the glob, or remove the rule)")
+    return found
 
 
 def _load(path: str, base: str | None) -> DesiredState:

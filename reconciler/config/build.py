@@ -270,7 +270,10 @@ def build_settings(doc: Document) -> Settings:
             max_deletes=_int(safety.get("maxDeletes")),
             max_deletes_percent=_float(safety.get("maxDeletesPercent")),
         ),
-        ignore=tuple(_ignore_rule(rule) for rule in doc.get("drift", "ignore") or []),
+        ignore=tuple(
+            _ignore_rule(rule, SourcePos(doc.file, *doc.position(("drift", "ignore", index))))
+            for index, rule in enumerate(doc.get("drift", "ignore") or [])
+        ),
         policy=build_policy(settings),
     )
 
@@ -283,10 +286,11 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _ignore_rule(rule: Mapping[str, Any]) -> IgnoreRule:
+def _ignore_rule(rule: Mapping[str, Any], source: SourcePos) -> IgnoreRule:
     return IgnoreRule(
         tenant=rule["tenant"],
         field=rule["field"],
         reason=rule["reason"].strip(),
         expires=date.fromisoformat(rule["expires"]),
+        source=source,
     )

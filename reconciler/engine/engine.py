@@ -262,15 +262,17 @@ class Engine:
             lambda session: self._drift(session, verify, today or self.today), unresolved=True
         )
 
-    def check_secrets(self) -> None:
+    def check_secrets(self, *, applying: bool = False) -> None:
         """Resolve every secret reference apply may need, for every selected tenant;
         raise SecretError naming each one that cannot be (apply does this before
-        it contacts any tenant, so one missing secret changes nothing)."""
+        it contacts any tenant, so one missing secret changes nothing, and says
+        so when `applying`)."""
         problems = unresolvable(self.tenants, self.secrets)
         if problems:
             count = len(problems)
+            unchanged = "; nothing was changed" if applying else ""
             raise SecretError(
-                f"{count} secret reference(s) cannot be resolved; nothing was changed:\n"
+                f"{count} secret reference(s) cannot be resolved{unchanged}:\n"
                 + "\n".join(problems)
             )
 
@@ -322,7 +324,7 @@ class Engine:
         hooks: ApplyHooks,
         handle_signals: bool,
     ) -> ApplyRun:
-        self.check_secrets()
+        self.check_secrets(applying=True)
         if saved is None:
             plan = await self._plan(session, options.rotate_secrets)
         else:
@@ -431,16 +433,21 @@ class Engine:
                 live[spec.name] = await self._read_reported(session, spec, progress, then)
 
         workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
+        queued: set[str] = set()
         try:
             for index, spec in enumerate(feed, 1):
                 if spec is not None:
                     queue.put_nowait(spec)
+                    queued.add(spec.name)
                 if index % _LOAD_STEP == 0:
                     await asyncio.sleep(0)  # let the workers send what is queued
             self._finish(feed)
             readable = self.readable
             if progress is not None:
                 progress.begin(Phase.READ, len(readable))
+            for spec in readable:
+                if spec.name not in queued:  # known only once every file is (a shard)
+                    queue.put_nowait(spec)
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers)

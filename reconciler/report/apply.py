@@ -71,6 +71,9 @@ def _text_line(result: TenantResult, paint: Painter) -> str:
         return paint(unreadable_line(result.tenant, result.url, result.message), colour)
     if result.outcome is Outcome.PAUSED:
         return paint(paused_line(result.tenant, result.url, result.message), colour)
+    if result.outcome is Outcome.UNCHANGED and result.message:
+        # e.g. "already applied": the plan's action did not happen, nor was it needed.
+        return paint(f"{mark} {result.tenant}: {result.message}", colour)
     head = paint(f"{mark} {result.tenant}: {result.action.value} {result.outcome.value}", colour)
     return (
         head
@@ -141,9 +144,14 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
     ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
     rows = [
-        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {r.action.value} | {r.outcome.value} | "
+        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {_md_action(r)} | {r.outcome.value} | "
         f"{md_cell(r.message)} |\n"
         for r in touched
     ]
     table_head = head + "| | tenant | action | outcome | detail |\n|---|---|---|---|---|\n"
     return truncate_markdown(table_head, rows, "", limit)
+
+
+def _md_action(result: TenantResult) -> str:
+    """The plan's action, but for a tenant apply found nothing to do for."""
+    return "-" if result.outcome is Outcome.UNCHANGED else result.action.value
