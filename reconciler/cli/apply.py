@@ -19,7 +19,7 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
 from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
-from reconciler.engine import ApplyHooks, ApplyOptions
+from reconciler.engine import ApplyHooks, ApplyOptions, WaveSize
 from reconciler.engine.applied import load_record, save_record, updated_record
 from reconciler.engine.planfile import is_plan_file, load_plan
 from reconciler.errors import PlanFileError, ReconcilerError
@@ -64,6 +64,13 @@ from reconciler.report.plan import render_plan_text
     type=click.Path(dir_okay=False),
     help="Also write the JSON apply report to this file.",
 )
+@click.option(
+    "--wave",
+    metavar="N|N%",
+    callback=lambda _ctx, _param, value: _wave(value),
+    help="Apply N tenants (or N% of those to change) at a time; after a wave "
+    "with a failure, stop (exit 3) and skip the rest.",
+)
 @click.pass_obj
 def apply(
     state: State,
@@ -82,12 +89,16 @@ def apply(
     state_file: str | None,
     test_email: str | None,
     report_file: str | None,
+    wave: WaveSize | None,
 ) -> int:
     """Apply the configuration at PATH, or the plan saved in PATH by `plan --out`.
 
     Per tenant: PUT (or DELETE), verify-connection, then a read-back that must plan
     as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
     failed (see the report), 1 when nothing could start, 130/143 when interrupted.
+
+    With --wave N (or N%), tenants are applied N at a time, in name order, and a
+    wave with a failed or verify-failed tenant stops the rollout (exit 3).
 
     With --state FILE, a secret whose reference or rotation marker differs from
     the record of the last apply is re-sent, and FILE is then updated for the
@@ -113,6 +124,7 @@ def apply(
         allow_delete=allow_delete,
         force=force,
         rotate_secrets=rotate_secrets and saved is None,
+        wave=wave,
     )
     hooks = _Hooks(
         state, show=saved is None and fmt == "text", ask=saved is None and not auto_approve
@@ -142,6 +154,22 @@ def apply(
     if run.signal is not None:
         return EXIT_INTERRUPTED if run.signal == signal.SIGINT else EXIT_TERMINATED
     return apply_exit_code(run.report)
+
+
+def _wave(value: str | None) -> WaveSize | None:
+    """`--wave N` or `--wave N%` (1-100)."""
+    if value is None:
+        return None
+    text = value.strip()
+    percent = text.endswith("%")
+    number = text.removesuffix("%").strip()
+    if not number.isdigit() or int(number) < 1 or (percent and int(number) > 100):
+        raise click.BadParameter(
+            f"{value!r}: give a number of tenants (such as 10) or a percentage of the "
+            "tenants to change (such as 5%, at most 100%)",
+            param_hint="--wave",
+        )
+    return WaveSize(int(number), percent)
 
 
 def _check_here(plan: Plan, plan_file: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
+from reconciler.engine.applier import ApplyReport, Outcome, TenantResult, Waves
 from reconciler.model import Action
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
@@ -51,13 +51,24 @@ def apply_summary(report: ApplyReport) -> str:
     return line + (" Interrupted." if report.interrupted else "")
 
 
+def waves_line(waves: Waves) -> str:
+    """`Waves: 2 of 5 ran (3 tenant(s) each); stopped after a failure in wave 2.`"""
+    line = f"Waves: {waves.ran} of {waves.planned} ran ({waves.size} tenant(s) each)"
+    if waves.stopped:
+        return f"{line}; stopped after a failure in wave {waves.ran}."
+    return f"{line}."
+
+
 def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
     """One line per tenant that apply touched or tried to, then the summary."""
     paint = Painter(color)
     lines = [_text_line(r, paint) for r in report.results if _shown(r)]
     if not lines:
         lines.append("Nothing to apply.")
-    return "\n".join([*lines, "", paint(apply_summary(report), "bold")]) + "\n"
+    lines += ["", paint(apply_summary(report), "bold")]
+    if report.waves is not None:
+        lines.append(paint(waves_line(report.waves), "red" if report.waves.stopped else "bold"))
+    return "\n".join(lines) + "\n"
 
 
 def _shown(result: TenantResult) -> bool:
@@ -89,6 +100,17 @@ def apply_document(report: ApplyReport) -> dict[str, Any]:
     document["summary"] = {o.value: report.count(o) for o in Outcome}
     document["tenants"] = [_json_result(r) for r in report.results]
     document["shard"] = report.shard
+    waves = report.waves
+    document["waves"] = (
+        None
+        if waves is None
+        else {
+            "size": waves.size,
+            "planned": waves.planned,
+            "ran": waves.ran,
+            "stopped": waves.stopped,
+        }
+    )
     return document
 
 
@@ -120,16 +142,22 @@ def apply_report_from_document(document: dict[str, Any]) -> ApplyReport:
         )
         for t in document["tenants"]
     )
+    waves = document.get("waves")
     return ApplyReport(
         tuple(sorted(results, key=lambda r: r.tenant)),
         interrupted=document["interrupted"],
         shard=document.get("shard"),
+        waves=None
+        if waves is None
+        else Waves(waves["size"], waves["planned"], waves["ran"], waves["stopped"]),
     )
 
 
 def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a job summary or a comment, failures first, under `limit`."""
     head = f"## qlik-email apply\n\n**{apply_summary(report)}**\n\n"
+    if report.waves is not None:
+        head += f"{waves_line(report.waves)}\n\n"
     touched = [r for r in report.results if _shown(r)]
     if not touched:
         return head + "Nothing to apply.\n"
