@@ -322,6 +322,19 @@ class TenantPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Unmanaged:
+    """A tenant of the trusted base whose file the pull request removed: no
+    longer managed, and left as it is (deleting its configuration takes
+    `email: absent`)."""
+
+    name: str
+    url: str
+
+
+UNMANAGED_NOTE = "no longer managed: left as it is; set `email: absent` to delete its configuration"
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyNeed:
     """A flag `apply` will need to carry a plan out, and why."""
 
@@ -334,12 +347,14 @@ class Plan:
     """Every tenant's plan, in a deterministic order (by tenant name). `shard` is
     the `--shard I/N` it covers (None: every selected tenant); `config_root` the
     configuration repository it was made from (None when merged from several);
-    `needs` the flags apply will need to carry it out."""
+    `needs` the flags apply will need to carry it out; `unmanaged` the tenants
+    of the base (`--base`) whose files the pull request removed."""
 
     tenants: tuple[TenantPlan, ...]
     shard: str | None = None
     config_root: str | None = None
     needs: tuple[ApplyNeed, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for t in self.planned if t.action is action)

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanFileError
-from reconciler.model import Action, ApplyNeed, FieldChange, Plan, Provider, TenantPlan
+from reconciler.model import (
+    UNMANAGED_NOTE,
+    Action,
+    ApplyNeed,
+    FieldChange,
+    Plan,
+    Provider,
+    TenantPlan,
+    Unmanaged,
+)
 from reconciler.report.style import envelope
 
 PLAN_KIND = "qlik-email/plan"
@@ -32,12 +41,16 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "errors": len(plan.errors),
         "notRead": len(plan.not_read),
         "paused": len(plan.paused),
+        "noLongerManaged": len(plan.unmanaged),
     }
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
         document["configRoot"] = plan.config_root
     document["shard"] = plan.shard
     document["applyNeeds"] = [{"flag": n.flag, "reason": n.reason} for n in plan.needs]
+    document["noLongerManaged"] = [
+        {"name": u.name, "url": u.url, "note": UNMANAGED_NOTE} for u in plan.unmanaged
+    ]
     return document
 
 
@@ -89,6 +102,9 @@ def plan_from_document(document: dict[str, Any]) -> Plan:
         shard=document.get("shard"),
         config_root=document.get("configRoot"),
         needs=tuple(ApplyNeed(n["flag"], n["reason"]) for n in document.get("applyNeeds", [])),
+        unmanaged=tuple(
+            Unmanaged(u["name"], u["url"]) for u in document.get("noLongerManaged", [])
+        ),
     )
 
 

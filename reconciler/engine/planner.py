@@ -73,7 +73,7 @@ def make_plan(
         for spec in tenants
     ]
     ordered = tuple(sorted(plans, key=lambda p: p.tenant))
-    return Plan(tenants=ordered, shard=shard, config_root=config_root)
+    return Plan(tenants=ordered, shard=shard, config_root=config_root, unmanaged=trust.unmanaged)
 
 
 def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> TenantPlan:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -160,4 +160,10 @@ class Feed:
             pass
         desired = self._load.finish()
         selection = select(desired, self._patterns, self._shard_text, self.concurrency)
-        return selection, self._judge.trust() if self._judge is not None else None
+        if self._judge is None:
+            return selection, None
+        # Named once, by the first shard, so that merged shards name each once.
+        first = self._shard is None or self._shard[0] == 1
+        gone = self._judge.unmanaged(desired.tenants) if first else ()
+        unmanaged = tuple(u for u in gone if chosen(u.name, self._patterns))
+        return selection, replace(self._judge.trust(), unmanaged=unmanaged)

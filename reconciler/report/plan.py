@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from reconciler.model import NOT_RECORDED, Action, FieldChange, Plan, TenantPlan
+from reconciler.model import (
+    NOT_RECORDED,
+    UNMANAGED_NOTE,
+    Action,
+    FieldChange,
+    Plan,
+    TenantPlan,
+    Unmanaged,
+)
 from reconciler.report import escape
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
@@ -74,6 +82,10 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     for tenant in plan.paused:
         lines.append(paint(paused_line(tenant.tenant, tenant.url, tenant.paused or ""), "dim"))
     if plan.paused:
+        lines.append("")
+    for gone in plan.unmanaged:
+        lines.append(paint(unmanaged_line(gone), "yellow"))
+    if plan.unmanaged:
         lines.append("")
     lines.append(paint(summary_line(plan), "bold"))
     if plan.paused:
@@ -148,6 +160,11 @@ def resend_reason(change: FieldChange) -> str:
     return "; ".join(reasons) or f"reference {change.after_ref}"
 
 
+def unmanaged_line(gone: Unmanaged) -> str:
+    """How a text report names a tenant whose file the pull request removed."""
+    return f"?? {gone.name} ({gone.url}): {UNMANAGED_NOTE}"
+
+
 def paused_count(plan: Plan) -> str:
     """How many tenants are paused in their files."""
     return f"{len(plan.paused)} tenant(s) paused: not contacted, nothing planned."
@@ -190,6 +207,13 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     if plan.not_read:
         head += [f":pause_button: {md_cell(not_read_line(plan))}", ""]
         head += [f"- {md_cell(t.tenant)} ({md_cell(t.url)})" for t in plan.not_read[:50]]
+        head.append("")
+    if plan.unmanaged:
+        count = len(plan.unmanaged)
+        head += [f":wave: {count} tenant(s) whose file this change removes:", ""]
+        head += [
+            f"- {md_cell(u.name)} ({md_cell(u.url)}): {UNMANAGED_NOTE}" for u in plan.unmanaged[:50]
+        ]
         head.append("")
     if plan.paused:
         head += [f":pause_button: {paused_count(plan)}", ""]
