@@ -1,10 +1,10 @@
 """Access to the JSON Schemas shipped in `schemas/`, compiled once each.
 
 Two validators per schema: `conforms` answers "is this document valid?" with
-jsonschema-rs (Rust: 3 µs for a tenant file, against jsonschema's 86), and only
+jsonschema-rs (Rust, many times faster: bench/NOTES.md), and only
 when the answer is not yes does a caller ask `validator` (jsonschema) for the
 errors, whose wording the messages are built from. So a valid run never imports
-jsonschema (about 65 ms), and every message is jsonschema's as before.
+jsonschema (a slow import), and every message is jsonschema's as before.
 
 The two must agree on what is valid (tests/config/test_schema_agreement.py).
 Where they read a schema differently, the difference is removed here:
@@ -16,7 +16,7 @@ Where they read a schema differently, the difference is removed here:
   that jsonschema refuses). Both are given the keyword in one dialect
   (`pattern_search`): Python's, but for `$`, which ends the text as in ECMA
   262 and in the editors that read the schemas (Python's `$` let
-  `name: "acme\\n"` through). For jsonschema-rs that is 2 of its 3 µs.
+  `name: "acme\\n"` through).
 - `format` is an annotation to both (jsonschema is given no format checker,
   jsonschema-rs `validate_formats=False`): neither checks e-mail addresses or
   dates; the semantic checks do.

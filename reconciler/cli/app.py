@@ -292,7 +292,7 @@ def run() -> NoReturn:
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     code = main()
     # The interpreter's exit would walk every object in full collections once
-    # more, for nothing (50-60 ms at 1,000 tenants; bench/NOTES.md). Frozen
+    # more, for nothing (measured in bench/NOTES.md). Frozen
     # objects are left out of them; exit handlers and flushing still run.
     gc.freeze()
     sys.exit(code)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +40,9 @@ from reconciler.report.github import add_mask_commands, in_github_actions
 from reconciler.report.plan import render_plan_markdown, render_plan_text
 from reconciler.report.style import dumps
 from reconciler.secrets import ResolvePolicy, SecretResolver
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 
 class ProgressPrinter:
@@ -99,14 +102,14 @@ def load_engine(
     progress: bool | None,
     *,
     allow_commands: bool,
-    base: str | None = None,
+    base: TrustedBase | None = None,
     stream: bool = False,
 ) -> Engine:
     """The engine of a command on the configuration at `path` (`Engine.load`).
     Reading commands (plan, drift) neither run commands nor read files outside
     the repository, and load the tenant files while they read the first
     tenants (`stream`); apply may do both, and loads everything first. With
-    `base` (a git ref or a directory), the base's security settings apply and
+    `base` (a git revision, or explicitly a directory), the base's security settings apply and
     tenants it does not vouch for are not read.
 
     In GitHub Actions every secret value is masked (`::add-mask::`) the moment

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler.cli.app import State, err
@@ -14,6 +16,9 @@ from reconciler.cli.options import (
     today_from_env,
 )
 from reconciler.engine.trust import NOT_READ_REASON
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 
 @click.command()
@@ -40,7 +45,7 @@ def drift(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
-    base: str | None,
+    base: TrustedBase | None,
     verify: bool,
     report_file: str | None,
 ) -> int:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 FuncT = Callable[..., Any]
 TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
@@ -81,14 +86,41 @@ def markdown_option(func: FuncT) -> FuncT:
 
 
 def base_option(func: FuncT) -> FuncT:
-    """--base REF_OR_DIR: the trusted configuration a pull request is judged by."""
+    """--base REV and --base-dir DIR: the trusted configuration a pull request is
+    judged by, given to the command as one `base` (a `TrustedBase`, or None)."""
+
+    @functools.wraps(func)
+    def command(*args: Any, base: str | None, base_dir: str | None, **kwargs: Any) -> Any:
+        return func(*args, base=trusted_base(base, base_dir), **kwargs)
+
+    command = click.option(
+        "--base-dir",
+        metavar="DIR",
+        type=click.Path(file_okay=False, exists=True),
+        help="A trusted copy of the configuration in a directory outside the pull "
+        "request's checkout, instead of --base (not for workflows: use --base).",
+    )(command)
     return click.option(
         "--base",
-        metavar="REF_OR_DIR",
-        help="The trusted configuration (a git ref of this repository, or a directory): "
-        "security settings come from it, and a tenant whose url or credentials differ "
-        "from it is not contacted. For pull requests (docs/security.md).",
-    )(func)
+        metavar="REV",
+        help="The trusted configuration: a git revision of this repository (never "
+        "a directory). Security settings come from it, and a tenant whose url or "
+        "credentials differ from it is not contacted. For pull requests (docs/security.md).",
+    )(command)
+
+
+def trusted_base(revision: str | None, directory: str | None) -> TrustedBase | None:
+    """The `TrustedBase` of --base and --base-dir (at most one of them)."""
+    if revision is None and directory is None:
+        return None
+    if revision is not None and directory is not None:
+        raise click.UsageError("--base and --base-dir exclude each other: give one")
+    # Here only: the base brings tarfile, tempfile and subprocess.
+    from reconciler.config.base import TrustedBase
+
+    if directory is not None:
+        return TrustedBase(directory=Path(directory))
+    return TrustedBase(revision=revision)
 
 
 def state_option(func: FuncT) -> FuncT:

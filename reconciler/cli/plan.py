@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from reconciler.cli.options import (
 from reconciler.engine.applied import load_record
 from reconciler.engine.planfile import is_plan_file
 from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 
 @click.command()
@@ -45,7 +49,7 @@ def plan(
     progress: bool | None,
     fmt: str,
     markdown_file: str | None,
-    base: str | None,
+    base: TrustedBase | None,
     state_file: str | None,
     out_file: str | None,
     detailed_exitcode: bool,

@@ -12,7 +12,7 @@ import click
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, err, out
 from reconciler.cli.options import allowed_hosts_from_env, base_option, today_from_env
 from reconciler.config import load_config
-from reconciler.config.base import load_against_base
+from reconciler.config.base import TrustedBase, load_against_base
 from reconciler.config.policy import tls_warnings
 from reconciler.engine.selection import select, select_tenants
 from reconciler.errors import ConfigError
@@ -48,7 +48,7 @@ from reconciler.secrets import ResolvePolicy, SecretResolver
 )
 @base_option
 def validate(
-    path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool, base: str | None
+    path: str, tenants: tuple[str, ...], fmt: str, check_secrets: bool, base: TrustedBase | None
 ) -> int:
     """Validate the configuration at PATH (a directory with qlik-email.yaml, or that file).
 
@@ -120,7 +120,7 @@ def ignore_warnings(desired: DesiredState, today: date) -> list[str]:
     return found
 
 
-def _load(path: str, base: str | None) -> DesiredState:
+def _load(path: str, base: TrustedBase | None) -> DesiredState:
     hosts = allowed_hosts_from_env()
     if base is None:
         return load_config(path, allowed_hosts=hosts)

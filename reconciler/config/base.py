@@ -1,54 +1,151 @@
-"""`--base REF_OR_DIR`: the trusted configuration a pull request is checked against.
+"""The trusted configuration a pull request is checked against.
 
-The base is either a directory, or a git ref of the repository that holds the
-configuration. A ref is read with `git archive` into a temporary directory (the
-working tree is never touched), so that the very same loader reads it and its
-tenant globs match the files committed at that ref.
+`--base REV` names a git revision of the repository that holds the
+configuration. It is resolved in the repository's object database, never looked
+up in the working tree (which the pull request controls: a directory it adds,
+named like the revision, must not stand in for the base), and read with `git
+archive` into a temporary directory, so that the very same loader reads it and
+its tenant globs match the files committed at that revision. The configuration
+path is the same literal path in both trees: a symbolic link in it, in the
+checkout or in either commit, is refused, since a link would let the pull
+request choose which directory of the base judges it.
 
-`narrow_settings` is the rule for security settings: those of the base apply,
-and a pull request may only make them stricter.
+`--base-dir DIR` is the explicit, separate way to name a trusted directory
+(a copy made outside the pull request's checkout); no workflow uses it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-from reconciler.config.hosts import narrow_hosts
 from reconciler.config.loader import ConfigLoad, load_config
-from reconciler.config.policy import narrow_policy
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.model import DEFAULT_ALLOWED_HOSTS, DesiredState, Safety, Settings
+from reconciler.model import DesiredState
 
 _GIT_TIMEOUT_S = 120
+_LINK_MODE = "120000"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedBase:
+    """Where the trusted configuration comes from: a git `revision` of the
+    repository holding the configuration, or (explicitly) a `directory`."""
+
+    revision: str | None = None
+    directory: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.revision is None) == (self.directory is None):
+            raise ValueError("a TrustedBase is a revision or a directory, not both")
+
+    def __str__(self) -> str:
+        return self.revision if self.revision is not None else str(self.directory)
 
 
 @contextmanager
-def base_checkout(base: str, config: str | Path) -> Iterator[Path]:
+def base_checkout(base: TrustedBase, config: str | Path) -> Iterator[Path]:
     """The base configuration matching `config` (a directory or its root file):
-    `base` itself when it is a directory, else the same path inside a temporary
-    copy of the git ref `base` of the repository holding `config`."""
-    if os.path.isdir(base):
-        yield Path(base)
+    the same literal path inside a temporary copy of the base revision of the
+    repository holding `config`, or inside the base directory."""
+    if base.directory is not None:
+        yield _directory_base(base.directory, config)
         return
-    if not base or base.startswith("-") or any(c.isspace() or c == "\0" for c in base):
-        raise ConfigError([ConfigIssue("--base", 1, 1, f"{base!r} is not a directory or a ref")])
-    config_path = Path(config).resolve()
-    directory = config_path if config_path.is_dir() else config_path.parent
-    top = Path(_git(directory, "rev-parse", "--show-toplevel").decode().strip())
-    prefix = directory.relative_to(top.resolve())
-    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
+    revision = base.revision or ""
+    if not revision or revision.startswith("-") or not revision.isprintable() or " " in revision:
+        raise _base_error(f"{revision!r} is not a git revision")
+    config_path, top, parts = _literal_path(config)
+    commit = _resolve(top, revision)
+    prefix = PurePosixPath(*parts) if parts else PurePosixPath(".")
+    directory_parts = parts if _is_dir(config_path) else parts[:-1]
+    _refuse_links_in_tree(top, commit, parts, revision)
+    _refuse_links_in_tree(top, "HEAD", parts, "the checked-out commit")
     with tempfile.TemporaryDirectory(prefix="qlik-email-base-") as tmp:
-        _extract(_git(top, "archive", "--format=tar", commit, "--", str(prefix)), Path(tmp))
-        target = Path(tmp) / prefix
-        yield target if config_path.is_dir() else target / config_path.name
+        pathspec = str(PurePosixPath(*directory_parts)) if directory_parts else "."
+        _extract(_git(top, "archive", "--format=tar", commit, "--", pathspec), Path(tmp))
+        target = Path(tmp).joinpath(*parts) if parts else Path(tmp)
+        if not os.path.lexists(target):
+            raise _base_error(f"{prefix} does not exist at the base revision {revision}")
+        yield target
+
+
+def _directory_base(directory: Path, config: str | Path) -> Path:
+    if not directory.is_dir():
+        raise _base_error(f"--base-dir {directory} is not a directory")
+    config_path = Path(config)
+    if _is_dir(config_path):
+        return directory
+    return directory / config_path.name
+
+
+def _is_dir(path: Path) -> bool:
+    return stat.S_ISDIR(os.lstat(path).st_mode) if os.path.lexists(path) else False
+
+
+def _literal_path(config: str | Path) -> tuple[Path, Path, tuple[str, ...]]:
+    """`config` as an absolute path made without following links, the top level
+    of its git repository, and the path's parts below that top level, each
+    checked not to be a symbolic link. Links above the top level (the
+    checkout's own location) are not the pull request's to choose."""
+    path = Path(os.path.abspath(config))
+    if not os.path.lexists(path):
+        raise _base_error(f"{config}: no such file or directory")
+    top = _top_level(path)
+    ancestors = [*reversed(path.parents), path]
+    for index, candidate in enumerate(ancestors):
+        if os.path.isdir(candidate) and os.path.samefile(candidate, top):
+            below = ancestors[index + 1 :]
+            break
+    else:
+        raise _base_error(f"{config} is not inside the git repository at {top}")
+    for part in below:
+        if os.path.islink(part):
+            raise _link_error(str(config), f"{part} is a symbolic link")
+    return path, top, tuple(part.name for part in below)
+
+
+def _top_level(path: Path) -> Path:
+    directory = path if _is_dir(path) else path.parent
+    return Path(_git(directory, "rev-parse", "--show-toplevel").decode().strip())
+
+
+def _resolve(top: Path, revision: str) -> str:
+    try:
+        found = _git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    except ConfigError:
+        raise _base_error(
+            f"{revision!r} is not a commit of the repository at {top} (fetch it first: "
+            "--base names a git revision, never a directory)"
+        ) from None
+    return found.decode().strip()
+
+
+def _refuse_links_in_tree(top: Path, commit: str, parts: Sequence[str], where: str) -> None:
+    """A symbolic link at any of the configuration path's `parts` in `commit`."""
+    paths = [str(PurePosixPath(*parts[: i + 1])) for i in range(len(parts))]
+    if not paths:
+        return
+    listing = _git(top, "ls-tree", "-z", commit, "--", *paths).decode(errors="replace")
+    for entry in filter(None, listing.split("\0")):
+        # "<mode> <type> <object>\t<path>"
+        mode, name = entry.partition(" ")[0], entry.partition("\t")[2]
+        if mode == _LINK_MODE and name in paths:
+            raise _link_error(str(PurePosixPath(*parts)), f"{name} is a symbolic link in {where}")
+
+
+def _link_error(config: str, detail: str) -> ConfigError:
+    return _base_error(
+        f"{detail}: under --base the configuration path ({config}) must be the same "
+        "literal path in the checkout and in the base, without symbolic links"
+    )
 
 
 def _git(cwd: Path, *args: str) -> bytes:
@@ -79,43 +176,11 @@ def _base_error(message: str) -> ConfigError:
     return ConfigError([ConfigIssue("--base", 1, 1, message)])
 
 
-def narrow_settings(wanted: Settings, trusted: Settings) -> Settings:
-    """The settings that apply to a pull request's configuration: `trusted` (the
-    base's) for everything that guards a secret or a tenant, narrowed where
-    `wanted` (the pull request's) is stricter; concurrency and timeout from `wanted`."""
-    if wanted.allowed_hosts == DEFAULT_ALLOWED_HOSTS:  # unset, or as wide as the default
-        hosts = trusted.allowed_hosts
-    else:
-        hosts = narrow_hosts(wanted.allowed_hosts, trusted.allowed_hosts)
-    return replace(
-        wanted,
-        allowed_hosts=hosts,
-        safety=_stricter(wanted.safety, trusted.safety),
-        ignore=tuple(rule for rule in wanted.ignore if rule in trusted.ignore),
-        policy=narrow_policy(wanted.policy, trusted.policy),
-    )
-
-
-def _stricter(wanted: Safety, trusted: Safety) -> Safety:
-    def low(a: float | None, b: float | None) -> float | None:
-        return b if a is None else a if b is None else min(a, b)
-
-    def low_int(a: int | None, b: int | None) -> int | None:
-        return b if a is None else a if b is None else min(a, b)
-
-    return Safety(
-        max_changes=low_int(wanted.max_changes, trusted.max_changes),
-        max_changes_percent=low(wanted.max_changes_percent, trusted.max_changes_percent),
-        max_deletes=low_int(wanted.max_deletes, trusted.max_deletes),
-        max_deletes_percent=low(wanted.max_deletes_percent, trusted.max_deletes_percent),
-    )
-
-
 def load_against_base(
-    path: str | Path, base: str, *, allowed_hosts: Sequence[str] | None = None
+    path: str | Path, base: TrustedBase, *, allowed_hosts: Sequence[str] | None = None
 ) -> tuple[DesiredState, DesiredState]:
-    """The configuration at `path` under the settings of the base `base` (a
-    directory or a git ref), and the base configuration itself. A problem of
+    """The configuration at `path` under the settings of the base `base`, and
+    the base configuration itself. A problem of
     the base is reported as `--base REF: ...` (the base is not for the pull
     request to fix, but the run cannot be judged without it)."""
     load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
@@ -123,7 +188,7 @@ def load_against_base(
 
 
 def open_against_base(
-    path: str | Path, base: str, *, allowed_hosts: Sequence[str] | None = None
+    path: str | Path, base: TrustedBase, *, allowed_hosts: Sequence[str] | None = None
 ) -> tuple[ConfigLoad, DesiredState]:
     """`load_against_base` with the pull request's tenant files not loaded yet:
     the base is loaded whole (every tenant is judged against all of it)."""
@@ -138,7 +203,7 @@ def open_against_base(
     load = ConfigLoad(
         path,
         allowed_hosts=allowed_hosts,
-        trusted=lambda settings: narrow_settings(settings, trusted.settings),
+        trusted=trusted.settings,
     )
     return load, trusted
 

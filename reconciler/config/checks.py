@@ -45,7 +45,7 @@ _WHITESPACE = re.compile(r"\s")
 def url_problem(url: str) -> str | None:
     """Why `url` is not a usable tenant address (https://host[:port][/path])."""
     # Cached: the loader asks twice per tenant file (its own checks, then the
-    # uniqueness of URLs across files), 10 µs each time.
+    # uniqueness of URLs across files).
     text = url.strip()
     if _WHITESPACE.search(text):
         return "url must not contain spaces"
@@ -78,7 +78,7 @@ def _scheme_problem(parts: SplitResult, host: str | None) -> str | None:
 
 
 def _parts_problem(parts: SplitResult, text: str, host: str | None, port: int | None) -> str | None:
-    # geturl() (which reassembles the URL, 1 µs) can hold a '?' or '#' only if
+    # geturl() (which reassembles the URL) can hold a '?' or '#' only if
     # the text does: its pieces are pieces of the text.
     if parts.query or ("?" in text and "?" in parts.geturl()):
         return "url must not contain a query string ('?...')"
@@ -96,7 +96,7 @@ def _parts_problem(parts: SplitResult, text: str, host: str | None, port: int | 
 @functools.lru_cache(maxsize=1024)
 def _is_loopback(host: str) -> bool:
     # Cached: a local fleet has one host (127.0.0.1) for all its tenants, and
-    # parsing an address takes 2 to 4 µs.
+    # parsing an address is not free.
     if host.lower() == "localhost":
         return True
     try:
@@ -274,7 +274,7 @@ def _check_secret(
         return
     ref = parse_reference(value)
     if ref is not None and reference_problem(ref) is None:
-        return  # what secret_problem says first, without phrasing an example (2 µs)
+        return  # what secret_problem says first, without phrasing an example
     example = example_reference(tenant, path)
     _add(issues, doc, path, secret_problem(path_text(path), value, example))
 

@@ -6,7 +6,7 @@ raise one ConfigError that lists every problem of every file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from reconciler.config.files import (
     new_expansion,
     pattern_problem,
 )
+from reconciler.config.narrow import narrow_settings, widening_issues
 from reconciler.config.policy import policy_issues
 from reconciler.config.quote import quoted
 from reconciler.config.schema import schema_findings, schema_issues
@@ -54,15 +55,16 @@ def load_config(
     path: str | Path,
     *,
     allowed_hosts: Sequence[str] | None = None,
-    trusted: Callable[[Settings], Settings] | None = None,
+    trusted: Settings | None = None,
 ) -> DesiredState:
     """Load the configuration repository at `path` into the desired state.
 
     `path` is a directory holding `qlik-email.yaml` (or `.yml`), or the root file
     itself. `allowed_hosts`, when given, replaces `settings.allowedHosts` (the CLI
-    passes QLIK_EMAIL_ALLOWED_HOSTS). `trusted`, when given, turns the file's
-    settings into those that apply (`--base`: the base's, narrowed by the file's)
-    before any tenant is checked against them. Raises ConfigError listing every problem
+    passes QLIK_EMAIL_ALLOWED_HOSTS). `trusted`, when given, is the settings of
+    the trusted base (`--base`): they apply, narrowed by the file's, before any
+    tenant is checked against them, and a list entry of the file's that would
+    widen them is an error (`config.narrow`). Raises ConfigError listing every problem
     found in every file; never resolves a secret.
     """
     return ConfigLoad(path, allowed_hosts=allowed_hosts, trusted=trusted).finish()
@@ -84,7 +86,7 @@ class ConfigLoad:
         path: str | Path,
         *,
         allowed_hosts: Sequence[str] | None = None,
-        trusted: Callable[[Settings], Settings] | None = None,
+        trusted: Settings | None = None,
     ) -> None:
         """Raises ConfigError at once only when `path` is not there, or holds two root files."""
         root_file, root_dir = _locate(Path(path))
@@ -101,7 +103,9 @@ class ConfigLoad:
             else Settings()
         )
         if trusted is not None:
-            settings = trusted(settings)
+            if self._root is not None and not self.issues:
+                self.issues.extend(widening_issues(self._root, trusted))
+            settings = narrow_settings(settings, trusted)
         if allowed_hosts is not None:
             settings = replace(settings, allowed_hosts=tuple(allowed_hosts))
         self.settings = settings

@@ -79,7 +79,7 @@ def display_name(path: Path) -> str:
 class DisplayNames:
     """`display_name` for many files, worked out once per directory: a file's
     name is the directory's (relative below the current directory, absolute
-    elsewhere) followed by the file's own (os.path.relpath costs 5 µs a call).
+    elsewhere) followed by the file's own (os.path.relpath is costly per call: bench/NOTES.md).
     For anything but a plain file name, `display_name` itself decides."""
 
     def __init__(self) -> None:
@@ -186,8 +186,7 @@ def _read_text(path: Path) -> str:
     try:
         with path.open("rb") as handle:
             # As much as stat said (plus one byte, to see a file that grew since),
-            # not MAX_BYTES + 1, which allocated 1 MiB per file: reading and
-            # decoding a tenant file took 27 µs, now 13.
+            # not MAX_BYTES + 1, which allocated 1 MiB per file (bench/NOTES.md).
             data = handle.read(min(info.st_size, MAX_BYTES) + 1)
             if len(data) > info.st_size:  # it grew: read on, as far as the bound
                 data += handle.read(MAX_BYTES + 1 - len(data))
@@ -310,8 +309,8 @@ class _Builder:
     def run(self, get_event: Callable[[], Any]) -> None:
         """Consume every event `get_event` gives (None after the last)."""
         # One loop, events told apart by their exact class (the C and the Python
-        # parser make the same ones) and scalars handled inline: the Python time
-        # per event was about 1 µs, with a call and a chain of isinstance each.
+        # parser make the same ones) and scalars handled inline, rather than a
+        # call and a chain of isinstance per event (bench/NOTES.md).
         stack, keys, raw = self.stack, self.keys, self.raw
         event = get_event()
         while event is not None:

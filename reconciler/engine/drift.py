@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from reconciler.engine.planner import NOT_READ, plan_tenant
@@ -26,6 +26,12 @@ from reconciler.model import (
     fingerprint,
 )
 
+# In place of a server's free text (errorCode, statusReason, a verify message)
+# for a tenant whose e-mail secret this run did not resolve: a server that stores
+# the password can echo it there, and text that was not checked for the secret
+# must not reach a report (the drift issue may be public).
+WITHHELD = "(server text withheld: this tenant's e-mail secret is not resolved here to check it)"
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCheck:
@@ -33,6 +39,27 @@ class ConnectionCheck:
 
     ok: bool
     message: str
+    smtp_code: int | None = None
+
+    def withheld(self) -> ConnectionCheck:
+        """This check with its message replaced by the structured facts only."""
+        code = f"SMTP response code {self.smtp_code}; " if self.smtp_code is not None else ""
+        return ConnectionCheck(self.ok, f"{code}{WITHHELD}", self.smtp_code)
+
+
+def withhold_text(state: LiveState) -> LiveState:
+    """`state` with the health's free text (errorCode, statusReason) replaced by
+    WITHHELD; the structured fields (isValid, authFailures, status code) stay."""
+    health = state.health
+    code = health.error_code
+    return replace(
+        state,
+        health=replace(
+            health,
+            error_code=code if code in (None, "", "OK") else "withheld",
+            status_reason=WITHHELD if health.status_reason else health.status_reason,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

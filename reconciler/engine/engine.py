@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
 from reconciler.config.loader import ConfigLoad
@@ -37,7 +37,7 @@ from reconciler.engine.applier import (
     internal_error,
     unchanged_report,
 )
-from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report
+from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report, withhold_text
 from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
 from reconciler.engine.planner import make_plan, paused_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
@@ -55,6 +55,9 @@ from reconciler.model import (
 )
 from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretResolver
+
+if TYPE_CHECKING:
+    from reconciler.config.base import TrustedBase
 
 log = logging.getLogger("reconciler.engine")
 T = TypeVar("T")
@@ -122,6 +125,8 @@ class Engine:
         self.progress = progress
         self.trust = trust or Trust()
         self.record = record
+        # A base judges the pull request's files (so their contents are not trusted).
+        self._under_base = trust is not None or (isinstance(selection, Feed) and selection.judged)
         if isinstance(selection, Feed):
             if trust is not None:
                 raise ValueError("a Feed judges its tenants against its own base: pass no trust")
@@ -150,7 +155,7 @@ class Engine:
         on_resolve: Callable[[str], None] | None = None,
         scrubber: Scrubber | None = None,
         progress: Progress | None = None,
-        base: str | None = None,
+        base: TrustedBase | None = None,
         stream: bool = False,
         today: date | None = None,
     ) -> Engine:
@@ -159,10 +164,10 @@ class Engine:
 
         `allow_commands` lets `${cmd:...}` references run and `${file:...}`
         references leave the repository: only for trusted configuration (apply
-        on the main branch); plan and drift never need it. `base` (a directory,
-        or a git ref of the repository holding `path`) is the trusted
-        configuration a pull request is judged against: its security settings
-        apply, and tenants it does not vouch for are not contacted. `on_resolve`
+        on the main branch); plan and drift never need it. `base` is the trusted
+        configuration a pull request is judged against (a git revision, or
+        explicitly a directory): its security settings apply, and tenants it
+        does not vouch for are not contacted. `on_resolve`
         hears every secret value resolved; `scrubber` learns them.
 
         Raises ConfigError when the configuration is invalid, ReconcilerError for
@@ -386,6 +391,12 @@ class Engine:
         if verify:
             configured = [t for t in self.readable if _configured(live[t.name])]
             checks = await self._verify_all(session, configured)
+        for name in self._unchecked(self.readable):
+            state = live.get(name)
+            if isinstance(state, LiveState):
+                live[name] = withhold_text(state)
+            if name in checks:
+                checks[name] = checks[name].withheld()
         settings = self.selection.desired.settings
         paused = {name: pause.describe() for name, pause in self.paused.items()}
         return build_report(
@@ -397,6 +408,31 @@ class Engine:
             shard=self.selection.shard,
             paused=[(t.name, t.url, paused[t.name]) for t in self.tenants if t.name in paused],
         )
+
+    def _unchecked(self, tenants: Sequence[TenantSpec]) -> list[str]:
+        """The tenants whose server text cannot be checked for their e-mail
+        secret, because this run cannot learn it: drift resolves an e-mail
+        secret only to scrub it, and only where the value is not the pull
+        request's to choose (an `${env:...}` reference, or a `${file:...}`
+        reference when no base judges the files; never a command, never a
+        reference that differs from the base's)."""
+        judged = self._under_base
+        unchecked = []
+        for spec in tenants:
+            ref = spec.email.secret if spec.email is not None else None
+            if ref is None:
+                continue
+            learnable = ref.kind == "env" or (ref.kind == "file" and not judged)
+            if judged and spec.name in self.trust.secret_moves:
+                learnable = False
+            try:
+                if learnable:
+                    self.secrets.resolve(ref)
+                    continue
+            except SecretError:
+                pass
+            unchecked.append(spec.name)
+        return unchecked
 
     async def _read_all(self, session: ApiSession, then: Then | None = None) -> dict[str, LiveRead]:
         """Read every readable tenant; `then` hears about each as its read ends."""
@@ -489,7 +525,7 @@ class Engine:
         async def check(spec: TenantSpec) -> ConnectionCheck:
             try:
                 result = await client_for(session, spec, self.secrets).verify_connection()
-                outcome = ConnectionCheck(result.success, result.message)
+                outcome = ConnectionCheck(result.success, result.message, result.smtp_response_code)
             except (ReconcilerError, ValueError) as exc:
                 outcome = ConnectionCheck(False, str(exc))
             except Exception as exc:  # one tenant never sinks the run

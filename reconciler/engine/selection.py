@@ -126,6 +126,11 @@ class Feed:
         self.concurrency = concurrency or load.settings.concurrency
 
     @property
+    def judged(self) -> bool:
+        """True when a trusted base judges the tenants (`--base`)."""
+        return self._judge is not None
+
+    @property
     def settings(self) -> Settings:
         """The settings that apply (known before any tenant file is loaded)."""
         return self._load.settings

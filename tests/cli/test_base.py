@@ -10,61 +10,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from catch_server import attacker as attacker
 
 GIT = ["git", "-c", "user.name=Base", "-c", "user.email=base@example.invalid"]
 NOT_READ = "url or credentials changed in this pull request; read after merge"
-
-
-class Attacker:
-    """A server on 127.0.0.1 that answers 200 to everything and records every
-    request: method, path and headers (where a stolen credential would be)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        seen = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                seen.append((self.command, self.path, headers))
-                body = b'{"access_token": "x", "expires_in": 3600, "token_type": "bearer"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _record
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}/t/collector"
-
-
-@pytest.fixture
-def attacker() -> Iterator[Attacker]:
-    server = Attacker()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
 
 
 def git(repo: Path, *args: str) -> str:
@@ -205,15 +158,17 @@ def test_a_changed_secret_reference_is_shown_in_every_format(sandbox, based, cli
     assert line in markdown
 
 
-def test_the_base_may_be_a_directory_and_the_pull_request_a_branch(sandbox, based, cli, tmp_path):
+def test_the_base_may_be_a_trusted_directory_and_the_pull_request_a_branch(
+    sandbox, based, cli, tmp_path
+):
     trusted = tmp_path / "trusted"
     shutil.copytree(based, trusted, ignore=shutil.ignore_patterns(".git", ".secrets"))
     git(based, "checkout", "-q", "-b", "pr")
     edit(tenant_file(based, "tenant-004"), url=sandbox.tenant("tenant-004").url + "/moved")
     git(based, "commit", "-q", "-am", "move tenant-004")
-    for base in ("main", str(trusted)):
+    for base in (("--base", "main"), ("--base-dir", str(trusted))):
         sandbox.reset_stats()
-        _, document = plan_json(cli, based, "--base", base)
+        _, document = plan_json(cli, based, *base)
         assert [t["name"] for t in document["tenants"] if t["notRead"]] == ["tenant-004"]
         assert "tenant-004" not in contacted(sandbox)
     # The pull request's own commit as the base vouches for the move.
@@ -246,7 +201,7 @@ def test_an_unknown_base_ref_is_an_error_that_contacts_nothing(sandbox, based, c
     sandbox.reset_stats()
     result = cli("plan", str(based), "--base", "no-such-branch")
     assert result.code == 1
-    assert "--base" in result.stderr and "git rev-parse failed" in result.stderr
+    assert "--base" in result.stderr and "'no-such-branch' is not a commit" in result.stderr
     assert sandbox.request_log == []
     assert cli("plan", str(based), "--base", "--output=x").code == 1
 

@@ -451,8 +451,7 @@ def _git(cwd: Path, *args: str) -> str:
 def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:
     """Make the repository holding `repo` a git repository with a base commit (the
     configuration as the sandbox wrote it, API keys from ${env:...}) and a pull
-    request on top of it that widens the allowed hosts, moves tenant-001 to a host
-    of its own, pairs tenant-002 with tenant-003's API key and renames tenant-004's
+    request on top of it that moves tenant-001 to a host of its own, pairs tenant-002 with tenant-003's API key and renames tenant-004's
     sender. Returns the base and head commits and the NAME=value lines of the keys."""
     values = env_repo(sandbox, repo)
     top = repo.parent
@@ -460,10 +459,6 @@ def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:
     _git(top, "add", repo.name)
     _git(top, "commit", "--quiet", "-m", "base")
     base = _git(top, "rev-parse", "HEAD")
-    root = repo / "qlik-email.yaml"
-    root.write_text(
-        root.read_text().replace('    - "127.0.0.1"\n', '    - "127.0.0.1"\n    - "*"\n')
-    )
     edits = {
         "tenant-001": (r'url: ".*"', 'url: "http://127.0.0.1:9/t/tenant-001"'),
         "tenant-002": (r"\$\{env:TENANT_002_API_KEY\}", "${env:TENANT_003_API_KEY}"),

@@ -3,14 +3,15 @@ the security settings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from reconciler.config import load_config
-from reconciler.config.base import narrow_settings
 from reconciler.config.hosts import host_allowed, narrow_hosts
+from reconciler.config.narrow import narrow_settings
 from reconciler.errors import ConfigError
 from reconciler.model import IgnoreRule, Policy, Safety, Settings
 
@@ -104,6 +105,20 @@ def test_hosts_are_narrowed_never_widened():
     assert host_allowed("::1", ["[::1]"]) and not host_allowed("::1", ["*.qlikcloud.com"])
 
 
+def test_a_glob_that_matches_a_base_glob_as_text_does_not_widen_it():
+    base = ["127.0.0.1", "mail?.corp.example"]
+    # `*` as text is one character that `?` matches: compared as a name it passed.
+    assert narrow_hosts(["mail*.corp.example", "mail?.corp.example"], base) == (
+        "mail?.corp.example",
+    )
+    assert narrow_hosts(["MAIL?.corp.example", "mail1.corp.example"], base) == (
+        "MAIL?.corp.example",
+        "mail1.corp.example",
+    )
+    assert narrow_hosts(["mail[1].corp.example", "mailxx.corp.example"], base) == ()
+    assert narrow_hosts(["127.0.0.1", "127.0.0.2", "[::1]"], base) == ("127.0.0.1",)
+
+
 def test_settings_under_base_are_the_base_s_narrowed_by_the_pull_request():
     rule = IgnoreRule("acme", "senderName", "known", date(2030, 1, 1))
     extra = IgnoreRule("*", "serverAddress", "silence everything", date(2030, 1, 1))
@@ -122,6 +137,12 @@ def test_settings_under_base_are_the_base_s_narrowed_by_the_pull_request():
     )
     got = narrow_settings(wanted, base)
     assert got.concurrency == 8
+    assert got.timeout_s == 30.0
+    # Numbers only ever tighten: more concurrency or a longer timeout is not taken.
+    looser = narrow_settings(
+        Settings(concurrency=500, timeout_s=600.0), replace(base, concurrency=16)
+    )
+    assert (looser.concurrency, looser.timeout_s) == (16, 30.0)
     assert got.allowed_hosts == ()
     assert got.safety == Safety(max_changes=5, max_deletes=1, max_deletes_percent=10.0)
     assert got.ignore == (rule,)

@@ -76,6 +76,7 @@ def test_json_plan_validates_against_schema():
         "errors": 0,
         "notRead": 0,
         "paused": 0,
+        "noLongerManaged": 0,
     }
 
 
