@@ -141,6 +141,7 @@ def _document(
     document["valid"] = error is None
     document["tenants"] = [t.name for t in tenants]
     document["summary"] = _counts(tenants)
+    document["notes"] = list(error.notes) if error else []
     document["errors"] = [
         {"file": i.file, "line": i.line, "column": i.column, "message": i.message}
         for i in (error.issues if error else [])

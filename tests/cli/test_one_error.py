@@ -4,7 +4,10 @@ failing every tenant."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from reconciler.jsonschemas import schema_errors
 
 TYPO = """drift:
   ignore:
@@ -47,3 +50,12 @@ def test_with_a_sound_root_file_host_checks_still_run(cli, sandbox, repo: Path):
     result = cli("validate", str(repo))
     assert result.code == 1 and "Note:" not in result.stderr, result
     assert result.stderr.count("is not an allowed tenant host") == len(sandbox.tenants)
+
+
+def test_the_note_is_in_the_json_document_too(cli, sandbox, repo: Path):
+    root = repo / "qlik-email.yaml"
+    root.write_text(root.read_text() + TYPO)
+    result = cli("validate", str(repo), "--format", "json")
+    document = json.loads(result.stdout)
+    assert result.code == 1 and schema_errors("validation.schema.json", document) == []
+    assert len(document["errors"]) == 1 and len(document["notes"]) == 1
