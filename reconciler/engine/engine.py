@@ -268,11 +268,13 @@ class Engine:
         )
 
     def check_secrets(self, *, applying: bool = False) -> None:
-        """Resolve every secret reference apply may need, for every selected tenant;
+        """Resolve every secret reference apply may need, for every selected tenant
+        but those paused;
         raise SecretError naming each one that cannot be (apply does this before
         it contacts any tenant, so one missing secret changes nothing, and says
         so when `applying`)."""
-        problems = unresolvable(self.tenants, self.secrets)
+        paused = self.paused  # never contacted: their secrets are not needed
+        problems = unresolvable([t for t in self.tenants if t.name not in paused], self.secrets)
         if problems:
             count = len(problems)
             unchanged = "; nothing was changed" if applying else ""

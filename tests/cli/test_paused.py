@@ -158,3 +158,14 @@ def test_a_bad_pause_is_refused_at_its_line(cli, sandbox, repo, block, message):
     result = cli("validate", str(repo))
     assert result.code == 1, result
     assert f"tenants/{name}.yaml:" in result.stderr and message in result.stderr, result
+
+
+def test_a_paused_tenant_s_missing_secret_does_not_stop_apply(cli, sandbox, repo):
+    name = sandbox.tenants[0].name
+    (repo / ".secrets" / f"{name}.smtp").unlink()
+    refused = cli("apply", str(repo), "--auto-approve")
+    assert refused.code == 1 and "cannot be resolved" in refused.stderr
+    pause(repo, name)
+    result = cli("apply", str(repo), "--auto-approve")
+    assert result.code == 0, result
+    assert sandbox.live_config(name) is None
