@@ -452,7 +452,8 @@ def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:
     """Make the repository holding `repo` a git repository with a base commit (the
     configuration as the sandbox wrote it, API keys from ${env:...}) and a pull
     request on top of it that moves tenant-001 to a host of its own, pairs
-    tenant-002 with tenant-003's API key and renames tenant-004's sender. Returns the base and head commits and the NAME=value lines of the keys."""
+    tenant-002 with tenant-003's API key and renames tenant-004's sender. Returns
+    the base and head commits and the NAME=value lines of the keys."""
     values = env_repo(sandbox, repo)
     top = repo.parent
     _git(top, "init", "--quiet", "--initial-branch=main")
