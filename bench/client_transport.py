@@ -14,7 +14,7 @@ serve --no-rate-limit`), one sandbox without latency and one with
 
 Transports compared, interleaved, median of `--repeat` runs:
 
-- `aiohttp`: the client's default, `httpx_aiohttp.AiohttpTransport`, one client;
+- `aiohttp`: the client's default, `reconciler.client.transport.Transport`, one client;
 - `httpx`: httpx's own transport (httpcore), one client of 64 connections;
 - `httpx-pools-4`: httpx's own transport split into 16 pools of 4 connections,
   a tenant sticking to the least loaded pool when first seen (what the client

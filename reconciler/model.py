@@ -194,11 +194,27 @@ DEFAULT_ALLOWED_HOSTS = ("*.qlikcloud.com", "*.qlikcloudgov.com")
 
 
 @dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds one tenant's step may take in all, retries and waits included:
+    `read_s` a read (plan, drift, import, and apply's first read), `write_s`
+    what apply does to a tenant after that (the write, verify-connection, the
+    read-back, the test e-mail) and drift --verify's verify-connection."""
+
+    read_s: float = 45.0
+    write_s: float = 120.0
+
+    def tightened(self, other: Deadlines) -> Deadlines:
+        """The shorter of each deadline of `self` and `other`."""
+        return Deadlines(min(self.read_s, other.read_s), min(self.write_s, other.write_s))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Run settings from the root file."""
 
     concurrency: int = 64
     timeout_s: float = 30.0
+    deadlines: Deadlines = field(default_factory=Deadlines)
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     safety: Safety = field(default_factory=Safety)
     ignore: tuple[IgnoreRule, ...] = ()

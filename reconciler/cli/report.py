@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import cast
 
 import click
@@ -22,6 +22,7 @@ from reconciler.cli.options import format_option, markdown_option
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
 from reconciler.errors import ReportFileError
+from reconciler.jsonfile import read_json
 from reconciler.model import Plan
 from reconciler.report.merge import MergedReport, Source, merge_reports, shard_problem
 
@@ -83,9 +84,8 @@ def merge(
 
 def _read(path: str) -> Source:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return Source(path, json.load(handle))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Source(path, read_json(Path(path)))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSON problems included
         raise ReportFileError(f"{path}: cannot read the report: {exc}") from None
 
 

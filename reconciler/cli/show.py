@@ -3,7 +3,6 @@ apply or drift report, the applied-state record), contacting no tenant."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from reconciler.cli.options import format_option, markdown_option
 from reconciler.engine.applied import STATE_KIND, load_record, state_document
 from reconciler.engine.planfile import PLAN_KIND, load_plan
 from reconciler.errors import ReportFileError
+from reconciler.jsonfile import read_json
 
 APPLY_KIND = "qlik-email/apply-report"
 DRIFT_KIND = "qlik-email/drift-report"
@@ -45,7 +45,8 @@ def show(state: State, file: str, fmt: str, markdown_file: str | None) -> int:
 
 
 def _rendered(path: Path) -> Rendered:
-    kind = _kind(path)
+    document = _read(path)
+    kind = _kind(path, document)
     # Plans and the state record have their own readers (those apply uses).
     if kind == PLAN_KIND:
         return plan_output(load_plan(path))
@@ -58,7 +59,7 @@ def _rendered(path: Path) -> Rendered:
             lambda: render_state_markdown(record),
             lambda _color: render_state_text(record),
         )
-    document = _checked(path, kind)
+    _check(path, kind, document)
     if kind == APPLY_KIND:
         from reconciler.report.apply import apply_report_from_document
 
@@ -68,12 +69,16 @@ def _rendered(path: Path) -> Rendered:
     return drift_output(drift_report_from_document(document))
 
 
-def _kind(path: Path) -> str:
-    """The `kind` of the JSON document at `path`, one this version writes."""
+def _read(path: Path) -> Any:
+    """The JSON document at `path`, read within the bounds of `read_json`."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReportFileError(f"{path}: cannot read the file: {exc}") from None
+
+
+def _kind(path: Path, document: Any) -> str:
+    """The `kind` of `document` (read from `path`), one this version writes."""
     kind = document.get("kind") if isinstance(document, dict) else None
     if kind not in _KINDS:
         raise ReportFileError(
@@ -83,11 +88,10 @@ def _kind(path: Path) -> str:
     return str(kind)
 
 
-def _checked(path: Path, kind: str) -> dict[str, Any]:
-    """The report at `path`, checked against the schema of its `kind`."""
+def _check(path: Path, kind: str, document: dict[str, Any]) -> None:
+    """Refuse the report read from `path` unless it is valid for its `kind`."""
     from reconciler.jsonschemas import schema_errors
 
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     schema = f"{kind.removeprefix('qlik-email/')}.schema.json"
     errors = schema_errors(schema, document)
     if errors:
@@ -96,4 +100,3 @@ def _checked(path: Path, kind: str) -> dict[str, Any]:
             f"{path}: an {_KINDS[kind]} this version of qlik-email cannot read "
             f"({where}: {errors[0].message})"
         )
-    return document

@@ -23,8 +23,11 @@ Behaviour:
 - the wire (see `wire`, `transport`): one httpx AsyncClient per session over
   aiohttp, `connections` requests at a time; each attempt must complete,
   response body included, within `timeout_s`; a body over
-  `max_response_bytes`, or JSON nested deeper than 32 levels, is an ApiError;
-  no cookies are kept;
+  `max_response_bytes` (on the wire, or from any layer of its Content-Encoding
+  as it is decoded: `decoding`), or JSON nested deeper than 32 levels, is an
+  ApiError; no cookies are kept;
+- deadlines (see `deadline`): the engine runs each tenant's step within its
+  deadline; a `Retry-After` longer than what is left is an ApiError at once;
 - TLS is always verified (`tls`), proxies come from the environment as in
   httpx, redirects are errors; nothing logged or raised holds a body, header,
   token or secret.

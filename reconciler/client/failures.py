@@ -121,7 +121,11 @@ def describe_transport_error(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection unexpectedly"
     if isinstance(exc, httpx.DecodingError):
-        return "the response could not be decoded"
+        return (
+            f"the response could not be decoded ({text})"
+            if text
+            else "the response could not be decoded"
+        )
     if isinstance(exc, httpx.ProxyError):
         return f"the proxy failed ({text})"
     return f"{type(exc).__name__} ({text})" if text else type(exc).__name__

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from reconciler.client.decoding import BudgetExceeded, Decoder
+
 # The API's bodies nest three or four levels; more than this is not the API.
 MAX_JSON_DEPTH = 32
 
@@ -59,26 +61,38 @@ class Reply:
 
 async def read_body(response: httpx.Response, limit: int) -> bytes:
     """The whole (decoded) body of a streamed response; BodyTooLarge as soon as it
-    is known to exceed `limit` bytes, without reading the rest."""
+    is known to exceed `limit` bytes, on the wire or decoded, without reading or
+    decoding the rest (`decoding`); httpx.DecodingError for an encoding that is
+    not accepted or not valid."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(response.status_code, limit)
+    # The bytes as they came off the wire, straight from the transport's stream
+    # (bench/NOTES.md, "Client transport"), never through httpx's decoders.
+    raw = response.stream
+    if not isinstance(raw, httpx.AsyncByteStream):
+        raise TypeError("the transport of an async client gave a sync stream")
+    encoding = response.headers.get("content-encoding")
+    if encoding is None:
+        return await _read_plain(raw, response.status_code, limit)
+    decoder = Decoder(encoding, limit)
+    chunks: list[bytes] = []
+    try:
+        async for chunk in raw:
+            chunks.extend(decoder.decode(chunk))
+    except BudgetExceeded:
+        raise BodyTooLarge(response.status_code, limit) from None
+    decoder.finish()
+    return b"".join(chunks)
+
+
+async def _read_plain(raw: AsyncIterable[bytes], status: int, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    # Without a Content-Encoding, the bytes of our transport's stream are the
-    # body: read straight from it rather than through httpx's decoding layers
-    # (bench/NOTES.md, "Client transport"). A compressed body is decoded a chunk
-    # at a time.
-    stream = response.stream
-    chunks_of: AsyncIterable[bytes] = (
-        stream
-        if isinstance(stream, WireBody) and "content-encoding" not in response.headers
-        else response.aiter_bytes()
-    )
-    async for chunk in chunks_of:
+    async for chunk in raw:
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(response.status_code, limit)
+            raise BodyTooLarge(status, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

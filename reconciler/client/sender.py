@@ -6,7 +6,8 @@ Retry policy (attempts = 1 + `max_retries`):
   calls only, after an exponential backoff with full jitter;
 - a 429 is retried for every call, even a non-idempotent one: a 429 says the
   request was not processed. Its `Retry-After` (or a 503's) replaces the
-  backoff; a longer wait than `max_retry_after_s` is an error, not a wait;
+  backoff; a longer wait than `max_retry_after_s`, or than what is left of
+  the step's deadline (`deadline`), is an error, not a wait;
 - an OAuth 401 drops the token and repeats the call once with a new one
   (not counted as a retry: a 401 is not processed either);
 - a 3xx is an error: redirects are never followed;
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 
 from reconciler.client.auth import TOKEN_PATH, TokenCache, parse_token_response, token_request_body
+from reconciler.client.deadline import retry_refusal
 from reconciler.client.failures import (
     error_detail,
     error_for,
@@ -209,13 +211,15 @@ class Sender:
         wait = retry_after_s(response.headers.get("retry-after"))
         if wait is None or status not in _RETRY_AFTER_STATUSES:
             return self._backoff(attempt)
-        if wait > self._options.max_retry_after_s:
+        limit = self._options.max_retry_after_s
+        refusal = retry_refusal(wait)  # past the deadline of the tenant's step
+        if wait > limit:
+            refusal = f"longer than the {limit:.0f} s this tool waits"
+        if refusal is not None:
             detail = error_detail(response, self.free)
-            limit = self._options.max_retry_after_s
             raise ApiError(
                 f"{call.label} on {target.name} was refused {detail.where(status)} with "
-                f"Retry-After {wait:.0f} s, longer than the {limit:.0f} s this tool waits; "
-                "try again later",
+                f"Retry-After {wait:.0f} s, {refusal}; try again later",
                 tenant=target.name,
                 status=status,
                 code=detail.code,

@@ -1,62 +1,76 @@
 """httpx over aiohttp: the transport of every session, and what its failures mean.
 
-`httpx_aiohttp.AiohttpTransport` carries httpx requests over an aiohttp
-`ClientSession`, at about a third of the CPU per request of httpx's own
-transport (figures in bench/NOTES.md). Adjusted here:
+`Transport` is an `httpx.AsyncBaseTransport`, httpx's public seam for a
+transport of one's own, that sends over an aiohttp `ClientSession`: about a
+third of the CPU per request of httpx's own transport (bench/NOTES.md,
+"Client transport"). The client is a plain `httpx.AsyncClient` given it with
+`transport=`, and the proxies of the environment with `mounts=`
+(`environment_mounts`). Around it:
 
-- its ClientSession keeps no cookies (`DummyCookieJar`): by default aiohttp
-  stores every Set-Cookie and sends it back on the next request;
-- a request is sent by `Transport.handle_async_request`, the library's with
-  the same arguments to aiohttp, in one frame: without its exception mapping
-  (a context manager per call and per chunk) and with one aiohttp timeout
-  object per setting, about 7% of the client's CPU per request
-  (bench/NOTES.md, "Client transport");
-- its failures become httpx exceptions by what happened (`translate`). The
-  library maps every aiohttp connection error (refused, unknown host, TLS) to
-  `httpx.ConnectTimeout`; our messages and retry decisions (`failures`)
-  depend on the difference;
-- aiohttp's own `trust_env` stays off: proxies are picked by httpx from the
-  environment, exactly as with httpx's own transport (`HttpClient`), whereas
-  aiohttp's would also send credentials from ~/.netrc.
+- no cookies: the ClientSession's jar is aiohttp's `DummyCookieJar` (by
+  default aiohttp stores every Set-Cookie and sends it back), and the httpx
+  client's jar refuses every cookie (`no_cookies`), so that one tenant cannot
+  set a cookie that another tenant's requests carry;
+- failures become httpx exceptions by what happened (`translate`), as httpx's
+  own transport raises them: our messages and retry decisions (`failures`)
+  depend on the difference between a refused connection, an unknown host and
+  a TLS failure;
+- aiohttp's own `trust_env` stays off: proxies come from the same variables
+  httpx reads (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), each proxy a
+  `Transport` of its own, whereas aiohttp's would also send credentials from
+  ~/.netrc.
 """
 
 from __future__ import annotations
 
 import functools
+import http.cookiejar
+import ipaddress
 import os
 import socket
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from reconciler.client.reply import WireBody
 
-# Bytes asked of aiohttp at a time. A compressed body is decoded a chunk at a
-# time, so this also bounds what one chunk can grow into before the size cap
-# sees it (deflate: about a thousandfold).
+# Bytes asked of aiohttp at a time (the decoder bounds what a chunk grows into).
 _CHUNK = 16 * 1024
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
+_NO_CONTENT_TYPE = ("Content-Type",)  # a request without a body says nothing of its type
 
 
-class Transport(AiohttpTransport):
-    """An AiohttpTransport without cookies whose failures are translated (see above)."""
+class Transport(httpx.AsyncBaseTransport):
+    """httpx requests over one aiohttp ClientSession, created on first use in the
+    running loop; `proxy`, when given, is the forward proxy every request uses."""
 
-    def get_client(self) -> aiohttp.ClientSession:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        limits: httpx.Limits,
+        proxy: httpx.Proxy | None = None,
+    ) -> None:
+        self._ssl = ssl_context
+        self._limits = limits
+        self._proxy = proxy
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self.limits.max_connections or 0,  # 0: no limit, as None in httpx
-            keepalive_timeout=self.limits.keepalive_expiry,
-            ssl=self.ssl_context,
+            limit=self._limits.max_connections or 0,  # 0: no limit, as None in httpx
+            keepalive_timeout=self._limits.keepalive_expiry,
+            ssl=self._ssl,
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """AiohttpTransport's, in one frame, with our translation of failures."""
-        client = self.client
-        if not isinstance(client, aiohttp.ClientSession):
-            client = self.client = self.get_client()
+        """Send `request` through aiohttp; its failures translated (`translate`)."""
+        session = self._session or self._open()
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
@@ -64,15 +78,17 @@ class Transport(AiohttpTransport):
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)
         timeout = request.extensions.get("timeout", {})
-        proxy = self.proxy
+        proxy = self._proxy
         try:
-            response = await client.request(
+            response = await session.request(
                 request.method,
                 str(request.url),
                 headers=request.headers.multi_items(),
                 data=data,
+                # aiohttp gives every POST without one `application/octet-stream`.
+                skip_auto_headers=_NO_CONTENT_TYPE if data is None else None,
                 allow_redirects=False,
-                auto_decompress=False,  # httpx decodes, within the size cap
+                auto_decompress=False,  # `decoding` undoes it, within the size cap
                 compress=False,
                 timeout=_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
                 server_hostname=request.extensions.get("sni_hostname"),
@@ -92,6 +108,58 @@ class Transport(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
+
+    async def aclose(self) -> None:
+        """Close the ClientSession and its connections."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def environment_mounts(
+    ssl_context: ssl.SSLContext, limits: httpx.Limits
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The `mounts=` of the proxies the environment names, as httpx reads them
+    (`urllib.request.getproxies`): a `Transport` through each proxy for its
+    scheme (`http://`, `https://`, `all://`), and `None` (direct) for each
+    NO_PROXY entry; nothing at all when NO_PROXY is `*`."""
+    found = urllib.request.getproxies()
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        url = found.get(scheme)
+        if url:
+            proxy = httpx.Proxy(url if "://" in url else f"http://{url}")
+            mounts[f"{scheme}://"] = Transport(ssl_context, limits, proxy)
+    for entry in (e.strip() for e in found.get("no", "").split(",")):
+        if entry == "*":
+            return {}
+        if entry:
+            mounts[_direct_pattern(entry)] = None
+    return mounts
+
+
+def _direct_pattern(entry: str) -> str:
+    """The mount pattern of one NO_PROXY entry, as httpx reads it."""
+    if "://" in entry:
+        return entry
+    try:
+        address = ipaddress.ip_address(entry)
+    except ValueError:
+        return f"all://{entry}" if entry.lower() == "localhost" else f"all://*{entry}"
+    return f"all://[{entry}]" if address.version == 6 else f"all://{entry}"
+
+
+class _RefuseAll(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that stores nothing (the httpx client's `cookies=`)."""
+    return http.cookiejar.CookieJar(policy=_RefuseAll())
 
 
 @functools.lru_cache(maxsize=16)
@@ -120,64 +188,6 @@ class _Body(WireBody):
             await self._response.__aexit__(None, None, None)
         except aiohttp.ClientError as exc:
             raise translate(exc) from None
-
-
-class HttpClient(httpx.AsyncClient):
-    """An AsyncClient over `Transport` that ignores Set-Cookie and never sends a
-    Cookie header.
-
-    Proxies come from the environment as with httpx's own transport (when
-    `trust_env`, and no transport is injected): HTTPS_PROXY, HTTP_PROXY,
-    ALL_PROXY and NO_PROXY, read by httpx, which gives each proxy a transport
-    of its own (with the same limits) and sends the URLs NO_PROXY names direct.
-    """
-
-    @property  # type: ignore[override]
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: object) -> None:
-        pass  # httpx's __init__ sets an empty jar; there is nothing to keep
-
-    def _init_transport(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: object = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _LIMITS,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> httpx.AsyncBaseTransport:
-        if transport is not None:
-            return transport
-        return Transport(verify=verify, limits=limits)
-
-    def _init_proxy_transport(
-        self,
-        proxy: httpx.Proxy,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: object = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _LIMITS,
-    ) -> httpx.AsyncBaseTransport:
-        return Transport(verify=verify, limits=limits, proxy=proxy)
-
-
-class _NoCookies(httpx.Cookies):
-    """An always-empty cookie jar: nothing is stored, so nothing is sent."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-_NO_COOKIES = _NoCookies()
 
 
 def translate(exc: aiohttp.ClientError) -> httpx.TransportError:

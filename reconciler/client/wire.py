@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 import httpx
 
 from reconciler.client import tls
+from reconciler.client.decoding import ACCEPT_ENCODING
 from reconciler.client.options import ClientOptions
 from reconciler.client.reply import Reply, read_body
-from reconciler.client.transport import HttpClient
+from reconciler.client.transport import Transport, environment_mounts, no_cookies
 
 T = TypeVar("T")
 
@@ -54,6 +55,7 @@ class Wire:
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None  # the client's, for tests
         self._extensions: dict[str, Any] = {}  # each request's: the client's timeouts
         self._slots = asyncio.Semaphore(options.connections)
         self._closed = False
@@ -79,10 +81,8 @@ class Wire:
         json: Any,
         headers: dict[str, str] | None,
     ) -> Reply:
-        # Straight to the client's transport (the one its proxy settings pick for
-        # this URL): `client.send` would add nothing but CPU, as no request of
-        # ours has auth, redirects, cookies or event hooks for it to handle
-        # (bench/NOTES.md, "Client transport").
+        # Built here rather than by `client.build_request`, which would merge
+        # the client's headers, cookies and timeouts again on every request.
         request = httpx.Request(
             method,
             url,
@@ -90,7 +90,7 @@ class Wire:
             headers=self._headers(client, headers),
             extensions=self._extensions,
         )
-        response = await client._transport_for_url(url).handle_async_request(request)
+        response = await client.send(request, stream=True)
         try:
             content = await read_body(response, self._options.max_response_bytes)
         finally:
@@ -105,15 +105,28 @@ class Wire:
             raise RuntimeError("the ApiSession is closed")
         options = self._options
         connections = options.connections
-        self._client = HttpClient(
-            transport=options.transport,
-            # An injected transport brings its own TLS settings; ours always verifies.
-            verify=tls.shared() if options.transport is None else True,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        if options.transport is None:
+            context = tls.shared()  # ours always verifies
+            transport: httpx.AsyncBaseTransport = Transport(context, limits)
+            mounts = environment_mounts(context, limits)
+        else:  # an injected transport brings its own TLS settings, and no proxies
+            transport, mounts = options.transport, {}
+        self._transport = transport
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            mounts=mounts,
+            cookies=no_cookies(),
             timeout=httpx.Timeout(None, connect=min(10.0, options.timeout_s)),
-            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
+            headers={
+                "User-Agent": options.user_agent,
+                "Accept": "application/json",
+                # Only what `decoding` undoes within the size cap (httpx would
+                # also offer br and zstd when their packages are installed).
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             follow_redirects=False,
-            trust_env=True,
+            trust_env=False,  # the proxies are `mounts`; the CA settings are `tls`'s
         )
         self._extensions = {"timeout": self._client.timeout.as_dict()}
         return self._client

@@ -25,6 +25,7 @@ from reconciler.model import (
     SECRET_FIELD,
     ApiKeyAuth,
     Auth,
+    Deadlines,
     DesiredEmail,
     IgnoreRule,
     OAuthAuth,
@@ -263,6 +264,7 @@ def build_settings(doc: Document) -> Settings:
     return Settings(
         concurrency=int(settings.get("concurrency", 64)),
         timeout_s=float(settings.get("timeout", 30.0)),
+        deadlines=_deadlines(settings.get("deadline") or {}),
         allowed_hosts=tuple(settings.get("allowedHosts") or DEFAULT_ALLOWED_HOSTS),
         safety=Safety(
             max_changes=_int(safety.get("maxChanges")),
@@ -275,6 +277,14 @@ def build_settings(doc: Document) -> Settings:
             for index, rule in enumerate(doc.get("drift", "ignore") or [])
         ),
         policy=build_policy(settings),
+    )
+
+
+def _deadlines(given: Mapping[str, Any]) -> Deadlines:
+    default = Deadlines()
+    return Deadlines(
+        read_s=float(given.get("read", default.read_s)),
+        write_s=float(given.get("write", default.write_s)),
     )
 
 

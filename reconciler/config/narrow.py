@@ -5,8 +5,8 @@ Lists (`allowedHosts`, `policy.smtpHosts`, `policy.senderDomains`) may only drop
 entries of the base's list or add literal names the base's list already
 matches; any other entry is a configuration error at its line and column (and
 is dropped, so that the settings never widen even where the error is not
-shown). Numbers (safety thresholds, `concurrency`, `timeout`) take the lower of
-the two; drift ignore rules are kept only when the base has the same rule.
+shown). Numbers (safety thresholds, `concurrency`, `timeout`, the deadlines)
+take the lower of the two; drift ignore rules are kept only when the base has the same rule.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def narrow_settings(wanted: Settings, trusted: Settings) -> Settings:
         safety=_stricter(wanted.safety, trusted.safety),
         ignore=tuple(rule for rule in wanted.ignore if rule in trusted.ignore),
         policy=narrow_policy(wanted.policy, trusted.policy),
+        deadlines=wanted.deadlines.tightened(trusted.deadlines),
     )
 
 

@@ -32,14 +32,10 @@ from reconciler.errors import ConfigIssue
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
-# The C parser is about 15 times faster; the pure-Python one is the fallback.
-# Only the parser is asked (for events): CParser alone costs less to set up per
-# file than CSafeLoader, which brings a constructor and a resolver.
-_LOADER: Any
-try:
-    from yaml._yaml import CParser as _LOADER  # what yaml.cyaml builds its loaders on
-except ImportError:  # PyYAML built without libyaml
-    _LOADER = yaml.SafeLoader
+# The C parser is many times faster (bench/NOTES.md); the pure-Python one is
+# the fallback. Only events are asked for: CBaseLoader, the lightest public C
+# loader (no tag resolution, no constructor work until asked), is enough.
+_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.SafeLoader)  # absent without libyaml
 # Characters YAML 1.1 refuses (C0/C1 controls but tab, LF, CR, NEL; DEL; U+FFFE/F).
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"

@@ -16,7 +16,6 @@ The file (`schemas/state.schema.json`) holds reference names such as
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from reconciler.engine.applier import ApplyReport, Outcome
 from reconciler.engine.trust import SecretMove, destination
 from reconciler.errors import StateFileError
+from reconciler.jsonfile import JsonRefused, read_json
 from reconciler.model import NOT_RECORDED, TenantSpec
 
 STATE_KIND = "qlik-email/applied-state"
@@ -102,14 +102,12 @@ def load_record(path: Path) -> AppliedRecord:
     from reconciler.jsonschemas import schema_errors
 
     try:
-        text = path.read_text(encoding="utf-8")
+        document = read_json(path)
     except FileNotFoundError:
         return AppliedRecord()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, JsonRefused) as exc:
         raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON
         raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
     errors = schema_errors("state.schema.json", document)
     if errors:

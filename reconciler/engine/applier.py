@@ -10,6 +10,7 @@ Tenants run concurrently, bounded; one failing never stops the others.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
+from reconciler.client.deadline import Deadline, DeadlineExceeded, within
 from reconciler.engine.fleet import Progress, client_for, run_bounded
 from reconciler.engine.planner import desired_fingerprint, plan_tenant
 from reconciler.errors import ApiError, ReconcilerError, SecretError
@@ -170,13 +172,16 @@ async def apply_plan(
     concurrency: int,
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
+    deadline: Deadline | None = None,
 ) -> ApplyReport:
     """Carry `plan` out. Tenants with no change are reported unchanged; tenants
-    whose plan holds a read error are reported failed."""
+    whose plan holds a read error are reported failed. Each tenant's steps must
+    end within `deadline`, or the tenant fails."""
     work = changed_tenants(plan)
 
     async def run(tenant: TenantPlan) -> TenantResult:
-        result = await _apply_tenant(session, tenant, specs.get(tenant.tenant), resolver, options)
+        spec = specs.get(tenant.tenant)
+        result = await _apply_tenant(session, tenant, spec, resolver, options, deadline)
         if progress is not None:
             progress.step(tenant.tenant, result.outcome.value, result.outcome in FAILURES)
         return result
@@ -226,10 +231,16 @@ async def _apply_tenant(
     spec: TenantSpec | None,
     resolver: SecretResolver,
     options: ApplyOptions,
+    deadline: Deadline | None,
 ) -> TenantResult:
     started = time.monotonic()
+    name = tenant.tenant
     try:
-        result = await _steps(session, tenant, spec, resolver, options)
+        steps = functools.partial(_steps, session, tenant, spec, resolver, options)
+        result = await within(deadline, name, f"applying to {name}", steps)
+    except DeadlineExceeded as exc:  # cut off anywhere, perhaps after its write
+        why = f"{exc}; whether its change took effect is unknown (a plan shows it)"
+        result = TenantResult.of(tenant, Outcome.FAILED, why)
     except (ReconcilerError, ValueError) as exc:
         result = TenantResult.of(tenant, Outcome.FAILED, str(exc))
     except Exception as exc:  # a bug must not stop the other tenants or lose the report

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from reconciler.client import ApiSession, ClientOptions
+from reconciler.client.deadline import within
 from reconciler.config.loader import ConfigLoad
 from reconciler.engine.applied import AppliedRecord, secret_moves
 from reconciler.engine.applier import (
@@ -38,7 +39,14 @@ from reconciler.engine.applier import (
     unchanged_report,
 )
 from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report, withhold_text
-from reconciler.engine.fleet import Phase, Progress, client_for, run_bounded, unresolvable
+from reconciler.engine.fleet import (
+    Phase,
+    Progress,
+    client_for,
+    run_bounded,
+    step_deadlines,
+    unresolvable,
+)
 from reconciler.engine.planner import make_plan, paused_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Feed, Selection
@@ -141,6 +149,7 @@ class Engine:
             timeout_s=settings.timeout_s, connections=concurrency
         )
         self.today = today or date.today()
+        self._deadlines = step_deadlines(settings.deadlines)
 
     @classmethod
     def load(
@@ -362,6 +371,7 @@ class Engine:
                 concurrency=self.selection.concurrency,
                 progress=self.progress,
                 stop=stop,
+                deadline=self._deadlines.write,
             )
         return ApplyRun(plan, report, received[0] if received else None)
 
@@ -510,7 +520,9 @@ class Engine:
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
         try:
             client = client_for(session, spec, self.secrets)
-            return await client.read_live()
+            return await within(
+                self._deadlines.read, spec.name, f"reading {spec.name}", client.read_live
+            )
         except (ReconcilerError, ValueError) as exc:
             return ReadFailure(str(exc))
         except Exception as exc:  # a bug, or a hostile answer: this tenant's error only
@@ -526,7 +538,11 @@ class Engine:
 
         async def check(spec: TenantSpec) -> ConnectionCheck:
             try:
-                result = await client_for(session, spec, self.secrets).verify_connection()
+                client = client_for(session, spec, self.secrets)
+                what = f"verify-connection on {spec.name}"
+                result = await within(
+                    self._deadlines.write, spec.name, what, client.verify_connection
+                )
                 outcome = ConnectionCheck(result.success, result.message, result.smtp_response_code)
             except (ReconcilerError, ValueError) as exc:
                 outcome = ConnectionCheck(False, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, TypeVar
 
@@ -15,12 +16,29 @@ from reconciler.client import (
     OAuthCredentials,
     TenantClient,
 )
+from reconciler.client.deadline import Deadline
 from reconciler.errors import SecretError
-from reconciler.model import ApiKeyAuth, Auth, TenantSpec
+from reconciler.model import ApiKeyAuth, Auth, Deadlines, TenantSpec
 from reconciler.secrets import SecretResolver, parse_reference
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class StepDeadlines:
+    """The deadline of each kind of tenant step, with the setting it comes from."""
+
+    read: Deadline
+    write: Deadline
+
+
+def step_deadlines(deadlines: Deadlines) -> StepDeadlines:
+    """The root file's `settings.deadline` as the client's deadlines."""
+    return StepDeadlines(
+        read=Deadline(deadlines.read_s, "settings.deadline.read"),
+        write=Deadline(deadlines.write_s, "settings.deadline.write"),
+    )
 
 
 def credentials_for(auth: Auth, resolver: SecretResolver) -> Credentials:

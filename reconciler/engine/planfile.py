@@ -9,11 +9,11 @@ was made from, so apply can refuse tenants that moved since.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanFileError
+from reconciler.jsonfile import read_json
 from reconciler.model import (
     UNMANAGED_NOTE,
     Action,
@@ -155,8 +155,8 @@ def load_plan(path: Path) -> Plan:
     from reconciler.jsonschemas import schema_errors
 
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = read_json(path)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSON problems included
         raise PlanFileError(f"{path}: cannot read the saved plan: {exc}") from None
     errors = schema_errors("plan.schema.json", document)
     if errors:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -18,6 +18,8 @@ from types import FrameType
 import click
 
 from reconciler.sandbox.fleet import Sandbox
+from reconciler.sandbox.hostile import KINDS
+from reconciler.sandbox.tenants import default_names
 
 # Printing 10,000 tenants helps nobody; the config repository has them all.
 _SHOWN_TENANTS = 20
@@ -39,7 +41,23 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
+def parse_hostile(values: Sequence[str], default_tenant: str) -> dict[str, list[str]]:
+    """`--hostile [TENANT=]KIND[,KIND]` options as {tenant: [kinds]}; a KIND alone
+    is `default_tenant`'s. Unknown kinds and tenants are the Sandbox's to refuse."""
+    kinds: dict[str, list[str]] = {}
+    for value in values:
+        tenant, equals, listed = value.rpartition("=")
+        names = [k.strip() for k in listed.split(",") if k.strip()]
+        if not names or (equals and not tenant):
+            expected = f"{value!r}: expected [TENANT=]KIND[,KIND]"
+            raise click.BadParameter(expected, param_hint="--hostile")
+        kinds.setdefault(tenant or default_tenant, []).extend(names)
+    return kinds
+
+
+def describe_fleet(
+    sb: Sandbox, config_dir: Path | None, hostile: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """The banner: where everything is, and the credentials of the test fleet."""
     ports = sb.smtp_ports
     lines = [
@@ -64,6 +82,9 @@ def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
         lines.append(f"... and {hidden} more tenants (use --write-config to get them all)")
     if config_dir is not None:
         lines += ["", f"Config repository written to {config_dir}"]
+    if hostile:
+        lines.append("")
+        lines += [f"{name} is hostile: {', '.join(kinds)}" for name, kinds in hostile.items()]
     lines += ["", "Press Ctrl-C to stop."]
     return "\n".join(lines)
 
@@ -87,6 +108,15 @@ def describe_fleet(sb: Sandbox, config_dir: Path | None) -> str:
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Added to every request.")
 @click.option("--no-rate-limit", is_flag=True, help="Switch Qlik's rate limits off.")
 @click.option("--seed", type=int, help="Fixed credentials and fault draws.")
+@click.option(
+    "--hostile",
+    "hostile",
+    multiple=True,
+    metavar="[TENANT=]KIND[,KIND]",
+    help="Make TENANT (default tenant-001) a hostile server; repeatable. Kinds: "
+    + ", ".join(KINDS)
+    + ".",
+)
 def sandbox_command(
     tenants: int,
     port: int,
@@ -95,14 +125,24 @@ def sandbox_command(
     latency_ms: float,
     no_rate_limit: bool,
     seed: int | None,
+    hostile: tuple[str, ...],
 ) -> None:
     """Run a local fleet of fake Qlik Cloud tenants (with an SMTP server) until Ctrl-C."""
-    sandbox = Sandbox(
-        tenants, port=port, rate_limits=not no_rate_limit, latency_ms=latency_ms, seed=seed
-    )
+    adversaries = parse_hostile(hostile, default_tenant=default_names(tenants)[0])
+    try:
+        sandbox = Sandbox(
+            tenants,
+            port=port,
+            rate_limits=not no_rate_limit,
+            latency_ms=latency_ms,
+            seed=seed,
+            hostile=adversaries,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hostile") from None
     with stop_on_signals() as stop, sandbox as sb:
         if config_dir is not None:
             sb.write_config(config_dir, auth=auth)
-        click.echo(describe_fleet(sb, config_dir))
+        click.echo(describe_fleet(sb, config_dir, adversaries))
         stop.wait()
     click.echo("Sandbox stopped.")

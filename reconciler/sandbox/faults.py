@@ -25,8 +25,9 @@ titles verbatim (they would then leak its secrets).
 request, with no draw: `echo-secret` and `payloads` rewrite every string of
 every answer (the secrets it echoes include those the tenant was sent since
 its faults were last set, which `remember` keeps), and `huge`, `endless`,
-`slow` and `deep` replace every answer with such a body (`huge-writes` only
-the success answers of PUT and DELETE, once they are carried out):
+`slow`, `deep`, `stacked-bomb` and `retry-after-forever` replace every answer
+with such an answer (`huge-writes` only the success answers of PUT and
+DELETE, once they are carried out):
 
     sb.faults.set(hostile=("echo-secret", "payloads"), tenant="tenant-001")
     sb.faults.set(hostile=("endless",), tenant="tenant-002")

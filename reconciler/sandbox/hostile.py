@@ -20,6 +20,9 @@ forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
     huge-writes  PUT and DELETE are carried out, then a success answer is
                  replaced by `huge`'s body (every other request is served
                  as usual): the change is made, and its answer is unreadable
+    stacked-bomb  `Content-Encoding: gzip, gzip`: a few kilobytes that inflate
+                 to BOMB_BYTES of zeros (4 GiB)
+    retry-after-forever  503 with `Retry-After: 30` to every request
 
 The text kinds rewrite the real answer, and a send-test-email answer says the
 message was not sent; the body kinds replace it (the
@@ -34,8 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import gzip
 import itertools
 import json
+import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
@@ -45,7 +52,7 @@ from aiohttp import web
 from reconciler.sandbox.messages import Reply, Request, Response, Streamed
 
 TEXT_KINDS = ("echo-secret", "payloads", "messages-only")
-BODY_KINDS = ("huge", "endless", "slow", "deep")
+BODY_KINDS = ("huge", "endless", "slow", "deep", "stacked-bomb", "retry-after-forever")
 WRITE_KINDS = ("huge-writes",)
 KINDS = TEXT_KINDS + BODY_KINDS + WRITE_KINDS
 
@@ -68,6 +75,8 @@ PAYLOADS = (
 HUGE_BYTES = 300 * 1024 * 1024
 CHUNK = b"x" * 65536
 DEEP_LEVELS = 100_000
+BOMB_BYTES = 4 << 30
+RETRY_AFTER_S = 30
 _UNTOUCHED = frozenset({"access_token", "token_type", "serviceProvider"})
 FREE_TEXT = frozenset(
     {"message", "title", "code", "errorCode", "statusReason", "error", "error_description"}
@@ -184,6 +193,11 @@ def body_reply(kind: str) -> Reply:
     if kind == "deep":
         body = b"[" * DEEP_LEVELS + b"]" * DEEP_LEVELS
         return Response(200, body, [json_type])
+    if kind == "stacked-bomb":
+        return Streamed(200, _bomb, [json_type, ("Content-Encoding", "gzip, gzip")])
+    if kind == "retry-after-forever":
+        title = "Service unavailable: retry later"
+        return Response.error(503, "HOSTILE-503", title, [("Retry-After", str(RETRY_AFTER_S))])
     if kind == "huge":
         return Streamed(200, _repeat(HUGE_BYTES), [json_type, ("Content-Length", str(HUGE_BYTES))])
     if kind == "endless":
@@ -203,6 +217,29 @@ def _repeat(total: int | None) -> Callable[[web.StreamResponse], Awaitable[None]
             await asyncio.sleep(0)  # let the sandbox serve the other tenants
 
     return write
+
+
+async def _bomb(response: web.StreamResponse) -> None:
+    await response.write(stacked_bomb())
+
+
+@functools.cache
+def stacked_bomb() -> bytes:
+    """BOMB_BYTES of zeros, gzipped twice (a few kilobytes)."""
+    return gzip.compress(gzipped_zeros(BOMB_BYTES), 9)
+
+
+def gzipped_zeros(total: int) -> bytes:
+    """`total` zero bytes (whole MiB) as a gzip stream, made of one compressed MiB
+    repeated: a full flush resets the compressor, so every MiB compresses the
+    same. The trailer's checksum is left zero (computing it means reading all
+    of it): a client that gets that far has already failed."""
+    segment = bytes(1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = compressor.compress(segment) + compressor.flush(zlib.Z_FULL_FLUSH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    trailer = compressor.flush() + struct.pack("<II", 0, total & 0xFFFFFFFF)
+    return header + block * (total // len(segment)) + trailer
 
 
 def _trickle(body: bytes) -> Callable[[web.StreamResponse], Awaitable[None]]:

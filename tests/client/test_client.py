@@ -43,9 +43,10 @@ from reconciler.client import (
 )
 from reconciler.client.failures import MAX_DETAIL, describe_transport_error, is_retryable
 from reconciler.client.reply import parse_json
-from reconciler.client.transport import HttpClient, Transport, translate
+from reconciler.client.transport import Transport, translate
 from reconciler.errors import ApiError, AuthError, NotAdminError
 from reconciler.model import DesiredEmail, Provider
+from reconciler.sandbox.hostile import gzipped_zeros
 from reconciler.secrets import REDACTED, Secret
 
 OPENAPI = Path(__file__).parents[1] / "data" / "openapi-transports-email-config.yaml"
@@ -139,7 +140,10 @@ def replies(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx
         reply = responses[min(len(seen), len(responses)) - 1]
         if isinstance(reply, Exception):
             raise reply
-        return reply
+        if not reply.is_stream_consumed:  # a streamed body: it is read once
+            return reply
+        # A fresh response each time: the client reads a body off its stream, once.
+        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content)
 
     return handler, seen
 
@@ -923,13 +927,14 @@ def test_the_session_runs_one_aiohttp_client_that_keeps_no_cookies() -> None:
         tenant = api_key_tenant(s, base)
         for _ in range(3):
             assert await tenant.get_email_config() == NO_CONFIG
-        client = s._wire._client
-        assert isinstance(client, HttpClient) and isinstance(client._transport, Transport)
-        aio = client._transport.client
+        transport = s._wire._transport
+        assert isinstance(s._wire._client, httpx.AsyncClient)
+        assert isinstance(transport, Transport)
+        aio = transport._session
         assert isinstance(aio, aiohttp.ClientSession)
         assert isinstance(aio.cookie_jar, aiohttp.DummyCookieJar)
         assert aio.connector is not None and aio.connector.limit == 8
-        assert client._transport.ssl_context is tls.shared()
+        assert transport._ssl is tls.shared()
 
     with tcp_server(serve) as base:
         run(real_session(connections=8), work)
@@ -1010,6 +1015,59 @@ def test_a_body_over_the_cap_over_the_wire_is_refused_compressed_or_not(
         run(real_session(), lambda s: api_key_tenant(s, base).get_email_config())
     assert "with a body of more than 524288 bytes" in str(caught.value)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("names", [["gzip", "gzip"], ["gzip", "deflate"], ["deflate", "gzip"]])
+def test_stacked_encodings_are_undone_over_the_wire(names: list[str]) -> None:
+    config = {**NO_CONFIG, "padding": "x" * 50_000}
+    body = json.dumps(config).encode()
+    for name in names:
+        body = gzip.compress(body) if name == "gzip" else zlib.compress(body)
+    header = b"Content-Encoding: " + ", ".join(names).encode()
+    with tcp_server(_answer(body, header, chunked=True)) as base:
+        got = run(real_session(), lambda s: api_key_tenant(s, base).get_email_config())
+    assert got == config
+
+
+@pytest.mark.parametrize(
+    ("tenant", "label"),
+    [(api_key_tenant, "GET email-config"), (oauth_tenant, "token request")],
+)
+def test_a_stacked_bomb_over_the_wire_is_refused_at_the_cap(
+    tenant: Callable[[ApiSession, str], TenantClient], label: str
+) -> None:
+    """gzip inside gzip: 1 GiB of zeros in a few kilobytes, from the API or from
+    the OAuth token endpoint. The cap holds on the bytes as each layer produces
+    them, not once a chunk is inflated whole."""
+    bomb = gzip.compress(gzipped_zeros(1 << 30))
+    started = time.monotonic()
+    with (
+        tcp_server(_answer(bomb, b"Content-Encoding: gzip, gzip")) as base,
+        pytest.raises(ApiError) as caught,
+    ):
+        run(real_session(), lambda s: tenant(s, base).get_email_config())
+    assert f"{label} on acme answered 200 with a body of more than 524288 bytes" in str(
+        caught.value
+    )
+    assert time.monotonic() - started < 2
+
+
+def test_an_encoding_the_client_did_not_offer_is_refused() -> None:
+    seen: list[str] = []
+
+    def serve(conn: socket.socket) -> None:
+        while request := read_request(conn):
+            seen.append(request.decode("latin-1").lower())
+            body = b"not really brotli"
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+    with tcp_server(serve) as base, pytest.raises(ApiError) as caught:
+        run(real_session(max_retries=0), lambda s: api_key_tenant(s, base).get_email_config())
+    assert "could not be decoded" in str(caught.value)
+    assert "accept-encoding: gzip, deflate\r\n" in seen[0]
 
 
 def _close_at_once(conn: socket.socket) -> None:

@@ -26,6 +26,7 @@ from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import (
     SECURITY_TYPES,
     ApiKeyAuth,
+    Deadlines,
     DesiredState,
     IgnoreRule,
     OAuthAuth,
@@ -151,6 +152,8 @@ CASES = [
     ("version-2", ROOT, 1, 10, "version must be 1"),
     ("concurrency-zero", ROOT, 9, 16, "settings.concurrency must be at least 1"),
     ("timeout-too-long", ROOT, 9, 12, "settings.timeout must be at most 600"),
+    ("deadline-zero", ROOT, 9, 20, "settings.deadline.read must be greater than 0"),
+    ("deadline-too-long", ROOT, 10, 12, "settings.deadline.write must be at most 3600"),
     ("percent-over-100", ROOT, 10, 24, "maxDeletesPercent must be at most 100"),
     ("ignore-rule-without-reason", ROOT, 10, 7, "missing required key 'reason' in drift.ignore[0]"),
     ("ignore-rule-bad-expires", ROOT, 13, 16, "'2026-02-30' is not a valid date"),
@@ -593,6 +596,8 @@ def test_oem_fleet_example_settings() -> None:
     settings = load_config(EXAMPLES / "oem-fleet").settings
     assert settings.concurrency == 32
     assert settings.timeout_s == 20.0
+    assert settings.deadlines == Deadlines(read_s=40.0, write_s=90.0)
+    assert load_config(EXAMPLES / "microsoft365").settings.deadlines == Deadlines(45.0, 120.0)
     assert settings.safety == Safety(50, 25.0, 1, 10.0)
     assert settings.ignore == (
         IgnoreRule(

@@ -13,7 +13,7 @@ from reconciler.config import load_config
 from reconciler.config.hosts import host_allowed, narrow_hosts
 from reconciler.config.narrow import narrow_settings
 from reconciler.errors import ConfigError
-from reconciler.model import IgnoreRule, Policy, Safety, Settings
+from reconciler.model import Deadlines, IgnoreRule, Policy, Safety, Settings
 
 ROOT = """\
 defaults:
@@ -149,3 +149,10 @@ def test_settings_under_base_are_the_base_s_narrowed_by_the_pull_request():
     assert got.policy == Policy((), ("acme.example",), True)
     # A pull request that leaves the hosts unset gets the base's list.
     assert narrow_settings(Settings(), base).allowed_hosts == ("*.qlikcloud.com",)
+
+
+def test_a_pull_request_can_shorten_the_deadlines_but_never_lengthen_them() -> None:
+    base = Settings(deadlines=Deadlines(read_s=30.0, write_s=100.0))
+    wanted = Settings(deadlines=Deadlines(read_s=600.0, write_s=20.0))
+    assert narrow_settings(wanted, base).deadlines == Deadlines(read_s=30.0, write_s=20.0)
+    assert narrow_settings(Settings(), Settings()).deadlines == Deadlines(45.0, 120.0)

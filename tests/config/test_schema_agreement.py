@@ -94,6 +94,7 @@ ROOT_SEEDS: list[dict[str, Any]] = [
         "settings": {
             "concurrency": 64,
             "timeout": 30.5,
+            "deadline": {"read": 20, "write": 90.5},
             "allowedHosts": ["*.qlikcloud.com", "[::1]", "127.0.0.1"],
             "policy": {
                 "smtpHosts": ["smtp.example.com", "*.amazonaws.com"],

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 
+import click
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.__main__ import _hostile
+from reconciler.sandbox.cli import parse_hostile, sandbox_command
 from reconciler.sandbox.faults import Faults
-from reconciler.sandbox.hostile import DEEP_LEVELS, HUGE_BYTES, PAYLOADS, echo_forms
+from reconciler.sandbox.hostile import (
+    BOMB_BYTES,
+    DEEP_LEVELS,
+    HUGE_BYTES,
+    PAYLOADS,
+    echo_forms,
+)
 
 EMAIL_CONFIG = "/api/v1/transports/email-config"
 PASSWORD = 'pa ss/w0rd+"x%2F'
-NAMES = ["echo", "endless", "huge", "deep", "plain"]
+NAMES = ["echo", "endless", "huge", "deep", "bomb", "retry", "plain"]
 
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    hostile = {"endless": ["endless"], "huge": ["huge"], "deep": ["deep"]}
+    hostile = {
+        "endless": ["endless"],
+        "huge": ["huge"],
+        "deep": ["deep"],
+        "bomb": ["stacked-bomb"],
+        "retry": ["retry-after-forever"],
+    }
     with Sandbox(names=NAMES, seed=5, rate_limits=False, hostile=hostile) as sandbox:
         sandbox.set_smtp_password("echo", PASSWORD)
         yield sandbox
@@ -106,6 +122,47 @@ def test_an_endless_body_goes_on_past_any_limit(sb: Sandbox, http: httpx.Client)
 def test_a_deep_body_nests_beyond_any_parser(sb: Sandbox, http: httpx.Client) -> None:
     answer = http.get(sb.tenant("deep").url + EMAIL_CONFIG, headers=admin(sb, "deep"))
     assert answer.content == b"[" * DEEP_LEVELS + b"]" * DEEP_LEVELS
+
+
+def test_a_stacked_bomb_is_gzip_inside_gzip_of_4_gib_of_zeros(
+    sb: Sandbox, http: httpx.Client
+) -> None:
+    url = sb.tenant("bomb").url + EMAIL_CONFIG
+    with http.stream("GET", url, headers=admin(sb, "bomb")) as answer:
+        assert answer.headers["content-encoding"] == "gzip, gzip"
+        wire = b"".join(answer.iter_raw())
+    assert len(wire) < 16 * 1024
+    inner = zlib.decompress(wire, zlib.MAX_WBITS | 16)
+    assert len(inner) < 8 * 1024 * 1024  # a compressed MiB, 4,096 times
+    start = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(inner, 1 << 20)
+    assert start == bytes(1 << 20)
+    assert int.from_bytes(inner[-4:], "little") == BOMB_BYTES % (1 << 32)
+
+
+def test_retry_after_forever_answers_every_request_503(sb: Sandbox, http: httpx.Client) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        answer = http.request(
+            method, sb.tenant("retry").url + EMAIL_CONFIG, headers=admin(sb, "retry")
+        )
+        assert (answer.status_code, answer.headers["retry-after"]) == (503, "30")
+    token = http.post(sb.tenant("retry").url + "/oauth/token", data={"grant_type": "x"})
+    assert token.status_code == 503
+
+
+def test_the_main_cli_names_a_hostile_tenant_or_takes_the_first() -> None:
+    assert parse_hostile(["stacked-bomb", "t-2=retry-after-forever,payloads"], "t-1") == {
+        "t-1": ["stacked-bomb"],
+        "t-2": ["retry-after-forever", "payloads"],
+    }
+    for bad in ("=huge", "t-1=", ""):
+        with pytest.raises(click.BadParameter, match="expected"):
+            parse_hostile([bad], "t-1")
+
+
+def test_qlik_email_sandbox_refuses_an_unknown_kind_or_tenant() -> None:
+    for value, why in (("friendly", "unknown kind"), ("nobody=huge", "no tenant named nobody")):
+        result = CliRunner().invoke(sandbox_command, ["--tenants", "1", "--hostile", value])
+        assert result.exit_code == 2 and why in result.output, result.output
 
 
 def test_hostile_kinds_are_checked() -> None:
