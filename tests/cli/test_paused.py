@@ -169,3 +169,17 @@ def test_a_paused_tenant_s_missing_secret_does_not_stop_apply(cli, sandbox, repo
     result = cli("apply", str(repo), "--auto-approve")
     assert result.code == 0, result
     assert sandbox.live_config(name) is None
+
+
+def test_a_hostile_reason_is_shown_inert_in_every_format(cli, sandbox, repo):
+    name = sandbox.tenants[0].name
+    path = repo / "tenants" / f"{name}.yaml"
+    path.write_text(
+        path.read_text() + 'paused:\n  reason: "x \\e[2J \\u202e ::error::forged @octocat <b>"\n'
+    )
+    text = cli("plan", str(repo))
+    assert text.code == 0, text
+    assert "\x1b" not in text.stdout and "\u202e" not in text.stdout
+    assert "\\x1b[2J" in text.stdout and "\\u202e" in text.stdout
+    markdown = cli("plan", str(repo), "--format", "markdown").stdout
+    assert "<b>" not in markdown and "`@octocat`" in markdown
