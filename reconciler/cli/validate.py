@@ -78,7 +78,7 @@ def validate(
         from reconciler.engine import Engine
 
         policy = ResolvePolicy.for_repository(desired.root, allow_commands=True)
-        Engine(select(desired, tenants), SecretResolver(policy)).check_secrets()
+        Engine(select(desired, tenants), SecretResolver(policy), today=today).check_secrets()
     if fmt == "json":
         out(dumps(_document(chosen, None)))
         return EXIT_OK
