@@ -1,5 +1,5 @@
 """One canonical layout for configuration files (`qlik-email fmt`): keys in the
-order the reference documents them, block style, two-space indentation, list
+order of the JSON Schemas (the reference's order), block style, two-space indentation, list
 items indented under their key, quotes only where YAML needs them. Comments
 stay with the key they follow.
 
@@ -12,6 +12,7 @@ is refused rather than changed: `format_text` compares the two with PyYAML.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Mapping
@@ -19,54 +20,47 @@ from typing import Any
 
 import yaml
 
+from reconciler.jsonschemas import load_schema
+
 
 class LayoutError(ValueError):
     """A file that cannot be formatted (not YAML, or its meaning would change)."""
 
 
-# The README's order: provider, the server, the login and its secret, the sender.
-_EMAIL = (
-    "provider",
-    "serverAddress",
-    "serverPort",
-    "securityType",
-    "username",
-    "password",
-    "passwordRotation",
-    "clientId",
-    "clientSecret",
-    "clientSecretRotation",
-    "providerTenantId",
-    "emailAddress",
-    "senderName",
-)
-# The order of the keys of each mapping, by its path (`*` for a list's items).
-_ORDER: Mapping[str, Mapping[tuple[str, ...], tuple[str, ...]]] = {
-    "tenant": {
-        (): ("name", "url", "paused", "auth", "email"),
-        ("paused",): ("reason", "until"),
-        ("auth",): ("apiKey", "oauth"),
-        ("auth", "oauth"): ("clientId", "clientSecret", "scope"),
-        ("email",): _EMAIL,
-    },
-    "root": {
-        (): ("version", "defaults", "tenants", "settings", "drift"),
-        ("defaults",): ("auth", "email"),
-        ("defaults", "auth"): ("apiKey", "oauth"),
-        ("defaults", "auth", "oauth"): ("clientId", "clientSecret", "scope"),
-        ("defaults", "email"): _EMAIL,
-        ("settings",): ("concurrency", "timeout", "allowedHosts", "policy", "safety"),
-        ("settings", "policy"): ("smtpHosts", "senderDomains", "requireTls"),
-        ("settings", "safety"): (
-            "maxChanges",
-            "maxChangesPercent",
-            "maxDeletes",
-            "maxDeletesPercent",
-        ),
-        ("drift",): ("ignore",),
-        ("drift", "ignore", "*"): ("tenant", "field", "reason", "expires"),
-    },
-}
+Order = Mapping[tuple[str, ...], tuple[str, ...]]
+
+
+@functools.cache
+def key_order(kind: str) -> Order:
+    """The order of the keys of each mapping of a "root" or "tenant" file, by
+    its path (`*` for a list's items): the order of the properties in the
+    file's JSON Schema, which is the reference's, so a new key needs no table."""
+    schema = load_schema(f"{kind}.schema.json")
+    found: dict[tuple[str, ...], tuple[str, ...]] = {}
+    _collect(schema, schema.get("$defs", {}), (), found, 0)
+    return found
+
+
+def _collect(
+    node: Any, defs: Mapping[str, Any], path: tuple[str, ...], found: dict[Any, Any], depth: int
+) -> None:
+    if not isinstance(node, dict) or depth > 16:
+        return
+    reference = node.get("$ref")
+    if isinstance(reference, str) and reference.startswith("#/$defs/"):
+        _collect(defs.get(reference.removeprefix("#/$defs/")), defs, path, found, depth + 1)
+    for branch in ("then", "else"):
+        _collect(node.get(branch), defs, path, found, depth + 1)
+    for part in (*node.get("allOf", []), *node.get("anyOf", []), *node.get("oneOf", [])):
+        _collect(part, defs, path, found, depth + 1)
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        found.setdefault(path, tuple(properties))
+        for key, value in properties.items():
+            _collect(value, defs, (*path, key), found, depth + 1)
+    _collect(node.get("items"), defs, (*path, "*"), found, depth + 1)
+
+
 _DIRECTIVE = "%YAML 1.1\n---\n"
 
 
@@ -89,7 +83,7 @@ def format_text(text: str, kind: str) -> str:
         raise LayoutError(f"not YAML that can be formatted: {_first_line(exc)}") from None
     if data is None:
         return text
-    _arrange(data, _ORDER[kind], ())
+    _arrange(data, key_order(kind), ())
     buffer = io.StringIO()
     round_trip.dump(data, buffer)
     formatted = buffer.getvalue().removeprefix(_DIRECTIVE)

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.config.build import PROVIDER_KEYS
-from reconciler.config.layout import _ORDER
+from reconciler.config.layout import key_order
 
 SHUFFLED = """# yaml-language-server: $schema=../../schemas/tenant.schema.json
 # Onboarded in OPS-12.
@@ -90,12 +90,21 @@ def test_fmt_leaves_a_broken_file_alone(cli, sandbox, repo: Path):
     assert path.read_text() == text
 
 
-def test_the_layout_knows_every_email_key():
-    known = set(_ORDER["tenant"][("email",)])
-    assert set().union(*PROVIDER_KEYS.values()) <= known
+def test_the_layout_takes_its_key_order_from_the_schemas():
+    assert set().union(*PROVIDER_KEYS.values()) <= set(key_order("tenant")[("email",)])
+    assert key_order("tenant")[()] == ("name", "url", "auth", "paused", "email")
+    assert key_order("root")[("settings", "deadline")] == ("read", "write")
+    assert key_order("root")[("drift", "ignore", "*")][0] == "tenant"
 
 
 def test_the_pre_commit_hook_formats_the_repository():
     hooks = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "qlik-email-fmt")
     assert hook["entry"] == "qlik-email fmt" and hook["pass_filenames"] is False
+
+
+def test_the_examples_are_formatted(cli):
+    examples = Path(__file__).parents[2] / "examples"
+    for repo in ("basic-auth", "microsoft365", "oem-fleet", "github"):
+        result = cli("fmt", str(examples / repo), "--check")
+        assert result.code == 0, result
