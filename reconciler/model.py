@@ -362,15 +362,19 @@ class ApplyNeed:
 class Plan:
     """Every tenant's plan, in a deterministic order (by tenant name). `shard` is
     the `--shard I/N` it covers (None: every selected tenant); `config_root` the
-    configuration repository it was made from (None when merged from several);
-    `needs` the flags apply will need to carry it out; `unmanaged` the tenants
-    of the base (`--base`) whose files the pull request removed."""
+    configuration repository it was made from (None when merged from several),
+    and `config_commit` / `config_path` its git commit and its directory from the
+    repository's top (saved plans made in a git checkout); `needs` the flags
+    apply will need to carry it out; `unmanaged` the tenants of the base
+    (`--base`) whose files the pull request removed."""
 
     tenants: tuple[TenantPlan, ...]
     shard: str | None = None
     config_root: str | None = None
     needs: tuple[ApplyNeed, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
+    config_commit: str | None = None
+    config_path: str | None = None
 
     def count(self, action: Action) -> int:
         return sum(1 for t in self.planned if t.action is action)

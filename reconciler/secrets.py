@@ -178,10 +178,6 @@ class SecretResolver:
             cached = self._cache[ref] = Secret(value)
         return cached
 
-    def known_values(self) -> list[str]:
-        """Every secret value resolved so far (for redaction filters only)."""
-        return [secret.reveal() for secret in self._cache.values()]
-
     def _read(self, ref: SecretRef) -> str:
         if ref.kind == "env":
             return self._read_env(ref)

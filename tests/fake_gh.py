@@ -1,9 +1,11 @@
 """A stand-in for the `gh` CLI, for running the workflows' scripts in tests.
 
 It knows the few calls the reusable workflows make (comments on a pull request,
-issues with a label, a branch's newest commit), keeps its state in the JSON file
-named by FAKE_GH_STATE, logs every call there, and runs `--jq` through the real
-`jq`, as gh does with its built-in one.
+the token's own login, issues with a label, a branch's newest commit), keeps its
+state in the JSON file named by FAKE_GH_STATE, logs every call there, and runs
+`--jq` through the real `jq`, as gh does with its built-in one. The token's
+account is `viewer` in the state: a bot's comments carry its REST login, the
+GraphQL login with "[bot]" appended, as GitHub's do.
 """
 
 from __future__ import annotations
@@ -15,11 +17,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BOT = {"login": "github-actions[bot]", "type": "Bot"}
+BOT = {"login": "github-actions", "type": "Bot"}  # GraphQL's login; REST's ends in [bot]
 
 
 def empty_state() -> dict[str, Any]:
-    return {"comments": {}, "issues": [], "labels": [], "heads": {}, "calls": [], "next_id": 100}
+    return {
+        "comments": {},
+        "issues": [],
+        "labels": [],
+        "heads": {},
+        "calls": [],
+        "next_id": 100,
+        "viewer": BOT,
+    }
+
+
+def rest_user(viewer: dict[str, str] | None) -> dict[str, str]:
+    """The `user` of a REST object written by `viewer` (None: an app GitHub does not
+    name to GraphQL)."""
+    if viewer is None:
+        return {"login": "unnamed-app[bot]", "type": "Bot"}
+    suffix = "[bot]" if viewer["type"] == "Bot" else ""
+    return {"login": viewer["login"] + suffix, "type": viewer["type"]}
 
 
 def option(args: list[str], name: str, default: str | None = None) -> str | None:
@@ -39,6 +58,16 @@ def emit(value: Any, args: list[str]) -> None:
 
 
 def api(state: dict[str, Any], args: list[str]) -> int:
+    if args[1] == "graphql":
+        query = next(a for a in args if a.startswith("query="))
+        if "viewer" not in query:
+            print(f"fake gh: unknown query {query}", file=sys.stderr)
+            return 1
+        if state["viewer"] is None:  # a token GitHub does not say the account of
+            print("HTTP 403: Resource not accessible by integration", file=sys.stderr)
+            return 1
+        emit({"data": {"viewer": {"login": state["viewer"]["login"]}}}, args)
+        return 0
     method = option(args, "--method", "GET")
     path = next(a for a in args[1:] if a.startswith("repos/"))
     parts = path.split("/")
@@ -53,7 +82,7 @@ def api(state: dict[str, Any], args: list[str]) -> int:
         emit(comment, args)
     elif parts[3] == "issues" and parts[5] == "comments" and method == "POST":
         state["next_id"] += 1
-        comment = {"id": state["next_id"], "body": body["body"], "user": BOT}
+        comment = {"id": state["next_id"], "body": body["body"], "user": rest_user(state["viewer"])}
         state["comments"].setdefault(parts[4], []).append(comment)
         emit(comment, args)
     elif parts[3] == "issues" and parts[5] == "comments":

@@ -12,6 +12,7 @@ from reconciler.cli.app import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PARTIAL,
     EXIT_TERMINATED,
     State,
     err,
@@ -19,11 +20,15 @@ from reconciler.cli.app import (
 )
 from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
 from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
+from reconciler.cli.record import open_store, read_record
+from reconciler.config.loader import ROOT_NAMES
 from reconciler.engine import ApplyHooks, ApplyOptions, WaveSize
-from reconciler.engine.applied import load_record, save_record, updated_record
+from reconciler.engine.applied import applied_entries
+from reconciler.engine.applied_store import RecordStore
+from reconciler.engine.applier import ApplyReport
 from reconciler.engine.planfile import is_plan_file, load_plan
-from reconciler.errors import PlanFileError, ReconcilerError
-from reconciler.model import Plan
+from reconciler.errors import PlanFileError, ReconcilerError, StateFileError
+from reconciler.model import Plan, TenantSpec
 from reconciler.report.plan import render_plan_text
 
 
@@ -87,6 +92,8 @@ def apply(
     force: bool,
     rotate_secrets: bool,
     state_file: str | None,
+    state_remote: str | None,
+    state_ref: str | None,
     test_email: str | None,
     report_file: str | None,
     wave: WaveSize | None,
@@ -100,9 +107,10 @@ def apply(
     With --wave N (or N%), tenants are applied N at a time, in name order, and a
     wave with a failed or verify-failed tenant stops the rollout (exit 3).
 
-    With --state FILE, a secret whose reference or rotation marker differs from
-    the record of the last apply is re-sent, and FILE is then updated for the
-    tenants that ended applied.
+    With --state FILE (or --state git), a secret whose reference or rotation
+    marker differs from the record of the last apply is re-sent; the record is
+    checked to be writable before the first write to a tenant, and is updated
+    for the tenants that ended applied.
     """
     saved = load_plan(Path(path)) if is_plan_file(Path(path)) else None
     if saved is not None:
@@ -116,8 +124,9 @@ def apply(
     engine = load_engine(state, path, tenants, shard, concurrency, progress, allow_commands=True)
     if saved is not None:
         _check_origin(saved, str(engine.selection.desired.root))
-    if state_file is not None:
-        engine.record = load_record(Path(state_file))
+    store = open_store(state_file, state_remote, state_ref, path)
+    if store is not None:
+        engine.record = read_record(store)
     options = ApplyOptions(
         recheck=saved is not None or not auto_approve,
         test_email=test_email,
@@ -127,15 +136,15 @@ def apply(
         wave=wave,
     )
     hooks = _Hooks(
-        state, show=saved is None and fmt == "text", ask=saved is None and not auto_approve
+        state,
+        show=saved is None and fmt == "text",
+        ask=saved is None and not auto_approve,
+        store=store,
     )
     run = engine.apply(options, saved=saved, hooks=hooks, handle_signals=True)
     if run.report is None:
         err("Apply cancelled.")
         return EXIT_ERROR
-    if state_file is not None and engine.record is not None:
-        record = updated_record(engine.record, engine.tenants, run.report)
-        save_record(Path(state_file), record)
     rendered = apply_output(run.report)
     # Paused tenants are listed even when nothing else is to be done.
     quiet = run.nothing_to_do and not run.plan.paused
@@ -149,6 +158,8 @@ def apply(
         markdown_file=markdown_file,
         show=not quiet,
     )
+    if store is not None and not _recorded(store, engine.tenants, run.report):
+        return EXIT_PARTIAL
     if run.nothing_to_do:
         return EXIT_OK
     if run.signal is not None:
@@ -173,10 +184,14 @@ def _wave(value: str | None) -> WaveSize | None:
 
 
 def _check_here(plan: Plan, plan_file: str) -> None:
-    """Without --config, refuse a plan made elsewhere before looking for a
-    configuration here: say where the plan comes from, and how to name it."""
+    """Without --config, in a directory with no configuration, refuse a plan made
+    elsewhere before looking for one: say where the plan comes from, and how to
+    name it (a directory with a configuration is judged by `_check_origin`)."""
     root = plan.config_root
-    if root is not None and Path(root) != Path.cwd().resolve():
+    here = Path.cwd()
+    if root is None or Path(root) == here.resolve():
+        return
+    if not any((here / name).exists() for name in ROOT_NAMES):
         raise PlanFileError(
             f"{plan_file} was made from the configuration at {root}, and apply runs in "
             f"{Path.cwd()}: run apply in {root}, or pass --config {root} (a saved plan "
@@ -185,21 +200,53 @@ def _check_here(plan: Plan, plan_file: str) -> None:
 
 
 def _check_origin(plan: Plan, root: str) -> None:
-    """Refuse a plan made from another configuration repository than `root`."""
-    if plan.config_root is not None and plan.config_root != root:
-        raise PlanFileError(
-            f"this plan was made from the configuration at {plan.config_root}, not {root}: "
-            "a saved plan applies only to the repository it was made from; run apply "
-            "there (or name it with --config) after reviewing it"
+    """Refuse a plan made from another configuration repository than `root`: the
+    same directory, or (a job of its own, in another checkout) the same
+    directory of a checkout of the commit the plan was made from."""
+    if plan.config_root is None or plan.config_root == root:
+        return
+    if plan.config_commit is not None:
+        from reconciler.config.checkout import checkout_place
+
+        here = checkout_place(root)
+        if here is not None and (here.commit, here.path) == (
+            plan.config_commit,
+            plan.config_path,
+        ):
+            return
+    raise PlanFileError(
+        f"this plan was made from the configuration at {plan.config_root}, not {root}: "
+        "a saved plan applies only to the repository it was made from (or to a "
+        "checkout of the same commit); run apply there (or name it with --config) "
+        "after reviewing it"
+    )
+
+
+def _recorded(store: RecordStore, specs: tuple[TenantSpec, ...], report: ApplyReport) -> bool:
+    """Record the tenants that ended applied; False (said on stderr) when the
+    record could not be written, after the tenants were."""
+    entries = applied_entries(specs, report)
+    if not entries:
+        return True
+    try:
+        store.save(entries)
+    except StateFileError as exc:
+        err(
+            f"Error: {exc}. The tenants were changed as the report shows, but the "
+            f"record at {store.where} does not say so: the next apply re-sends the "
+            f"secrets of the {len(entries)} tenant(s) applied."
         )
+        return False
+    return True
 
 
 class _Hooks(ApplyHooks):
-    """Print the plan (text format), ask for confirmation (interactive runs), and
-    say what happens when a signal arrives."""
+    """Print the plan (text format), ask for confirmation (interactive runs),
+    claim the record before anything is written, and say what happens when a
+    signal arrives."""
 
-    def __init__(self, state: State, *, show: bool, ask: bool) -> None:
-        self.state, self.show, self.ask = state, show, ask
+    def __init__(self, state: State, *, show: bool, ask: bool, store: RecordStore | None) -> None:
+        self.state, self.show, self.ask, self.store = state, show, ask, store
 
     def planned(self, plan: Plan) -> None:
         if self.show:
@@ -207,6 +254,15 @@ class _Hooks(ApplyHooks):
             out(render_plan_text(plan, color=color), color=color)
 
     def confirm(self, plan: Plan) -> bool:
+        approved = self._approved()
+        if approved and self.store is not None:
+            try:
+                self.store.claim()
+            except StateFileError as exc:
+                raise StateFileError(f"{exc}; nothing was changed") from None
+        return approved
+
+    def _approved(self) -> bool:
         if not self.ask:
             return True
         if not sys.stdin.isatty():

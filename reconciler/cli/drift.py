@@ -13,8 +13,10 @@ from reconciler.cli.options import (
     fleet_options,
     format_option,
     markdown_option,
+    state_option,
     today_from_env,
 )
+from reconciler.cli.record import open_store, read_record
 from reconciler.engine.trust import NOT_READ_REASON
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 @format_option
 @markdown_option
 @base_option
+@state_option
 @click.option(
     "--verify", is_flag=True, help="Also run verify-connection on every configured tenant."
 )
@@ -46,13 +49,18 @@ def drift(
     fmt: str,
     markdown_file: str | None,
     base: TrustedBase | None,
+    state_file: str | None,
+    state_remote: str | None,
+    state_ref: str | None,
     verify: bool,
     report_file: str | None,
 ) -> int:
     """Report config drift (live differs from PATH) and health per tenant.
 
     Exit 0 when clean, 2 when some tenant drifted or is unhealthy, 1 on error.
-    Like plan, it resolves only the API credentials and runs no command.
+    Like plan, it resolves only the API credentials and runs no command. With
+    --state (FILE or git), a secret the record says apply has not sent yet is
+    drift too (the record is only read).
     """
     engine = load_engine(
         state,
@@ -65,6 +73,9 @@ def drift(
         base=base,
         stream=True,
     )
+    store = open_store(state_file, state_remote, state_ref, path)
+    if store is not None:
+        engine.record = read_record(store)
     report = engine.drift(verify=verify, today=today_from_env())
     emit(state, drift_output(report), fmt, json_file=report_file, markdown_file=markdown_file)
     held = sum(1 for t in engine.tenants if t.name in engine.trust.not_read)

@@ -124,16 +124,35 @@ def trusted_base(revision: str | None, directory: str | None) -> TrustedBase | N
 
 
 def state_option(func: FuncT) -> FuncT:
-    """--state FILE: the record of what apply last applied (`engine.applied`)."""
-    return click.option(
-        "--state",
-        "state_file",
-        metavar="FILE",
-        type=click.Path(dir_okay=False),
-        help="The record of the secret references apply last applied (created if "
-        "missing): a secret whose reference or rotation marker differs from it is "
-        "re-sent. apply updates it; plan only reads it.",
-    )(func)
+    """--state FILE|git, --state-remote, --state-ref: the record of what apply
+    last applied (`engine.applied`), in a file or on a ref of the repository's remote."""
+    decorators = [
+        click.option(
+            "--state",
+            "state_file",
+            metavar="FILE|git",
+            type=click.Path(dir_okay=False),
+            help="The record of the secret references apply last applied: a secret whose "
+            "reference or rotation marker differs from it is re-sent. `git`: the record is "
+            "kept on a ref of the configuration repository's remote (--state-remote, "
+            "--state-ref); else a local FILE (created if missing; ./git for a file of that "
+            "name). apply updates it; plan and drift only read it.",
+        ),
+        click.option(
+            "--state-remote",
+            metavar="NAME",
+            help="With --state git: the remote holding the record (default: origin).",
+        ),
+        click.option(
+            "--state-ref",
+            metavar="REF",
+            help="With --state git: the ref holding the record (default: "
+            "refs/heads/qlik-email-state; a short name is a branch).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
 
 
 def allowed_hosts_from_env() -> list[str] | None:

@@ -14,10 +14,9 @@ Behaviour:
 - auth: a Bearer API key, or OAuth2 client credentials whose token is cached
   per (tenant, client), shared by concurrent callers, refreshed 60 s before
   expiry and once after a 401;
-- retries (see `sender`): idempotent calls (GET, PUT, DELETE, validate,
-  verify-connection, token) are retried on connection errors, timeouts, 429 and
-  5xx with exponential backoff and full jitter; a 429's `Retry-After` is
-  honoured; send-test-email is retried only after a 429;
+- retries: the policy is written once, in `sender` (idempotent calls after
+  connection errors, timeouts and 500/502/503/504; every call after a 429;
+  send-test-email, which is not idempotent, only after a 429);
 - pacing: per (tenant, credentials), at most `tier1_per_minute` GETs and
   `tier2_per_minute` other calls (PUT, DELETE, actions, tokens) in any 60 s;
 - the wire (see `wire`, `transport`): one httpx AsyncClient per session over
@@ -28,9 +27,9 @@ Behaviour:
   ApiError; no cookies are kept;
 - deadlines (see `deadline`): the engine runs each tenant's step within its
   deadline; a `Retry-After` longer than what is left is an ApiError at once;
-- TLS is always verified (`tls`), proxies come from the environment as in
-  httpx, redirects are errors; nothing logged or raised holds a body, header,
-  token or secret.
+- TLS is always verified (`tls`), proxies come from the environment as httpx
+  reads them (`transport.environment_mounts`), redirects are errors; nothing
+  logged or raised holds a body, header, token or secret.
 
 Exceptions (from `reconciler.errors`), each naming the tenant:
 

@@ -21,11 +21,12 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.engine.applier import ApplyReport, Outcome
 from reconciler.engine.trust import SecretMove, destination
 from reconciler.errors import StateFileError
-from reconciler.jsonfile import JsonRefused, read_json
+from reconciler.jsonfile import JsonRefused, parse_bounded, read_json
 from reconciler.model import NOT_RECORDED, TenantSpec
 
 STATE_KIND = "qlik-email/applied-state"
@@ -70,19 +71,31 @@ def secret_moves(record: AppliedRecord, tenants: Iterable[TenantSpec]) -> dict[s
     return moves
 
 
+def applied_entries(specs: Iterable[TenantSpec], report: ApplyReport) -> dict[str, AppliedSecret]:
+    """What the record learns from `report`: every tenant that ended `applied`, with
+    what it was applied with (a failed one is left out, and re-sends next time)."""
+    applied = {r.tenant for r in report.results if r.outcome is Outcome.APPLIED}
+    entries: dict[str, AppliedSecret] = {}
+    for spec in specs:
+        if spec.name in applied:
+            email = spec.email
+            secret = str(email.secret) if email and email.secret else None
+            entries[spec.name] = AppliedSecret(spec.url, secret, email.rotation if email else None)
+    return entries
+
+
 def updated_record(
     record: AppliedRecord, specs: Iterable[TenantSpec], report: ApplyReport
 ) -> AppliedRecord:
     """`record` with every tenant that ended `applied` set to what it was applied
     with; every other tenant keeps its entry (a failed one re-sends next time)."""
-    applied = {r.tenant for r in report.results if r.outcome is Outcome.APPLIED}
-    tenants = dict(record.tenants)
-    for spec in specs:
-        if spec.name in applied:
-            email = spec.email
-            secret = str(email.secret) if email and email.secret else None
-            tenants[spec.name] = AppliedSecret(spec.url, secret, email.rotation if email else None)
-    return AppliedRecord(tenants)
+    return merged(record, applied_entries(specs, report))
+
+
+def merged(record: AppliedRecord, entries: Mapping[str, AppliedSecret]) -> AppliedRecord:
+    """`record` with `entries` set (a delta is merged into whatever record is the
+    newest when it is saved: two shards may save the same record)."""
+    return AppliedRecord({**record.tenants, **entries})
 
 
 def state_document(record: AppliedRecord) -> dict[str, object]:
@@ -97,24 +110,28 @@ def state_document(record: AppliedRecord) -> dict[str, object]:
     return document
 
 
-def load_record(path: Path) -> AppliedRecord:
-    """The record saved at `path`; an empty one when the file does not exist yet."""
+def parse_record(text: str, where: str) -> AppliedRecord:
+    """The record in `text` (a state document, bounded before it is parsed);
+    StateFileError naming `where` if it is not one this version can use."""
+    try:
+        document = parse_bounded(text.encode("utf-8"))
+    except JsonRefused as exc:
+        raise StateFileError(f"{where}: cannot read the applied-state file: {exc}") from None
+    except ValueError as exc:  # not JSON
+        raise StateFileError(f"{where}: not an applied-state file: {exc}") from None
+    return _record_of(document, where)
+
+
+def _record_of(document: Any, where: str) -> AppliedRecord:
+    """The record a parsed state document holds, checked against its schema."""
     from reconciler.jsonschemas import schema_errors
 
-    try:
-        document = read_json(path)
-    except FileNotFoundError:
-        return AppliedRecord()
-    except (OSError, UnicodeDecodeError, JsonRefused) as exc:
-        raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
-    except ValueError as exc:  # not JSON
-        raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
     errors = schema_errors("state.schema.json", document)
     if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        location = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise StateFileError(
-            f"{path}: not an applied-state file this version of qlik-email can use "
-            f"({where}: {errors[0].message})"
+            f"{where}: not an applied-state file this version of qlik-email can use "
+            f"({location}: {errors[0].message})"
         )
     return AppliedRecord(
         {
@@ -124,12 +141,30 @@ def load_record(path: Path) -> AppliedRecord:
     )
 
 
+def record_text(record: AppliedRecord) -> str:
+    """The state document of `record`, as written."""
+    from reconciler.report.style import dumps
+
+    return dumps(state_document(record))
+
+
+def load_record(path: Path) -> AppliedRecord:
+    """The record saved at `path`; an empty one when the file does not exist yet."""
+    try:
+        document = read_json(path)
+    except FileNotFoundError:
+        return AppliedRecord()
+    except (OSError, UnicodeDecodeError, JsonRefused) as exc:
+        raise StateFileError(f"{path}: cannot read the applied-state file: {exc}") from None
+    except ValueError as exc:  # not JSON
+        raise StateFileError(f"{path}: not an applied-state file: {exc}") from None
+    return _record_of(document, str(path))
+
+
 def save_record(path: Path, record: AppliedRecord) -> None:
     """Write `record` to `path` atomically: readers see the old file or the new
     one, never a half-written one."""
-    from reconciler.report.style import dumps
-
-    text = dumps(state_document(record))
+    text = record_text(record)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from reconciler.engine.planner import NOT_READ, plan_tenant
+from reconciler.engine.trust import SecretMove
 from reconciler.model import (
+    SECRET_FIELD,
     FieldChange,
     Health,
     IgnoreRule,
@@ -204,6 +206,38 @@ def build_report(
             results.append(assess(spec, state, rules, today, (verified or {}).get(spec.name)))
     ordered = tuple(sorted(results, key=lambda t: t.tenant))
     return DriftReport(ordered, drift_fingerprint(ordered), shard)
+
+
+def with_unapplied_secrets(
+    report: DriftReport, moves: Mapping[str, SecretMove], specs: Sequence[TenantSpec]
+) -> DriftReport:
+    """`report` with, for every tenant whose e-mail secret the record of applied
+    secrets says apply has not sent yet (`drift --state`: a changed reference or
+    rotation marker, or no record), that secret as drifted: the API never shows
+    a secret, so only the record can tell."""
+    providers = {s.name: s.email.provider for s in specs if s.email is not None}
+    tenants = []
+    for tenant in report.tenants:
+        move = moves.get(tenant.tenant)
+        if move is None or tenant.error or tenant.tenant not in providers:
+            tenants.append(tenant)
+            continue
+        field = SECRET_FIELD[providers[tenant.tenant]]
+        change = FieldChange(
+            field,
+            None,
+            None,
+            True,
+            move.before,
+            move.after,
+            move.sent_to,
+            move.before_rotation,
+            move.after_rotation,
+            move.compared_with,
+        )
+        kept = tuple(c for c in tenant.changes if c.field != field)
+        tenants.append(replace(tenant, changes=(*kept, change)))
+    return replace(report, tenants=tuple(tenants), fingerprint=drift_fingerprint(tenants))
 
 
 def drift_fingerprint(tenants: Sequence[TenantDrift]) -> str:

@@ -38,7 +38,13 @@ from reconciler.engine.applier import (
     internal_error,
     unchanged_report,
 )
-from reconciler.engine.drift import ConnectionCheck, DriftReport, build_report, withhold_text
+from reconciler.engine.drift import (
+    ConnectionCheck,
+    DriftReport,
+    build_report,
+    with_unapplied_secrets,
+    withhold_text,
+)
 from reconciler.engine.fleet import (
     Phase,
     Progress,
@@ -411,7 +417,7 @@ class Engine:
                 checks[name] = checks[name].withheld()
         settings = self.selection.desired.settings
         paused = {name: pause.describe() for name, pause in self.paused.items()}
-        return build_report(
+        report = build_report(
             self.readable,
             live,
             settings.ignore,
@@ -420,6 +426,10 @@ class Engine:
             shard=self.selection.shard,
             paused=[(t.name, t.url, paused[t.name]) for t in self.tenants if t.name in paused],
         )
+        if self.record is None:
+            return report
+        moves = secret_moves(self.record, self.readable)
+        return with_unapplied_secrets(report, moves, self.readable)
 
     def _unchecked(self, tenants: Sequence[TenantSpec]) -> list[str]:
         """The tenants whose server text cannot be checked for their e-mail

@@ -46,6 +46,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
         document["configRoot"] = plan.config_root
+    if plan.config_commit is not None:
+        document["configCommit"] = plan.config_commit
+        document["configPath"] = plan.config_path or ""
     document["shard"] = plan.shard
     document["applyNeeds"] = [{"flag": n.flag, "reason": n.reason} for n in plan.needs]
     document["noLongerManaged"] = [
@@ -105,6 +108,8 @@ def plan_from_document(document: dict[str, Any]) -> Plan:
         unmanaged=tuple(
             Unmanaged(u["name"], u["url"]) for u in document.get("noLongerManaged", [])
         ),
+        config_commit=document.get("configCommit"),
+        config_path=document.get("configPath"),
     )
 
 

@@ -48,28 +48,21 @@ class Trust:
     unmanaged: tuple[Unmanaged, ...] = ()  # base tenants whose files were removed
 
 
-def judge(proposed: DesiredState, base: DesiredState) -> Trust:
-    """Compare every tenant of `proposed` with the base tenant at the same URL
-    (scheme, host and port case-insensitive; path as written)."""
-    judge = Judge(base)
-    for tenant in proposed.tenants:
-        judge.add(tenant)
-    return judge.trust()
-
-
 class Judge:
-    """`judge`, one tenant at a time: the base is indexed once, and each tenant
-    of the pull request is judged as soon as it is loaded."""
+    """Judges a pull request's tenants one at a time against the base (indexed
+    once), each as soon as it is loaded: a tenant is compared with the base
+    tenant at the same URL (scheme, host and port case-insensitive; path as
+    written)."""
 
     def __init__(self, base: DesiredState) -> None:
-        self._by_url = {_where(t.url): t for t in base.tenants}
+        self._by_url = {_location(t.url): t for t in base.tenants}
         self._by_name = {t.name: t for t in base.tenants}
         self._not_read: dict[str, str] = {}
         self._moves: dict[str, SecretMove] = {}
 
     def add(self, tenant: TenantSpec) -> bool:
         """Judge `tenant`; True when it may be contacted."""
-        trusted = self._by_url.get(_where(tenant.url))
+        trusted = self._by_url.get(_location(tenant.url))
         move = _secret_move(tenant, trusted or self._by_name.get(tenant.name))
         if move is not None:
             self._moves[tenant.name] = move
@@ -86,15 +79,15 @@ class Judge:
         """The base's tenants that no tenant of `proposed` names or points to:
         their files were removed, so they are no longer managed."""
         names = {t.name for t in proposed}
-        urls = {_where(t.url) for t in proposed}
+        urls = {_location(t.url) for t in proposed}
         return tuple(
             Unmanaged(name, base.url)
             for name, base in sorted(self._by_name.items())
-            if name not in names and _where(base.url) not in urls
+            if name not in names and _location(base.url) not in urls
         )
 
 
-def _where(url: str) -> str:
+def _location(url: str) -> str:
     """A tenant URL, normalised: scheme, host, port (the scheme's default made
     explicit) and path without a trailing slash."""
     parts = urlsplit(url.strip())

@@ -6,6 +6,8 @@ from typing import Any
 
 from reconciler.engine.drift import DriftReport, HealthProblem, TenantDrift, drift_fingerprint
 from reconciler.model import FieldChange, Health
+from reconciler.report import escape
+from reconciler.report.plan import resend_reason
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
@@ -48,7 +50,10 @@ def drift_summary(report: DriftReport) -> str:
 def _change_text(tenant: TenantDrift) -> list[str]:
     lines = []
     for c in tenant.changes:
-        if c.sensitive:
+        if c.sensitive and c.compared_with == "state":  # drift --state
+            why = escape.terminal(resend_reason(c))
+            lines.append(f"{c.field}: not applied yet ({why}); the next apply re-sends it")
+        elif c.sensitive:
             lines.append(f"{c.field}: secret missing on the tenant (passwordExists false)")
         else:
             lines.append(f"{c.field}: live {show(c.before)}, desired {show(c.after)}")

@@ -184,7 +184,7 @@ def test_a_missing_state_file_is_an_empty_record(tmp_path):
 
 def test_under_base_a_rotation_bump_is_a_resend(tmp_path):
     from reconciler.engine.planner import make_plan
-    from reconciler.engine.trust import judge
+    from reconciler.engine.trust import Judge
     from reconciler.model import (
         ApiKeyAuth,
         DesiredEmail,
@@ -207,14 +207,17 @@ def test_under_base_a_rotation_bump_is_a_resend(tmp_path):
         email = DesiredEmail.of(Provider.BASIC_AUTH, fields, ref, rotation=rotation)
         return TenantSpec("t1", "https://t1.example", ApiKeyAuth(ref), email, SourcePos("t1.yaml"))
 
+    def judged(proposed: TenantSpec, base: TenantSpec):
+        judge = Judge(DesiredState(tmp_path, (base,)))
+        judge.add(proposed)
+        return judge.trust()
+
     base, proposed = spec("2"), spec("3")
-    trust = judge(DesiredState(tmp_path, (proposed,)), DesiredState(tmp_path, (base,)))
+    trust = judged(proposed, base)
     live_email = LiveEmail(Provider.BASIC_AUTH, tuple(sorted(fields.items())), True)
     live = {"t1": LiveState(live_email, Health(), "sha256:x")}
     plan = make_plan([proposed], live, trust=trust)
     assert plan.has_changes
     text = render_plan_text(plan)
     assert "secret will be re-sent (rotation 2 -> 3), sent to smtp.example:587" in text
-    assert not make_plan(
-        [base], live, trust=judge(*(DesiredState(tmp_path, (base,)),) * 2)
-    ).has_changes
+    assert not make_plan([base], live, trust=judged(base, base)).has_changes

@@ -177,11 +177,37 @@ def test_the_examples_workflows_pass_every_secret_their_configuration_references
         assert dotenv == referenced, doc
 
 
-def test_the_apply_job_is_gated_and_never_overlaps():
-    job = load(REUSABLE["apply"])["jobs"]["apply"]
+def test_the_apply_job_is_gated_applies_the_saved_plan_and_never_overlaps():
+    """A plan job saves the post-merge plan; the job in the protected environment
+    applies that saved plan, alone may push the record, and never overlaps another."""
+    jobs = load(REUSABLE["apply"])["jobs"]
+    plan, job = jobs["plan"], jobs["apply"]
+    assert "environment" not in plan and plan["permissions"] == {"contents": "read"}
     assert job["environment"] == "${{ inputs.environment }}"
     assert job["concurrency"]["cancel-in-progress"] is False
-    assert job["permissions"] == {"contents": "read"}
+    assert job["permissions"] == {"contents": "write"}
+    writers = [n for n, j in jobs.items() if "write" in j["permissions"].values()]
+    assert writers == ["apply"]
+    assert job["needs"] == "plan" and "needs.plan.outputs.has-changes == 'true'" in job["if"]
+    (upload,) = (s for s in plan["steps"] if "upload-artifact@" in s.get("uses", ""))
+    assert upload["with"]["path"] == "${{ runner.temp }}/qlik-email-out/plan.json"
+    assert upload["with"]["name"] == "${{ steps.artifact.outputs.name }}"
+    assert plan["outputs"]["artifact"] == "${{ steps.artifact.outputs.name }}"
+    (download,) = (s for s in job["steps"] if "download-artifact@" in s.get("uses", ""))
+    assert download["with"] == {
+        "name": "${{ needs.plan.outputs.artifact }}",
+        "path": "${{ runner.temp }}/qlik-email-plan",
+    }
+    (apply,) = (s for s in job["steps"] if s.get("name") == "Apply")
+    assert apply["env"]["PLAN"] == "${{ runner.temp }}/qlik-email-plan/plan.json"
+    assert apply["env"]["STATE"] == "${{ inputs.state }}"
+    inputs = load(REUSABLE["apply"])["on"]["workflow_call"]["inputs"]
+    assert inputs["state"]["default"] == "git"
+    assert {"tenant", "rotate-secrets", "shard", "state-ref"} <= set(inputs)
+    (planned,) = (s for s in plan["steps"] if s.get("name") == "Plan")
+    assert planned["env"]["STATE"] == "${{ inputs.state }}"
+    assert planned["env"]["TENANTS"] == "${{ inputs.tenant }}"
+    assert planned["env"]["ROTATE"] == "${{ inputs.rotate-secrets }}"
 
 
 def test_the_reusable_workflows_install_the_tool_from_their_own_commit():
@@ -284,6 +310,7 @@ class Runner:
             self.document = load(ACTION if workflow == "action" else REUSABLE[workflow])
         self.tmp, self.workspace, self.context = tmp, workspace, context
         self.context.setdefault("steps", {})
+        self.context["runner"] = {"temp": str(tmp / "runner")}
         self.summary = tmp / "summary.md"
         self.summary.touch()
         (tmp / "runner" / "qlik-email-out").mkdir(parents=True, exist_ok=True)
@@ -300,13 +327,16 @@ class Runner:
         )
 
     def value(self, text: str) -> str:
-        def lookup(match: re.Match[str]) -> str:
+        def one(path: str) -> str:
             node: Any = self.context
-            for part in match.group(1).split("."):
+            for part in path.strip().split("."):
                 node = node.get(part, "") if isinstance(node, dict) else ""
             return (
                 "" if node is None else str(node).lower() if isinstance(node, bool) else str(node)
             )
+
+        def lookup(match: re.Match[str]) -> str:  # `a || b`: the first that is not empty
+            return next((v for v in map(one, match.group(1).split("||")) if v), "")
 
         return EXPRESSION.sub(lookup, str(text))
 
@@ -378,6 +408,7 @@ def context(inputs: dict[str, Any], secrets: dict[str, str] | None = None) -> di
             "repository": "owner/repo",
             "run_id": "4242",
             "sha": "a" * 40,
+            "run_attempt": "1",
             "event": {"pull_request": {"number": 7, "head": {"sha": "b" * 40}}},
         },
     }
@@ -408,8 +439,8 @@ def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
     lines = planned.stdout.splitlines()
     errors = planned.stderr.splitlines()
     for secret in values.values():  # masked first by the step, again by qlik-email, and only
-        assert lines.index(f"::add-mask::{secret}") < len(values)
-        assert f"::add-mask::{secret}" in errors
+        assert errors.index(f"::add-mask::{secret}") < len(values)
+        assert errors.count(f"::add-mask::{secret}") == 2
         for line in lines + errors:
             assert secret not in line or line == f"::add-mask::{secret}"
     assert "**Plan: 4 to create" in runner.summary.read_text()
@@ -436,6 +467,25 @@ def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
     assert len(comments) == 2 and comments[0]["user"]["login"] == "mallory"
     assert '"Four"' in comments[1]["body"] and '"Four"' not in comments[0]["body"]
 
+    # The comment is found by the account of the token in use: a GitHub App's
+    # or a person's token keeps its own comment, as the workflow's token does.
+    for viewer in ({"login": "qlik-email-app", "type": "Bot"}, {"login": "ops", "type": "User"}):
+        state = runner.gh()
+        state["viewer"] = viewer
+        runner.state.write_text(json.dumps(state))
+        for _ in range(2):
+            assert runner.run("plan", "Comment on the pull request").returncode == 0
+        mine = [c for c in runner.gh()["comments"]["7"] if c["user"]["type"] == viewer["type"]]
+        assert [c["user"]["login"] for c in mine][-1].startswith(viewer["login"])
+    logins = [c["user"]["login"] for c in runner.gh()["comments"]["7"]]
+    assert logins == ["mallory", "github-actions[bot]", "qlik-email-app[bot]", "ops"]
+    state = runner.gh()
+    state["viewer"] = None  # a token whose account GitHub does not say: never edits
+    runner.state.write_text(json.dumps(state))
+    unknown = runner.run("plan", "Comment on the pull request")
+    assert unknown.returncode == 0 and "::warning" in unknown.stdout
+    assert len(runner.gh()["comments"]["7"]) == 5
+
 
 def _git(cwd: Path, *args: str) -> str:
     done = subprocess.run(
@@ -451,9 +501,9 @@ def _git(cwd: Path, *args: str) -> str:
 def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:
     """Make the repository holding `repo` a git repository with a base commit (the
     configuration as the sandbox wrote it, API keys from ${env:...}) and a pull
-    request on top of it that moves tenant-001 to a host of its own, pairs
-    tenant-002 with tenant-003's API key and renames tenant-004's sender. Returns
-    the base and head commits and the NAME=value lines of the keys."""
+    request on top of it that moves tenant-001 to a host of its own, pairs tenant-002
+    with tenant-003's API key and renames tenant-004's sender. Returns the base and
+    head commits and the NAME=value lines of the keys."""
     values = env_repo(sandbox, repo)
     top = repo.parent
     _git(top, "init", "--quiet", "--initial-branch=main")
@@ -592,8 +642,9 @@ def test_the_action_only_reads_the_configuration_directory():
     """$CONFIG (the pull request's files, in the fork setup) is only ever an argument
     of qlik-email or of `git -C`, or text: no script runs, sources or installs from it."""
     allowed = re.compile(
-        r'args=\((validate|plan|apply|drift) "\$CONFIG"|qlik-email validate "\$CONFIG"'
-        r'|git -C "\$CONFIG" (cat-file|fetch) |marker="<!-- |echo "::error'
+        r'args=\((validate|plan|drift) "\$CONFIG"|qlik-email validate "\$CONFIG"'
+        r'|args\+=\(("\$PLAN" --config )?"\$CONFIG"'
+        r'|git -C "\$CONFIG" (cat-file|fetch|rev-parse) |marker="<!-- |echo "::error'
     )
     for step in load(ACTION)["runs"]["steps"]:
         for line in str(step.get("run", "")).splitlines():
@@ -712,27 +763,123 @@ def test_drift_workflow_opens_updates_and_closes_one_issue(cli, sandbox, repo, t
     assert closed["state"] == "closed" and "healthy again" in closed["comments"][-1]
 
 
-@needs_jq
-def test_apply_workflow_applies_and_skips_stale_commits(sandbox, repo, tmp_path):
+def _published(sandbox, repo: Path, tmp_path: Path) -> tuple[Path, str]:
+    """Make the repository holding `repo` a git repository (API keys from ${env:...})
+    pushed to a bare remote; returns the remote and the NAME=value lines of the keys."""
     values = env_repo(sandbox, repo)
-    dotenv = "# API keys\n" + "".join(f"{k}={v}\r\n" for k, v in values.items())
-    inputs = {"config": "config", "shard": "", "allow-delete": False, "force": False}
-    runner = Runner("apply", tmp_path, repo.parent, context(inputs, {"QLIK_EMAIL_ENV": dotenv}))
+    top = repo.parent
+    remote = tmp_path / "remote.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    _git(top, "init", "--quiet", "--initial-branch=main")
+    _git(top, "add", repo.name)
+    _git(top, "commit", "--quiet", "-m", "the fleet")
+    _git(top, "remote", "add", "origin", str(remote))
+    _git(top, "push", "--quiet", "origin", "main")
+    return remote, "# API keys\n" + "".join(f"{k}={v}\r\n" for k, v in values.items())
+
+
+def _checkout(remote: Path, repo: Path, workspace: Path) -> Path:
+    """A job's checkout of the remote's main into `workspace` (the secret files copied
+    in, as CI provides them)."""
+    _git(remote.parent, "clone", "--quiet", str(remote), str(workspace))
+    shutil.copytree(repo / ".secrets", workspace / repo.name / ".secrets")
+    return workspace
+
+
+def _record(remote: Path) -> dict[str, Any]:
+    text = _git(remote, "show", "refs/heads/qlik-email-state:config/applied.json")
+    return dict(json.loads(text)["tenants"])
+
+
+APPLY_INPUTS = {
+    "config": "config",
+    "shard": "",
+    "tenant": "",
+    "rotate-secrets": False,
+    "allow-delete": False,
+    "force": False,
+    "test-email": "",
+    "state": "git",
+    "state-ref": "qlik-email-state",
+}
+
+
+@needs_jq
+def test_apply_workflow_applies_the_saved_plan_and_keeps_the_record(sandbox, repo, tmp_path):
+    """The plan job's plan, saved as the artifact, is what the apply job (another
+    checkout) applies; the record goes to the remote, so the next plan is empty."""
+    remote, dotenv = _published(sandbox, repo, tmp_path)
+    ctx = context(dict(APPLY_INPUTS), {"QLIK_EMAIL_ENV": dotenv})
+
+    def plan_job(number: int) -> Runner:
+        workspace = _checkout(remote, repo, tmp_path / f"plan-{number}")
+        runner = Runner("apply", tmp_path, workspace, ctx)
+        planned = runner.run("plan", "Plan")
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        return runner
+
+    planner = plan_job(1)
+    assert ctx["steps"]["plan"]["outputs"] == {"has-changes": "true"}
+    assert "**Plan: 4 to create" in planner.summary.read_text()
+    # upload-artifact, then download-artifact in the apply job
+    saved = tmp_path / "runner" / "qlik-email-plan" / "plan.json"
+    saved.parent.mkdir()
+    shutil.copy(tmp_path / "runner" / "qlik-email-out" / "plan.json", saved)
+
+    applier = Runner("apply", tmp_path, _checkout(remote, repo, tmp_path / "apply-1"), ctx)
+    applied = applier.run("apply", "Apply")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "**Apply: 4 applied" in applier.summary.read_text()
+    assert all(sandbox.live_config(t.name) for t in sandbox.tenants)
+    assert json.loads((tmp_path / "runner" / "qlik-email-out" / "apply.json").read_text())
+    assert sorted(_record(remote)) == [t.name for t in sandbox.tenants]
+    keys = [line.split("=", 1)[1].strip() for line in dotenv.splitlines() if "=" in line]
+    for key in keys:  # no API key in the job's output but its masks
+        assert key not in applied.stdout
+        assert f"::add-mask::{key}" in applied.stderr.splitlines()
+
+    plan_job(2)  # the next run: nothing to apply, the apply job does not run
+    assert ctx["steps"]["plan"]["outputs"] == {"has-changes": "false"}
+
+    # rotate-secrets and tenant inputs: planned, saved, and only that is applied.
+    ctx["inputs"] |= {"rotate-secrets": True, "tenant": "tenant-001\n tenant-00[3]"}
+    sandbox.reset_stats()
+    plan_job(3)
+    assert ctx["steps"]["plan"]["outputs"] == {"has-changes": "true"}
+    shutil.copy(tmp_path / "runner" / "qlik-email-out" / "plan.json", saved)
+    planned = json.loads(saved.read_text())
+    assert [t["name"] for t in planned["tenants"]] == ["tenant-001", "tenant-003"]
+    applier = Runner("apply", tmp_path, _checkout(remote, repo, tmp_path / "apply-2"), ctx)
+    assert applier.run("apply", "Apply").returncode == 0
+    assert {e.tenant for e in sandbox.request_log if e.method == "PUT"} == {
+        "tenant-001",
+        "tenant-003",
+    }
+
+
+@needs_jq
+def test_apply_workflow_skips_stale_commits_and_refuses_a_bad_env(sandbox, repo, tmp_path):
+    values = env_repo(sandbox, repo)
+    inputs = dict(APPLY_INPUTS, state="")
+    runner = Runner("apply", tmp_path, repo.parent, context(inputs, {"QLIK_EMAIL_ENV": ""}))
     runner.state.write_text(json.dumps({**_gh_state(), "heads": {"main": "c" * 40}}))
     stale = runner.run("newest", "Check that this is the newest commit of the branch")
     assert stale.returncode == 0 and "::notice" in stale.stdout
     assert runner.context["steps"]["check"]["outputs"] == {"stale": "true"}
 
-    applied = runner.run("apply", "Apply")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "**Apply: 4 applied" in runner.summary.read_text()
-    assert all(sandbox.live_config(t.name) for t in sandbox.tenants)
-    assert json.loads((tmp_path / "runner" / "qlik-email-out" / "apply.json").read_text())
-
-    runner.context["secrets"]["QLIK_EMAIL_ENV"] = "not a name=value line\n"
-    refused = runner.run("apply", "Apply")
-    assert refused.returncode == 1 and "each line must be NAME=value" in refused.stdout
-    assert "not a name" not in refused.stdout + refused.stderr
+    secret = next(iter(values.values()))
+    for dotenv, line in [
+        ("A=1\n" + secret + "\n", 2),  # a value pasted without its name
+        (f"# comment\n\nBASE={secret}\n", 3),  # would turn --base off
+        (f"HTTPS_PROXY=http://{secret}@127.0.0.1:9\n", 1),
+        (f"GIT_CONFIG_COUNT=1\nX={secret}\n", 1),
+    ]:
+        runner.context["secrets"]["QLIK_EMAIL_ENV"] = dotenv
+        refused = runner.run("apply", "Apply")
+        assert refused.returncode == 1
+        assert f"::error title=qlik-email::QLIK_EMAIL_ENV line {line}: " in refused.stderr
+        assert secret not in refused.stdout + refused.stderr
+    assert sandbox.request_log == []
 
 
 def _gh_state() -> dict[str, Any]:
@@ -899,3 +1046,34 @@ def test_pre_commit_hook_validates_the_repository():
     files = re.compile(hook["files"])
     assert files.search("tenants/acme.yaml") and files.search("qlik-email.yml")
     assert not files.search("README.md")
+
+
+@pytest.mark.parametrize("kind", ["plan", "drift", "action"])
+def test_the_base_is_always_a_revision_passed_as_its_sha(kind, tmp_path):
+    """A directory of the checkout named like the base never stands in for it: the
+    base is resolved in the object database, and --base gets the commit's SHA."""
+    top = tmp_path / "workspace"
+    (top / "config").mkdir(parents=True)
+    (top / "config" / "qlik-email.yaml").write_text("settings: {}\n")
+    _git(top, "init", "--quiet", "--initial-branch=main")
+    _git(top, "add", "-A")
+    _git(top, "commit", "--quiet", "-m", "base")
+    sha = _git(top, "rev-parse", "HEAD")
+    ctx = context({"config": "config"})
+    runner = Runner("action" if kind == "action" else kind, tmp_path, top, ctx)
+    job = None if kind == "action" else kind
+    for given in ("main", sha[:12], sha):
+        ctx["inputs"]["base"] = given
+        found = runner.run(job, "Find the trusted base")
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert ctx["steps"]["base"]["outputs"] == {"ref": sha}
+    missing = "e" * 40
+    for decoy in (top / missing, top / "config" / missing):  # a pull request's directories
+        (decoy / "tenants").mkdir(parents=True)
+        (decoy / "qlik-email.yaml").write_text('settings: {allowedHosts: ["*"]}\n')
+    for given in (missing, "--upload-pack=touch x"):
+        ctx["inputs"]["base"] = given
+        refused = runner.run(job, "Find the trusted base")
+        assert refused.returncode == 1 and "::error title=qlik-email::" in refused.stdout
+        assert ctx["steps"]["base"]["outputs"] == {}
+    assert not (top / "x").exists()
