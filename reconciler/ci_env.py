@@ -102,6 +102,9 @@ _EXACT = frozenset(
         "OPENSSL_MODULES",
         "OPENSSL_ENGINES",
         "SSLKEYLOGFILE",
+        "HOSTALIASES",  # the resolver: host names mapped elsewhere
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
         "JAVA_TOOL_OPTIONS",
         "_JAVA_OPTIONS",
     }
