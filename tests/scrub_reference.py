@@ -1,24 +1,35 @@
-"""The scrubber as it was before its automaton (reconciler/scrub.py at 8283bba),
-kept as the oracle of tests/test_scrub_equivalence.py: the code below is that
-version's, unchanged but for its names and the spelling function it is given."""
+"""The scrubber as plain as it can be written, the oracle of
+tests/test_scrub_equivalence.py: the scrubber before its automaton (the window
+walk of reconciler/scrub.py at 8283bba), with what was added since written its
+own way: short forms found with `str.find`, and the normalisation done
+character by character, with every normalised character's origin listed."""
 
 from __future__ import annotations
 
 import base64
-import bisect
 import html
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
-from reconciler.scrub import FRAGMENT, KEY, MIN_SECRET, REDACTED, STRIDE, WHITESPACE_MIN
+from reconciler.scrub import FRAGMENT, IGNORED, KEY, MIN_SECRET, NORMAL_MIN, REDACTED, STRIDE
 
 _SPAN = 1 << 20  # offsets within a form stay below this (forms are far shorter)
-_SPACE = re.compile(r"\s+")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
-_RUN = re.compile(r"\S+")
+_IGNORED = re.compile(f"[{IGNORED}]")
+# The escapes normalisation decodes, tried in this order at each position.
+_ESCAPES = [
+    re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"),
+    re.compile(r"\\u[0-9a-fA-F]{4}"),
+    re.compile(r'\\["\\/bfnrt]'),
+    re.compile(r"&#[0-9]{1,8};?"),
+    re.compile(r"&#[xX][0-9a-fA-F]{1,8};?"),
+    re.compile(r"&[A-Za-z][A-Za-z0-9]{1,31};"),
+    re.compile(r"(?:%[0-9a-fA-F]{2})+"),
+]
 
 
 def reference_forms_of(secret: str) -> dict[str, bool]:
@@ -47,11 +58,72 @@ def reference_forms_of(secret: str) -> dict[str, bool]:
     return {form: pieces for form, pieces in forms.items() if len(form) >= MIN_SECRET}
 
 
+def _dropped(char: str) -> bool:
+    return char.isspace() or _IGNORED.match(char) is not None
+
+
+def _decode(escape: str) -> str:
+    if escape.startswith("\\u"):
+        if len(escape) == 12:
+            high, low = int(escape[2:6], 16), int(escape[8:12], 16)
+            return chr(0x10000 + (high - 0xD800) * 0x400 + (low - 0xDC00))
+        return chr(int(escape[2:], 16))
+    if escape.startswith("\\"):
+        return json.loads(f'"{escape}"')
+    if escape.startswith("&"):
+        return html.unescape(escape)
+    return unquote(escape, errors="replace")
+
+
+def _fold(char: str) -> str:
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", char).casefold())
+    return "".join(c for c in folded if not _dropped(c))
+
+
+def reference_normalise(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` normalised, and for each of its characters the positions in
+    `text` of the first and last character it comes from."""
+    kept = [(at, char) for at, char in enumerate(text) if not _dropped(char)]
+    stripped = "".join(char for _, char in kept)
+    out: list[str] = []
+    origins: list[tuple[int, int]] = []
+    position = 0
+    while position < len(stripped):
+        match = next((m for e in _ESCAPES if (m := e.match(stripped, position))), None)
+        if match is not None:
+            decoded, end = _decode(match.group()), match.end()
+        else:
+            decoded, end = stripped[position], position + 1
+        for char in "".join(map(_fold, decoded)):
+            out.append(char)
+            origins.append((kept[position][0], kept[end - 1][0]))
+        position = end
+    return "".join(out), origins
+
+
+def reference_normal_forms_of(
+    secret: str, forms: Callable[[str], dict[str, bool]] = reference_forms_of
+) -> tuple[dict[str, bool], bool]:
+    """Every form of `secret` normalised, long enough to be indexed, and its
+    hex; and whether the normalised text alone is searched for it (`covered`)."""
+    if len(secret) < NORMAL_MIN:
+        return {}, False
+    found: dict[str, bool] = {}
+    covered = not any(_dropped(char) for char in secret)
+    for form, pieces in forms(secret).items():
+        normal = reference_normalise(form)[0]
+        if len(normal) >= KEY:
+            found[normal] = found.get(normal, False) or pieces
+        else:
+            covered = False
+    found.setdefault(secret.encode("utf-8").hex(), False)
+    return found, covered
+
+
 class ReferenceScrubber:
-    """The scrubber before the automaton. `forms` spells each secret: the
-    tested module's `forms_of` (the same forms, `test_forms_are_unchanged`) so
-    that both scrubbers list each secret's forms in the same order (a set's
-    order: it decides which of two overlapping short forms is replaced first)."""
+    """The scrubber, plainly. `forms` spells each secret (by default
+    `reference_forms_of`; `test_forms_are_unchanged` checks they are the
+    tested module's)."""
 
     def __init__(
         self,
@@ -62,13 +134,10 @@ class ReferenceScrubber:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._forms: list[str] = []
-        self._short: list[str] = []  # forms shorter than KEY: plain replace
-        # window -> where it starts in which form, as form * _SPAN + offset: one int
-        # per window, a list only for windows shared by several forms (10,000
-        # secrets index about half a million windows: tuples in lists would
-        # take about twice the memory).
-        self._index: dict[str, int | list[int]] = {}
-        self._spaced: set[int] = set()  # forms also looked for across whitespace
+        self._short: list[tuple[int, str]] = []  # forms shorter than KEY, whole
+        self._index: dict[str, list[int]] = {}
+        self._normal: set[int] = set()  # forms looked for in normalised text
+        self._exact: set[int] = set()  # forms looked for in any text as it is
         for secret in secrets:
             self.add(secret)
 
@@ -83,51 +152,50 @@ class ReferenceScrubber:
             if secret in self._secrets:
                 return
             self._secrets.add(secret)
-            spaced = len(secret) >= WHITESPACE_MIN
+            normal, covered = reference_normal_forms_of(secret, self._forms_of)
             for form, pieces in self._forms_of(secret).items():
-                self._index_form(form, spaced=spaced, pieces=pieces)
+                number = self._index_form(form, pieces=pieces)
+                if not covered:
+                    self._exact.add(number)
+            for form, pieces in normal.items():
+                self._normal.add(self._index_form(form, pieces=pieces))
 
-    def _index_form(self, form: str, *, spaced: bool, pieces: bool) -> None:
-        compact = _SPACE.sub("", form)
-        if spaced and compact != form and len(compact) >= KEY:
-            self._index_form(compact, spaced=True, pieces=pieces)
-        if len(form) < KEY:
-            self._short.append(form)
-            self._short.sort(key=len, reverse=True)
-            return
+    def _index_form(self, form: str, *, pieces: bool) -> int:
         number = len(self._forms)
         self._forms.append(form)
-        if spaced:
-            self._spaced.add(number)
+        if len(form) < KEY:
+            self._short.append((number, form))
+            return number
         # A whole form is found from its first window; a piece of FRAGMENT
         # characters or more always holds one of the windows STRIDE apart.
         starts = {0}
         if pieces:
             starts.update(range(0, len(form) - KEY + 1, STRIDE), {len(form) - KEY})
-        index = self._index
         for start in starts:
-            window, entry = form[start : start + KEY], number * _SPAN + start
-            known = index.get(window)
-            if known is None:
-                index[window] = entry
-            elif isinstance(known, int):
-                index[window] = [known, entry]
-            else:
-                known.append(entry)
+            self._index.setdefault(form[start : start + KEY], []).append(number * _SPAN + start)
+        return number
 
     def scrub(self, text: str) -> str:
         """`text` with every registered secret, in every form, replaced by REDACTED."""
         if not self._secrets or len(text) < MIN_SECRET:
             return text
-        spans = self._spans(text, None)
-        if len(text) >= WHITESPACE_MIN and _SPACE.search(text) and self._spaced:
-            spans += self._spaced_spans(text)
-        if spans:
-            text = _cut(text, spans)
-        for form in self._short:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
+        # A text without escapes is searched as it is for the forms of the
+        # secrets that normalised text does not cover only.
+        escaped = any(char in text for char in "\\&%")
+        only = None if escaped or not self._normal else self._exact
+        spans = self._spans(text, only)
+        for number, form in self._short:
+            if only is None or number in only:
+                start = text.find(form)
+                while start >= 0:
+                    spans.append((start, start + len(form)))
+                    start = text.find(form, start + 1)
+        if self._normal and len(text) >= KEY:
+            normal, origins = reference_normalise(text)
+            if len(normal) >= KEY:
+                for a, b in self._spans(normal, self._normal):
+                    spans.append((origins[a][0], origins[b - 1][1] + 1))
+        return _cut(text, spans) if spans else text
 
     def _spans(self, text: str, only: set[int] | None) -> list[tuple[int, int]]:
         """(start, end) of every form, or long enough piece of one, found in `text`."""
@@ -137,10 +205,7 @@ class ReferenceScrubber:
         for i in range(len(text) - KEY + 1):
             if i < reach:
                 continue
-            hits = index.get(text[i : i + KEY])
-            if hits is None:
-                continue
-            for entry in (hits,) if isinstance(hits, int) else hits:
+            for entry in index.get(text[i : i + KEY], ()):
                 number, offset = divmod(entry, _SPAN)
                 if only is not None and number not in only:
                     continue
@@ -149,23 +214,6 @@ class ReferenceScrubber:
                     found.append(span)
                     reach = max(reach, span[1] - KEY + 1)
         return found
-
-    def _spaced_spans(self, text: str) -> list[tuple[int, int]]:
-        """Spans found once whitespace is removed from `text`, in `text`'s positions."""
-        runs = [(m.start(), m.end()) for m in _RUN.finditer(text)]
-        compact = "".join(text[a:b] for a, b in runs)
-        if len(runs) < 2:
-            return []
-        starts, total = [], 0  # where each run begins in `compact`
-        for a, b in runs:
-            starts.append(total)
-            total += b - a
-
-        def original(position: int) -> int:
-            run = bisect.bisect_right(starts, position) - 1
-            return runs[run][0] + position - starts[run]
-
-        return [(original(a), original(b - 1) + 1) for a, b in self._spans(compact, self._spaced)]
 
 
 def _extend(text: str, i: int, form: str, offset: int) -> tuple[int, int] | None:

@@ -1,24 +1,39 @@
-"""The scrubber's automaton and its cheaper spellings change no result.
+"""The scrubber's automaton, its normalisation and its shortcuts change no result.
 
-Every way of scrubbing is compared with the scrubber as it was before them
-(tests/scrub_reference.py, that version's code): the Python walk, the
-automaton, and `scrub` (which chooses), on random secrets and texts made of
-their spellings, pieces, spaced variants and base64 blobs among noise, below
-and above the size at which a stale automaton is rebuilt. Seeded: every run
-draws the same cases.
+Every way of scrubbing is compared with the scrubber written plainly
+(tests/scrub_reference.py): the Python walk, the automaton, and `scrub` (which
+chooses), on random secrets and texts made of their spellings, pieces, spaced,
+re-cased, re-escaped and Unicode-normalised variants and base64 blobs among
+noise, below and above the size at which a stale automaton is rebuilt.
+Seeded: every run draws the same cases.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import random
 import string
 import threading
+import unicodedata
 
 import pytest
-from scrub_reference import ReferenceScrubber, reference_forms_of
+from scrub_reference import (
+    ReferenceScrubber,
+    reference_forms_of,
+    reference_normal_forms_of,
+    reference_normalise,
+)
 
-from reconciler.scrub import FRAGMENT, REBUILD_PER_KEY, REDACTED, Scrubber, forms_of
+from reconciler.scrub import (
+    FRAGMENT,
+    IGNORED,
+    REDACTED,
+    Scrubber,
+    forms_of,
+    normal_forms_of,
+    normalise,
+)
 
 WHITESPACE = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u2028", "\u3000", "\x1c", "\x0b"]
 UNICODE = "äöüéßø€中文😀\U0001d518\u00a0"  # U+1D518: beyond the BMP
@@ -38,11 +53,24 @@ NOISE = [
     "\ud800",  # lone surrogates: JSON can carry them, so server text can
     "\udfff",
     "é€😀\U0001d518中",
+    "\u200b",
+    "\xad",
+    "&#",
+    "&#x5",
+    "&amp",
+    "\\u00",
+    "%C3",
+    "%",
+    "ß",
+    "ﬁ",
+    "\u0308",
 ]
+INVISIBLE = ["\u200b", "\xad", "\u2060", "\ufeff", "\u202e", "\U000e0041", "\x00", "\u034f"]
 
 
 def random_secret(rng: random.Random, others: list[str]) -> str:
-    kind = rng.choice(["token", "printable", "unicode", "spaced", "short", "derived"])
+    kinds = ["token", "printable", "unicode", "spaced", "short", "derived", "escapes"]
+    kind = rng.choice(kinds)
     if kind == "derived" and others:
         other = rng.choice(others)
         cut = rng.randint(0, max(0, len(other) - 3))
@@ -66,6 +94,9 @@ def random_secret(rng: random.Random, others: list[str]) -> str:
     if kind == "short":
         alphabet = string.ascii_letters + string.digits + "/ "
         return "".join(rng.choices(alphabet, k=rng.randint(3, 5)))
+    if kind == "escapes":  # characters that start escapes, and ones that fold
+        alphabet = string.ascii_letters + "\\&%#;u0123456789abcdefßﬁİÅ\u0308"
+        return "".join(rng.choices(alphabet, k=rng.randint(3, 24)))
     return "".join(rng.choices(string.ascii_letters + string.digits + "-_", k=rng.randint(3, 40)))
 
 
@@ -79,12 +110,45 @@ def spaced(rng: random.Random, form: str) -> str:
     return "".join(c + (rng.choice(WHITESPACE) if rng.random() < 0.4 else "") for c in form)
 
 
+def respelt(rng: random.Random, secret: str) -> str:
+    """`secret` spelt as only normalised text finds it."""
+    how = rng.randrange(8)
+    if how == 0:
+        return rng.choice([secret.upper(), secret.lower(), secret.swapcase()])
+    if how == 1:
+        return unicodedata.normalize(rng.choice(["NFD", "NFKC", "NFKD", "NFC"]), secret)
+    if how == 2:  # fullwidth
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in secret)
+    if how == 3:  # some characters as \uXXXX of either case
+        return "".join(
+            (f"\\u{ord(c):04X}" if rng.random() < 0.5 else f"\\u{ord(c):04x}")
+            if rng.random() < 0.4 and ord(c) < 0x10000
+            else c
+            for c in secret
+        )
+    if how == 4:  # some as HTML character references
+        return "".join(
+            rng.choice([f"&#{ord(c)};", f"&#x{ord(c):X};", html.escape(c)])
+            if rng.random() < 0.4
+            else c
+            for c in secret
+        )
+    if how == 5:  # invisible characters between the characters
+        return "".join(c + (rng.choice(INVISIBLE) if rng.random() < 0.5 else "") for c in secret)
+    if how == 6:
+        raw = secret.encode("utf-8", "surrogatepass")
+        return rng.choice([raw.hex(), raw.hex().upper(), " ".join(f"{b:02x}" for b in raw)])
+    return "".join(c if rng.random() < 0.7 else f"%{b:02x}" for c in secret for b in c.encode())
+
+
 def echo(rng: random.Random, secret: str) -> str:
     """One spelling of `secret`, or a part or a near miss of one."""
     forms = forms_of(secret)
     form = rng.choice(sorted(forms))
     main = [f for f, pieces in sorted(forms.items()) if pieces] or [form]
-    kind = rng.randrange(7)
+    kind = rng.randrange(9)
+    if kind >= 7:
+        return respelt(rng, secret)
     if kind == 0:
         return form
     if kind == 1:  # a piece of a form looked for in pieces
@@ -143,8 +207,10 @@ def test_forms_are_unchanged() -> None:
     secrets = random_secrets(rng, 3000)
     secrets += ["", "a", "ab", "a/b c", "%41", "a+b", 'q"\\/', "<&>'", "\U0001f600" * 3]
     secrets += ["\x7f\x00\x1f", "é" * 5, "\U0001d518" * 4]
-    for secret in secrets:
+    for at, secret in enumerate(secrets):
         assert forms_of(secret) == reference_forms_of(secret), secret
+        if at % 4 == 0 or at >= 3000:  # the reference normalises slowly
+            assert normal_forms_of(secret) == reference_normal_forms_of(secret)[0], secret
     for bad in ("x\udc80yz", "\ud800abc"):  # a lone surrogate has no UTF-8: both refuse it
         with pytest.raises(UnicodeEncodeError):
             forms_of(bad)
@@ -158,7 +224,7 @@ def test_every_way_finds_what_the_reference_finds(seed: int) -> None:
     secrets = random_secrets(rng, rng.randint(1, 30))
     scrubber = Scrubber(secrets)
     reference = ReferenceScrubber(secrets, forms=forms_of)
-    large = REBUILD_PER_KEY * len(scrubber._index) + 1  # `scrub` rebuilds for it
+    large = scrubber._rebuild_size() + 1  # `scrub` rebuilds for it
     for size in [0, 3, 8, 40, 200, 1_000, 5_000, large, 2 * large]:
         assert_same(scrubber, reference, random_text(rng, secrets, size))
 
@@ -188,7 +254,7 @@ def test_secrets_added_between_scrubs_are_found_and_small_texts_never_rebuild() 
         secrets.append(secret)
         scrubber.add(secret)
         reference.add(secret)
-        built, rebuild = scrubber._automaton, REBUILD_PER_KEY * len(scrubber._index)
+        built, rebuild = scrubber._automaton, scrubber._rebuild_size()
         small = random_text(rng, secrets, rebuild // 4)
         assert scrubber.scrub(small) == reference.scrub(small)
         assert scrubber._automaton is built  # stale: walked, not rebuilt for a small text
@@ -205,7 +271,7 @@ def test_a_stream_of_walked_texts_rebuilds_once_it_has_paid_for_it() -> None:
     rng = random.Random(9)
     secrets = random_secrets(rng, 20)
     scrubber, reference = Scrubber(secrets), ReferenceScrubber(secrets, forms=forms_of)
-    rebuild = REBUILD_PER_KEY * len(scrubber._index)
+    rebuild = scrubber._rebuild_size()
     walked: list[str] = []  # texts that add up to less than a rebuild's worth
     while True:
         text = random_text(rng, secrets, rebuild // 10)
@@ -266,14 +332,30 @@ def test_a_scrub_never_misses_a_secret_added_before_it() -> None:
     assert not failures
 
 
-def test_compact_removes_exactly_what_the_whitespace_pattern_matches() -> None:
-    """`_compact` (str.split) and `\\s` (the re module) agree on every code point,
-    lone surrogates included, so the spaced pass sees the text it always saw."""
+def test_strip_removes_exactly_whitespace_and_ignored_characters() -> None:
+    """`_strip` (str.split, then a pattern) removes what `\\s` (the re module)
+    and IGNORED match, on every code point, lone surrogates included."""
     import re
     import sys
 
-    from reconciler.scrub import _compact
+    from reconciler.scrub import _strip
 
     every = "".join(map(chr, range(sys.maxunicode + 1)))
-    assert _compact(every) == re.sub(r"\s+", "", every)
-    assert _compact("a \t\n\u3000b\x1c\x1fc\x85\u2028d") == "abcd"
+    assert _strip(every) == re.sub(f"[\\s{IGNORED}]+", "", every)
+    assert _strip("a \t\n\u3000b\x1c\x1fc\x85\u2028d\u200b\xad\U000e0041e") == "abcde"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_normalise_agrees_with_the_reference_character_by_character(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    secrets = random_secrets(rng, 10)
+    for _ in range(200):
+        text = random_text(rng, secrets, rng.randint(0, 120))
+        normal, origins = reference_normalise(text)
+        mine = normalise(text)
+        assert mine.text == normal, text
+        if normal:
+            spans = [(a, b) for a in range(len(normal)) for b in (a + 1, len(normal))]
+            spans = [(a, b) for a, b in spans if a < b][:50]
+            expected = [(origins[a][0], origins[b - 1][1] + 1) for a, b in spans]
+            assert mine.origins(text, spans) == expected, text

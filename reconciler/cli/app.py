@@ -13,7 +13,6 @@ import importlib
 import logging
 import os
 import platform
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -60,7 +59,7 @@ class RedactingFilter(logging.Filter):
         self.state = state
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scrub = self.state.scrubber.scrub
+        scrub = self.state.scrubber.scrub_logs
         message = record.getMessage()
         if record.exc_info:
             # Format the traceback now, so that it is scrubbed too.
@@ -86,18 +85,19 @@ def scrubbed(text: str) -> str:
     return _active.scrub(text)
 
 
-# C1 controls and the characters that reorder text (bidirectional controls):
-# JSON leaves them raw (`ensure_ascii=False`), and a terminal or a job log would
-# obey them. Renderers of text and Markdown escape them already; here they
-# become JSON's \uXXXX escapes, which is what they are inside a JSON string,
-# the only place a JSON document can hold them. (C0 controls are escaped by
-# every renderer and by JSON; ESC stays for the colours of `--color`.)
-_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# The last guard of every output, rendered or JSON: C1 controls and the
+# invisible characters (`escape.INVISIBLE`) become JSON's \uXXXX escapes, which
+# is what they are inside a JSON string, the only place a JSON document can
+# hold them (`style.dumps` escapes them already). Renderers of text and Markdown
+# escape them already too, but for the zero-width space that `escape.markdown`
+# puts after an `@` so that a mention cannot ping: it stays. (C0 controls are
+# escaped by every renderer and by JSON; ESC stays for the colours of `--color`.)
+_MENTION_GUARD = "\u200b"
 
 
 def visible(text: str) -> str:
-    """`text` with C1 and bidirectional controls written as `\\uXXXX`."""
-    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """`text` with C1 controls and invisible characters written as `\\uXXXX`."""
+    return escape.json_text(text, keep=_MENTION_GUARD)
 
 
 def out(text: str, *, color: bool = False) -> None:
@@ -275,7 +275,7 @@ def _main(argv: Sequence[str] | None, state: State) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so, and show the traceback only when asked
         if state.debug:
-            err(traceback.format_exc())
+            err(_active.scrub_logs(traceback.format_exc()))
         err(f"Internal error ({type(exc).__name__}): a bug. Re-run with --debug for details.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK

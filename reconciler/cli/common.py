@@ -168,7 +168,7 @@ def write_json(path: str, document: dict[str, Any]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(scrubbed_document(document), indent=2, ensure_ascii=False)
-    target.write_text(visible(text) + "\n", encoding="utf-8")
+    target.write_text(escape.json_text(text) + "\n", encoding="utf-8")
 
 
 def write_text(path: str, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -15,6 +16,12 @@ TOKEN_PATH = "/oauth/token"
 REFRESH_MARGIN_S = 60.0
 # Used when the token response says nothing about its lifetime (documented: 6 hours).
 DEFAULT_LIFETIME_S = 300.0
+
+# A server's token goes into an Authorization header as it is: RFC 6750's
+# b64token syntax (so no whitespace or control character can reach the header,
+# or an error message that quotes it), bounded.
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+MAX_TOKEN = 16384
 
 TokenFetch = Callable[[], Awaitable[tuple[str, float]]]
 
@@ -38,6 +45,13 @@ def parse_token_response(body: Any) -> tuple[str, float]:
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise ValueError("the answer has no access_token")
+    if len(token) > MAX_TOKEN or not _B64TOKEN.fullmatch(token):
+        # Never quoted: it may be a secret, and this server's text is where it
+        # is scrubbed, not this message.
+        raise ValueError(
+            f"its access_token is not a bearer token (RFC 6750: at most {MAX_TOKEN} "
+            "letters, digits and -._~+/ characters, then = padding)"
+        )
     return token, _lifetime(body)
 
 

@@ -29,6 +29,7 @@ import httpx
 from reconciler.client.auth import TOKEN_PATH, TokenCache, parse_token_response, token_request_body
 from reconciler.client.deadline import retry_refusal
 from reconciler.client.failures import (
+    Clean,
     error_detail,
     error_for,
     is_retryable,
@@ -72,11 +73,19 @@ class Call:
 
 @dataclass(slots=True)
 class Endpoint:
-    """What the TenantClients of one (base URL, credential identity) share."""
+    """What the TenantClients of one (base URL, credential identity) share.
+
+    `issued` (OAuth only) knows the access tokens this server issued: they are
+    scrubbed from this server's text only, never from the rest of the output.
+    Only this server and this process know a token it issued, so its answers
+    are the one way back to the output; and a token is the server's choice, so
+    scrubbing it everywhere would let the server redact any text it likes (the
+    reviewed configuration, other tenants' values) by issuing it as a token."""
 
     tier1: SlidingWindow | None
     tier2: SlidingWindow | None
     token: TokenCache | None
+    issued: Scrubber | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +120,40 @@ class Sender:
         self._options = options
         self._stats = stats
         self._wire = wire
-        # Every secret of the session (keys, client secrets, tokens, and what the
-        # caller registers): server values pass `clean` before they are kept,
-        # free server text (error titles and codes, messages, statusReason) `free`.
+        # Every secret of the session (keys, client secrets, and what the caller
+        # registers): server values pass `clean` before they are kept, free
+        # server text (error titles and codes, messages, statusReason) `free`;
+        # text from one server, `clean_for` and `free_for` it, which also scrub
+        # the tokens that server issued (`Endpoint.issued`).
         self.scrubber = scrubber
         self.clean = scrubber.scrub
         self.free = self._reduced if reduce_free_text else scrubber.scrub
+        self._reduce = reduce_free_text
         # Parsed once per tenant and path: httpx would otherwise parse the URL
         # string again on every request (about 0.07 ms of CPU each).
         self._urls: dict[str, httpx.URL] = {}
 
     def _reduced(self, text: str) -> str:
         return reduce_unresolved(self.scrubber.scrub(text))
+
+    def clean_for(self, target: Target) -> Clean:
+        """`clean` for values from `target`'s server: its own tokens scrubbed too."""
+        issued = target.endpoint.issued
+        if issued is None:
+            return self.clean
+        scrub = self.scrubber.scrub
+        return lambda text: issued.scrub(scrub(text))
+
+    def free_for(self, target: Target) -> Clean:
+        """`free` for free text from `target`'s server: its own tokens scrubbed
+        (before the text is reduced, which could cut one short) too."""
+        issued = target.endpoint.issued
+        if issued is None:
+            return self.free
+        clean = self.clean_for(target)
+        if self._reduce:
+            return lambda text: reduce_unresolved(clean(text))
+        return clean
 
     async def send(self, target: Target, call: Call) -> Exchange:
         """The final response of `call`, after retries; raises ApiError when there is none."""
@@ -145,7 +176,7 @@ class Sender:
                     exc,
                     tenant=target.name,
                     attempts=attempt,
-                    clean=self.clean,
+                    clean=self.clean_for(target),
                 ) from None
             except BodyTooLarge as exc:
                 raise oversized(
@@ -163,7 +194,7 @@ class Sender:
                     response,
                     tenant=target.name,
                     label=call.label,
-                    clean=self.clean,
+                    clean=self.clean_for(target),
                 )
             delay = self._retry_delay(target, call, response, attempt)
             if delay is None or attempt >= allowed:
@@ -216,7 +247,7 @@ class Sender:
         if wait > limit:
             refusal = f"longer than the {limit:.0f} s this tool waits"
         if refusal is not None:
-            detail = error_detail(response, self.free)
+            detail = error_detail(response, self.free_for(target))
             raise ApiError(
                 f"{call.label} on {target.name} was refused {detail.where(status)} with "
                 f"Retry-After {wait:.0f} s, {refusal}; try again later",
@@ -269,7 +300,7 @@ class Sender:
         response = exchange.response
         status = response.status_code
         if status in _TOKEN_REFUSED:
-            detail = error_detail(response, self.free)
+            detail = error_detail(response, self.free_for(target))
             text = f": {detail.text}" if detail.text else ""
             raise AuthError(
                 f"OAuth client credentials refused by {target.name} {detail.where(status)}{text}",
@@ -284,7 +315,7 @@ class Sender:
                 tenant=target.name,
                 lead=lead,
                 attempts=exchange.attempts,
-                clean=self.free,
+                clean=self.free_for(target),
             )
         try:
             token, lifetime = parse_token_response(response.json())
@@ -294,5 +325,10 @@ class Sender:
                 tenant=target.name,
                 status=status,
             ) from None
-        self.scrubber.add(token)  # before anything could print it
+        # Before anything could print it: from this server's text (`Endpoint.issued`),
+        # and from log records and tracebacks, never from the rest of the output.
+        issued = target.endpoint.issued
+        if issued is not None:  # pragma: no branch - endpoints of OAuth targets have one
+            issued.add(token)
+        self.scrubber.add_for_logs(token)
         return token, lifetime

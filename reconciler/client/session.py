@@ -101,7 +101,6 @@ class ApiSession:
         if options.pace:
             tier1 = SlidingWindow(options.tier1_per_minute, options.clock, options.sleep)
             tier2 = SlidingWindow(options.tier2_per_minute, options.clock, options.sleep)
-        token = None
         if isinstance(credentials, OAuthCredentials):
-            token = TokenCache(options.clock)
-        return Endpoint(tier1=tier1, tier2=tier2, token=token)
+            return Endpoint(tier1, tier2, TokenCache(options.clock), issued=Scrubber())
+        return Endpoint(tier1=tier1, tier2=tier2, token=None)

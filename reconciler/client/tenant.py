@@ -48,7 +48,11 @@ class TenantClient:
 
     async def read_live(self) -> LiveState:
         """The live configuration and health, normalised (`client.live`)."""
-        return normalize(await self.get_email_config(), self._sender.clean, self._sender.free)
+        return normalize(
+            await self.get_email_config(),
+            self._sender.clean_for(self._target),
+            self._sender.free_for(self._target),
+        )
 
     async def put_email_config(self, email: DesiredEmail, secret: Secret) -> None:
         """Create or replace the whole configuration (Tier 2). The tenant validates it
@@ -103,7 +107,9 @@ class TenantClient:
         exchange = await self._sender.send(self._target, call)
         if exchange.response.status_code == 404:
             raise self._error(exchange, call, lead=f"{missing} {self.name}")
-        return parse_smtp_result(self._json_object(exchange, call), self._sender.free)
+        return parse_smtp_result(
+            self._json_object(exchange, call), self._sender.free_for(self._target)
+        )
 
     def _json_object(self, exchange: Exchange, call: Call) -> dict[str, Any]:
         response = exchange.response
@@ -136,6 +142,6 @@ class TenantClient:
             tenant=self.name,
             lead=lead or f"{call.label} failed on {self.name}",
             attempts=exchange.attempts,
-            clean=self._sender.free,
+            clean=self._sender.free_for(self._target),
             hint=hint,
         )

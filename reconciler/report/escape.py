@@ -7,9 +7,11 @@ runner obeys `::command::` lines) and in pull-request comments and issues
 (Markdown, rendered to HTML). One function per output kind:
 
 - `terminal`: control characters (C0, DEL, C1: so ANSI and OSC sequences, which
-  start with ESC or CSI), line breaks and Unicode bidirectional and invisible
-  format controls are shown as visible escapes (`\\x1b`, `\\n`, `\\u202e`), so a
-  value can neither drive the terminal nor forge a line of its own;
+  start with ESC or CSI), line breaks (U+2028 and U+2029 too) and every
+  Unicode format character (bidirectional controls, zero-width characters,
+  the soft hyphen, tag characters: INVISIBLE) are shown as visible escapes
+  (`\\x1b`, `\\n`, `\\u202e`, `\\U000e0041`), so a value can neither drive the
+  terminal, forge a line of its own, nor hide or reorder text;
 - `markdown`: inline text for a table cell, a list item or a heading: the
   terminal escapes, then HTML and Markdown syntax escaped, no `<!--`, and every
   word holding an `@` (an address, a would-be `@mention`) as an inline code
@@ -18,20 +20,36 @@ runner obeys `::command::` lines) and in pull-request comments and issues
 - `workflow_lines`: the last guard before a line is printed in a job log: a line
   that the runner would take as a workflow command is prefixed with `\\`.
 
-JSON needs nothing: the encoder escapes what JSON must, and JSON documents are
-data for programs, not text for people.
+- `json_text`: a JSON document with every INVISIBLE character written as a
+  `\\uXXXX` escape (JSON's encoder escapes C0 controls only, when it keeps
+  UTF-8): JSON documents are data for programs, but people read them too.
 """
 
 from __future__ import annotations
 
 import re
 
-# C0 controls but tab, DEL, C1 controls; and the Unicode "format" characters that
-# reorder or hide text: bidirectional embeddings, overrides and isolates, the
-# zero-width and word-joiner family, the byte-order mark.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+# Every character that is invisible or moves text, by Unicode category: the
+# controls (Cc), the line and paragraph separators (Zl, Zp) and the format
+# characters (Cf: bidirectional embeddings, overrides, isolates and marks, the
+# zero-width and word-joiner family, the soft hyphen, the byte-order mark,
+# interlinear annotations, the tag characters U+E0000-U+E007F and the rest).
+# Written out rather than derived from `unicodedata` at import (a walk of every
+# code point); tests/report/test_escape.py checks it covers every Cc, Cf, Zl and
+# Zp character of the running Python's Unicode, and the ranges reach past
+# Unicode 14's to the blocks where later versions added format characters.
+_BEYOND_C0 = (
+    "\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
+    "\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e007f"
 )
+INVISIBLE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+# What `terminal` shows: all of INVISIBLE but tab.
+_CONTROL = re.compile(f"[\x00-\x08\x0a-\x1f{_BEYOND_C0}]")
+# What `json_text` escapes: C0 controls are JSON's own business (its encoder
+# escapes them inside strings, and whitespace between tokens is one of them).
+_JSON_INVISIBLE = re.compile(f"[{_BEYOND_C0}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
 # What the runner parses as a command once a line is trimmed: `::name ...::`
 # and the older `##[name]`.
@@ -50,13 +68,35 @@ def _visible(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON writes a character beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def terminal(text: str) -> str:
     """`text` on one line, with every control or invisible format character shown
     as a visible escape."""
     return _CONTROL.sub(_visible, text)
+
+
+def json_text(document: str, keep: str = "") -> str:
+    """A JSON `document` (as `json.dumps` writes it) with every INVISIBLE
+    character but the C0 controls (and those in `keep`) written as a `\\uXXXX`
+    escape: the same JSON value, and nothing hidden or reordered for whoever
+    reads it."""
+    if not keep:
+        return _JSON_INVISIBLE.sub(_json_escape, document)
+    return _JSON_INVISIBLE.sub(
+        lambda match: match.group() if match.group() in keep else _json_escape(match), document
+    )
 
 
 def markdown(text: str) -> str:

@@ -5,7 +5,9 @@ writes them to stderr, so that stdout holds only the report. `::add-mask::VALUE`
 hides VALUE in every later log line, `::error file=F,line=L,col=C::MESSAGE`
 puts an annotation on a line of a file (shown on the pull request's diff). Data and property
 values are escaped as GitHub's toolkit does (`%`, CR and LF; in properties also
-`:` and `,`), so a message can never end a command early or start another one.
+`:` and `,`), so a message can never end a command early or start another one;
+invisible characters in them are shown as visible escapes (`escape.terminal`,
+line by line: a message may span lines).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from reconciler.errors import ConfigIssue
+from reconciler.report import escape
 
 TITLE = "qlik-email"
 
@@ -46,8 +49,11 @@ def error_annotation(issue: ConfigIssue) -> str:
         "col": str(issue.column),
         "title": TITLE,
     }
-    joined = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
-    return f"::error {joined}::{escape_data(issue.message)}"
+    joined = ",".join(
+        f"{key}={escape_property(escape.terminal(value))}" for key, value in properties.items()
+    )
+    message = "\n".join(escape.terminal(line) for line in issue.message.split("\n"))
+    return f"::error {joined}::{escape_data(message)}"
 
 
 def error_annotations(issues: Iterable[ConfigIssue]) -> str:

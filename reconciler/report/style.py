@@ -73,8 +73,9 @@ def envelope(kind: str) -> dict[str, Any]:
 
 
 def dumps(document: dict[str, Any]) -> str:
-    """JSON text for a document (stable key order as built, UTF-8 kept)."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """JSON text for a document (stable key order as built, UTF-8 kept, but
+    invisible characters escaped: `escape.json_text`)."""
+    return escape.json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 def truncate_markdown(head: str, sections: list[str], tail: str, limit: int) -> str:

@@ -206,6 +206,10 @@ class SandboxApp:
             return hostile.body_reply(body)
         if "huge-writes" in decision.hostile and operation in ("put", "delete"):
             return _then_huge(self._serve(tenant, operation, tier, request))
+        if "short-token" in decision.hostile and operation == "token":
+            issued = self._token(tenant, request, hostile.SHORT_TOKEN)
+            text = hostile.hostile_text(seen, decision.hostile)
+            return hostile.rewrite(issued, text, operation=operation)
         plain = FaultDecision(
             latency_s=decision.latency_s,
             stall_s=decision.stall_s,
@@ -218,9 +222,14 @@ class SandboxApp:
             result = self._with_fault(tenant, operation, tier, request, plain)
         text = hostile.hostile_text(seen, decision.hostile)
         only = "messages-only" in decision.hostile
+        invisible = "invisible" in decision.hostile
         if isinstance(result, Response):
-            return hostile.rewrite(result, text, operation=operation, messages_only=only)
-        return hostile.rewrite_later(result, text, operation=operation, messages_only=only)
+            return hostile.rewrite(
+                result, text, operation=operation, messages_only=only, invisible=invisible
+            )
+        return hostile.rewrite_later(
+            result, text, operation=operation, messages_only=only, invisible=invisible
+        )
 
     def _with_fault(
         self,
@@ -260,14 +269,14 @@ class SandboxApp:
             return Response.error(403, "ROLECHECK-1", "Must be a tenant admin")
         return self._handlers[operation](tenant.name, request.body)
 
-    def _token(self, tenant: SandboxTenant, request: Request) -> Response:
+    def _token(self, tenant: SandboxTenant, request: Request, value: str | None = None) -> Response:
         parsed = parse_token_request(request)
         if isinstance(parsed, Response):
             return parsed
         retry_after = self._limiter.hit(tenant.name, "oauth:" + parsed.client_id, "2")
         if retry_after is not None:
             return too_many_requests(retry_after)
-        return self._auth.token_response(tenant, parsed)
+        return self._auth.token_response(tenant, parsed, value)
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -63,7 +63,9 @@ class Authenticator:
         self.token_lifetime_s = token_lifetime_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens: dict[str, _Token] = {}
+        # (tenant, token) -> token: a hostile tenant may issue a token that
+        # another tenant was issued too (`hostile.SHORT_TOKEN`).
+        self._tokens: dict[tuple[str, str], _Token] = {}
 
     def authenticate(self, tenant: SandboxTenant, authorization: str | None) -> Principal | None:
         """The caller behind an Authorization header, or None (401)."""
@@ -76,8 +78,8 @@ class Authenticator:
         if _same(credential, tenant.nonadmin_api_key):
             return Principal("api-key:user", admin=False)
         with self._lock:
-            token = self._tokens.get(credential)
-        if token is None or token.tenant != tenant.name:
+            token = self._tokens.get((tenant.name, credential))
+        if token is None:
             return None
         if token.expires_at <= self._clock.now():
             return None
@@ -86,10 +88,13 @@ class Authenticator:
     def issued(self) -> list[str]:
         """Every access token issued so far (for leak scans in tests)."""
         with self._lock:
-            return list(self._tokens)
+            return list(dict.fromkeys(value for _, value in self._tokens))
 
-    def token_response(self, tenant: SandboxTenant, request: TokenRequest) -> Response:
-        """The answer of POST /oauth/token to a parsed request."""
+    def token_response(
+        self, tenant: SandboxTenant, request: TokenRequest, value: str | None = None
+    ) -> Response:
+        """The answer of POST /oauth/token to a parsed request (issuing `value`
+        as the token, if given)."""
         if request.grant_type != "client_credentials":
             return Response.error(
                 400, "OAUTH-2", "unsupported_grant_type: only client_credentials is supported"
@@ -97,15 +102,18 @@ class Authenticator:
         known_id = _same(request.client_id, tenant.oauth_client_id)
         if not (known_id and _same(request.client_secret, tenant.oauth_client_secret)):
             return Response.error(401, "OAUTH-1", "invalid_client: client authentication failed")
-        return Response.json(200, self.issue(tenant, request.scope or DEFAULT_SCOPE))
+        return Response.json(200, self.issue(tenant, request.scope or DEFAULT_SCOPE, value))
 
-    def issue(self, tenant: SandboxTenant, scope: str) -> dict[str, Any]:
-        """A new access token for the tenant's OAuth client."""
-        value = secrets.token_urlsafe(32)
+    def issue(self, tenant: SandboxTenant, scope: str, value: str | None = None) -> dict[str, Any]:
+        """A new access token for the tenant's OAuth client (`value`, or a random one)."""
+        if value is None:
+            value = secrets.token_urlsafe(32)
         expires_at = self._clock.now() + self.token_lifetime_s
         with self._lock:
             self._prune()
-            self._tokens[value] = _Token(tenant.name, tenant.oauth_client_id, expires_at)
+            self._tokens[tenant.name, value] = _Token(
+                tenant.name, tenant.oauth_client_id, expires_at
+            )
         return {
             "access_token": value,
             "token_type": "bearer",

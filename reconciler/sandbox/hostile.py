@@ -23,6 +23,14 @@ forge output, or choke. Per tenant, with `Faults.set(hostile=(...))`:
     stacked-bomb  `Content-Encoding: gzip, gzip`: a few kilobytes that inflate
                  to BOMB_BYTES of zeros (4 GiB)
     retry-after-forever  503 with `Retry-After: 30` to every request
+    short-token  the token endpoint issues SHORT_TOKEN (the SMTP host every
+                 sandbox tenant is configured with) as the access token, and
+                 accepts it: a client that scrubbed every token from all its
+                 output would blank that host out of every tenant's lines
+    invisible    INVISIBLE_NAME (a senderName full of invisible characters:
+                 soft hyphen, line separator then a workflow command,
+                 bidirectional controls, zero-width and tag characters) is the
+                 live senderName of every GET answer
 
 The text kinds rewrite the real answer, and a send-test-email answer says the
 message was not sent; the body kinds replace it (the
@@ -42,6 +50,7 @@ import gzip
 import itertools
 import json
 import struct
+import unicodedata
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,7 +63,13 @@ from reconciler.sandbox.messages import Reply, Request, Response, Streamed
 TEXT_KINDS = ("echo-secret", "payloads", "messages-only")
 BODY_KINDS = ("huge", "endless", "slow", "deep", "stacked-bomb", "retry-after-forever")
 WRITE_KINDS = ("huge-writes",)
-KINDS = TEXT_KINDS + BODY_KINDS + WRITE_KINDS
+VALUE_KINDS = ("short-token", "invisible")
+KINDS = TEXT_KINDS + BODY_KINDS + WRITE_KINDS + VALUE_KINDS
+SHORT_TOKEN = "127.0.0.1"
+INVISIBLE_NAME = (
+    "Acme\xadSupport\u2028::warning::forged\u2029\u202eevil\u202c\u2066x\u2069"
+    "\u200b\u200d\u2060\ufeff\U000e0001\U000e0061\U000e007f\u180e\u061c"
+)
 
 PAYLOADS = (
     "::error::forged annotation",
@@ -71,6 +86,8 @@ PAYLOADS = (
     "\x1b[2J\x1b[H",
     "\u202eevil\u202c \u2066x\u2069",
     "\r::warning::after a carriage return",
+    "\u2028::warning::after a line separator\u2029",
+    "soft\xadhyphen, tags\U000e0041\U000e007f, joiner\u2060",
 )
 HUGE_BYTES = 300 * 1024 * 1024
 CHUNK = b"x" * 65536
@@ -102,6 +119,18 @@ def echo_forms(secret: str) -> list[str]:
         " ".join(secret),
         secret[:half] + "\n  " + secret[half:],
         f"first half {secret[:half]} and later the rest: {secret[half:]}",
+        # Spellings only a normalising scrubber finds (for secrets of 8
+        # characters or more): escapes of either case, some characters only,
+        # HTML character references, case, Unicode forms, invisible characters.
+        "".join(f"\\u{ord(c):04X}" if i % 3 == 0 else c for i, c in enumerate(secret)),
+        "".join(f"&#{ord(c)};" if i % 2 else f"&#x{ord(c):X};" for i, c in enumerate(secret)),
+        secret.upper(),
+        secret.lower(),
+        unicodedata.normalize("NFD", secret),
+        "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in secret),  # fullwidth
+        "\u200b".join(secret),
+        "\xad".join(secret),
+        raw.hex().upper(),
     ]
 
 
@@ -143,11 +172,17 @@ def hostile_text(secrets: list[str], kinds: tuple[str, ...]) -> str:
 
 
 def rewrite(
-    response: Response, text: str, *, operation: str, messages_only: bool = False
+    response: Response,
+    text: str,
+    *,
+    operation: str,
+    messages_only: bool = False,
+    invisible: bool = False,
 ) -> Response:
     """`response` with `text` added to every string of its JSON body (with
-    `messages_only`, to the FREE_TEXT fields only)."""
-    if not text or not response.body:
+    `messages_only`, to the FREE_TEXT fields only); with `invisible`, a GET
+    answer's senderName is INVISIBLE_NAME."""
+    if not (text or invisible) or not response.body:
         return response
     try:
         document = json.loads(response.body)
@@ -156,7 +191,10 @@ def rewrite(
     if isinstance(document, dict):
         if operation == "token" and response.status >= 400:
             document = {"error": "invalid_client", "error_description": "refused"}
-        if "isValid" in document:  # a GET answer: give it every text field
+        config = document.get("providerConfig")
+        if invisible and isinstance(config, dict):
+            config["senderName"] = INVISIBLE_NAME
+        if text and "isValid" in document:  # a GET answer: give it every text field
             document.setdefault("errorCode", "HOSTILE-1")
             status = document.setdefault("status", {})
             if isinstance(status, dict):
@@ -182,9 +220,16 @@ def _spiked(value: Any, text: str, key: str | None, only: frozenset[str] | None)
 
 
 async def rewrite_later(
-    pending: Awaitable[Response], text: str, *, operation: str, messages_only: bool = False
+    pending: Awaitable[Response],
+    text: str,
+    *,
+    operation: str,
+    messages_only: bool = False,
+    invisible: bool = False,
 ) -> Response:
-    return rewrite(await pending, text, operation=operation, messages_only=messages_only)
+    return rewrite(
+        await pending, text, operation=operation, messages_only=messages_only, invisible=invisible
+    )
 
 
 def body_reply(kind: str) -> Reply:

@@ -149,3 +149,51 @@ def test_without_the_e_mail_secrets_free_text_is_reduced() -> None:
     live = run(handler, work, reduce_free_text=True)
     reason = live.health.status_reason
     assert stored not in reason and "\x1b" not in reason and len(reason) <= 160
+
+
+def test_a_token_is_scrubbed_from_its_own_server_only() -> None:
+    # A hostile token endpoint hands out, as tokens, values of the configuration
+    # and of another tenant: they must not be redacted anywhere but in its own text.
+    hostile = {"https://a.example.com": "smtp.example.com", "https://b.example.com": "qlikcloud"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        server = f"{request.url.scheme}://{request.url.host}"
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": hostile[server], "expires_in": 60})
+        config = {"serverAddress": "smtp.example.com", "username": "qlikcloud"}
+        document = {"serviceProvider": "BasicAuth", "providerConfig": config}
+        return httpx.Response(200, json=document)
+
+    async def work(session: ApiSession) -> tuple[Any, ...]:
+        credentials = OAuthCredentials(CLIENT_ID, Secret("client-secret-0123456789"))
+        a = await session.tenant("a", "https://a.example.com", credentials).read_live()
+        b = await session.tenant("b", "https://b.example.com", credentials).read_live()
+        text = "sent to smtp.example.com as qlikcloud"
+        return a, b, session.scrubber.scrub(text), session.scrubber.scrub_logs(text)
+
+    a, b, elsewhere, logged = run(handler, work)
+    assert elsewhere == "sent to smtp.example.com as qlikcloud"
+    # Log records and tracebacks, which a server's text may reach unscrubbed
+    # through an exception's message, lose every token.
+    assert logged == "sent to (sensitive value) as (sensitive value)"
+    a_values, b_values = a.email.as_dict(), b.email.as_dict()
+    # Each server's own token is gone from its own answer, the other one's is not.
+    assert a_values == {"serverAddress": "(sensitive value)", "username": "qlikcloud"}
+    assert b_values == {"serverAddress": "smtp.example.com", "username": "(sensitive value)"}
+
+
+@pytest.mark.parametrize(
+    "token", ["two words", "line\nbreak", "tab\there", "a=b", "é-accent", "x" * 16385]
+)
+def test_a_token_that_is_not_a_bearer_token_is_refused_unquoted(token: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"access_token": token, "expires_in": 60})
+
+    async def work(session: ApiSession) -> str:
+        credentials = OAuthCredentials(CLIENT_ID, Secret("client-secret-0123456789"))
+        with pytest.raises(ApiError) as caught:
+            await session.tenant("acme", BASE, credentials).get_email_config()
+        return str(caught.value)
+
+    message = run(handler, work)
+    assert "is not a bearer token" in message and token[:5] not in message

@@ -6,12 +6,19 @@ from __future__ import annotations
 import base64
 import json
 import re
+import unicodedata
 from urllib.parse import quote, quote_plus
 
 # Lines qlik-email itself writes as workflow commands.
 OWN_COMMANDS = ("::add-mask::", "::error ")
 _COMMAND = re.compile(r"^\s*(::|##\[)")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls, bidirectional and other format characters, line and paragraph
+# separators, tag characters (not the zero-width space, which follows an @ in
+# Markdown to keep a mention from pinging).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200e\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\U000e0000-\U000e007f]"
+)
 _OWN_HTML = re.compile(r"</?(details|summary)>")
 _HTML = re.compile(r"<[A-Za-z!/?]")
 _MENTION = re.compile(r"(?<![\\\w])@[A-Za-z0-9]")
@@ -40,7 +47,27 @@ def needles(secret: str) -> set[str]:
         for prefix in (b"k", b"ke"):
             # The secret inside a larger blob: drop the characters its neighbours touch.
             found.add(encode(prefix + raw + b"tail").decode()[4:-8])
+    if len(secret) >= 8:  # spellings a text is searched for once it is folded (`folded`)
+        found |= {folded(secret), raw.hex()}
     return {n for n in found if len(n) >= 8}
+
+
+_INVISIBLE = re.compile(
+    "[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]"
+)
+_ESCAPES = re.compile(r"\\u([0-9a-fA-F]{4})|&#([0-9]+);|&#[xX]([0-9a-fA-F]+);")
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    code, decimal, hexa = match.groups()
+    return chr(int(code or hexa, 16) if decimal is None else int(decimal))
+
+
+def folded(text: str) -> str:
+    """`text` with \\uXXXX escapes and numeric character references decoded,
+    invisible characters and whitespace removed, NFKC, casefolded."""
+    text = _INVISIBLE.sub("", _ESCAPES.sub(_unescaped, text))
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
 
 
 def leaks(text: str, secrets: list[str]) -> list[str]:
@@ -49,10 +76,12 @@ def leaks(text: str, secrets: list[str]) -> list[str]:
         line for line in text.split("\n") if not line.lstrip().startswith("::add-mask::")
     )
     compact = re.sub(r"\s+", "", kept)
+    normal = folded(kept)
     found = []
     for secret in secrets:
         for needle in needles(secret):
-            if needle in kept or re.sub(r"\s+", "", needle) in compact:
+            squeezed = re.sub(r"\s+", "", needle)
+            if needle in kept or squeezed in compact or folded(needle) in normal:
                 found.append(f"{secret[:4]}... as {needle[:12]!r}...")
                 break
     return found

@@ -3,7 +3,10 @@ sequence, no workflow command, no raw HTML, no closable fence, no mention."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+import unicodedata
 
 from helpers import basic, live_basic, spec
 
@@ -28,6 +31,50 @@ def test_terminal_shows_every_control_character_visibly() -> None:
     assert "\n" not in shown and not CONTROL.search(shown)
     assert "\\x1b]52;c;" in shown and "\\u202e" in shown and "\\n::error" in shown
     assert escape.terminal("tab\tstays") == "tab\tstays"
+
+
+# Invisible characters a server may put in a senderName: the soft hyphen, line and
+# paragraph separators, bidirectional controls, zero-width and tag characters.
+INVISIBLE = (
+    "\xad\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u200b\u200d\u2060\ufeff\U000e0001\U000e0041\U000e007f\u0600\U0001d173"
+)
+
+
+def _invisible_code_points() -> list[int]:
+    """Every control, format, line or paragraph separator character of this Python's Unicode."""
+    return [
+        code
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp")
+    ]
+
+
+def test_the_invisible_set_covers_every_control_and_format_character() -> None:
+    missing = [hex(c) for c in _invisible_code_points() if not escape.INVISIBLE.match(chr(c))]
+    assert not missing
+
+
+def test_every_invisible_character_is_shown_as_an_escape_in_every_kind() -> None:
+    text = "Acme" + INVISIBLE + "::warning::forged"
+    shown = {"terminal": escape.terminal(text), "markdown": escape.markdown(text)}
+    for kind, value in shown.items():
+        assert not escape.INVISIBLE.search(value.replace("\t", "")), kind
+        value = value.replace("\\\\", "\\")  # Markdown escapes the escapes' backslash
+        assert "\\xad\\u2028\\u2029\\u202a" in value, kind
+        assert "\\U000e0041" in value, kind
+    for code in _invisible_code_points():
+        if code != 9:
+            assert escape.terminal(chr(code)) != chr(code), hex(code)
+
+
+def test_json_text_escapes_invisible_characters_and_keeps_the_value() -> None:
+    document = json.dumps({"senderName": "Acme" + INVISIBLE, "n": "\u00e9\t"}, ensure_ascii=False)
+    shown = escape.json_text(document)
+    assert json.loads(shown) == json.loads(document)
+    assert not escape.INVISIBLE.search(shown.replace("\n", "").replace("\t", ""))
+    assert "\\u2028" in shown and "\\udb40\\udc41" in shown and "\u00e9" in shown
+    assert escape.json_text('"a\u200bb\u202e"', keep="\u200b") == '"a\u200bb\\u202e"'
 
 
 def test_markdown_renders_as_plain_text() -> None:

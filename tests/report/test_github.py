@@ -95,3 +95,13 @@ def test_apply_and_drift_write_markdown_files(cli, repo, tmp_path):
     assert "0 applied, 0 verify failed, 0 failed, 0 skipped, 4 unchanged." in nothing.read_text()
     assert cli("drift", str(repo), "--markdown", str(drift)).code == 0
     assert drift.read_text().startswith("## qlik-email drift")
+
+
+def test_annotations_show_invisible_characters_as_escapes():
+    issue = ConfigIssue(
+        "tenants/a\u202eb.yaml", 3, 5, "senderName Acme\u2028::warning::x\xad\U000e0041\nmore"
+    )
+    line = error_annotation(issue)
+    assert "\n" not in line and "\u2028" not in line and "\u202e" not in line
+    assert "a\\u202eb.yaml" in line
+    assert line.endswith("::senderName Acme\\u2028::warning::x\\xad\\U000e0041%0Amore")
