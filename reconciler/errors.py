@@ -39,11 +39,14 @@ class ConfigIssue:
 class ConfigError(ReconcilerError):
     """The configuration is invalid; `issues` lists every problem found in the run."""
 
-    def __init__(self, issues: list[ConfigIssue]) -> None:
+    def __init__(self, issues: list[ConfigIssue], notes: tuple[str, ...] = ()) -> None:
+        """`notes` say what was not checked, and why (after the issues)."""
         self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.message))
+        self.notes = notes
         count = len(self.issues)
         header = f"{count} error{'s' if count != 1 else ''} in the configuration"
-        super().__init__("\n".join([header, *(str(i) for i in self.issues)]))
+        lines = [header, *(str(i) for i in self.issues), *(f"Note: {n}" for n in notes)]
+        super().__init__("\n".join(lines))
 
 
 class SecretError(ReconcilerError):

@@ -10,6 +10,7 @@ Field names are those of the configuration language (`serverAddress`,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -124,14 +125,36 @@ Auth = ApiKeyAuth | OAuthAuth
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A tenant deliberately left alone (`paused:` in its file): not contacted by
+    plan, apply or drift while `until` (the last paused day, inclusive; None: no
+    end) has not passed."""
+
+    reason: str
+    until: date | None = None
+    source: SourcePos | None = field(default=None, compare=False)
+
+    def active(self, today: date) -> bool:
+        """Whether the tenant is still paused on `today`."""
+        return self.until is None or today <= self.until
+
+    def describe(self) -> str:
+        """`REASON (until YYYY-MM-DD)`, as reports show it."""
+        until = f" (until {self.until.isoformat()})" if self.until is not None else ""
+        return f"{self.reason}{until}"
+
+
+@dataclass(frozen=True, slots=True)
 class TenantSpec:
-    """One managed tenant. `email` None means `email: absent` (delete the config)."""
+    """One managed tenant. `email` None means `email: absent` (delete the config);
+    `paused` is the tenant's pause, whether or not its end has passed."""
 
     name: str
     url: str
     auth: Auth
     email: DesiredEmail | None
     source: SourcePos
+    paused: Pause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +175,8 @@ class IgnoreRule:
     field: str
     reason: str
     expires: date
+    # Where it is written (`field` is taken by the rule's own field name).
+    source: SourcePos | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +334,20 @@ class TenantPlan:
     desired_fingerprint: str = ""
     error: str | None = None
     not_read: str | None = None  # why the tenant was not contacted (`--base`)
+    paused: str | None = None  # the pause's reason (and end): not contacted
+
+
+@dataclass(frozen=True, slots=True)
+class Unmanaged:
+    """A tenant of the trusted base whose file the pull request removed: no
+    longer managed, and left as it is (deleting its configuration takes
+    `email: absent`)."""
+
+    name: str
+    url: str
+
+
+UNMANAGED_NOTE = "no longer managed: left as it is; set `email: absent` to delete its configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,12 +365,14 @@ class Plan:
     configuration repository it was made from (None when merged from several),
     and `config_commit` / `config_path` its git commit and its directory from the
     repository's top (saved plans made in a git checkout); `needs` the flags
-    apply will need to carry it out."""
+    apply will need to carry it out; `unmanaged` the tenants of the base
+    (`--base`) whose files the pull request removed."""
 
     tenants: tuple[TenantPlan, ...]
     shard: str | None = None
     config_root: str | None = None
     needs: tuple[ApplyNeed, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
     config_commit: str | None = None
     config_path: str | None = None
 
@@ -341,7 +382,14 @@ class Plan:
     @property
     def planned(self) -> tuple[TenantPlan, ...]:
         """The tenants that were read and planned."""
-        return tuple(t for t in self.tenants if t.error is None and t.not_read is None)
+        return tuple(
+            t for t in self.tenants if t.error is None and t.not_read is None and t.paused is None
+        )
+
+    @property
+    def paused(self) -> tuple[TenantPlan, ...]:
+        """The tenants paused in their files (not contacted)."""
+        return tuple(t for t in self.tenants if t.paused is not None)
 
     @property
     def not_read(self) -> tuple[TenantPlan, ...]:

@@ -158,7 +158,8 @@ COMMANDS = {
         "Check the configuration files; contact no tenant.",
     ),
     "plan": ("reconciler.cli.plan:plan", "Show what apply would change."),
-    "show": ("reconciler.cli.show:show", "Show a plan saved by `plan --out`."),
+    "fmt": ("reconciler.cli.fmt:fmt", "Rewrite the configuration files in one canonical layout."),
+    "show": ("reconciler.cli.show:show", "Show a plan, an apply or drift report, or the state."),
     "apply": ("reconciler.cli.apply:apply", "Converge tenants, verify, and report."),
     "drift": ("reconciler.cli.drift:drift", "Report tenants whose live config or health drifted."),
     "import": (

@@ -21,7 +21,8 @@ from reconciler.cli.app import (
 from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engine
 from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
 from reconciler.cli.record import open_store, read_record
-from reconciler.engine import ApplyHooks, ApplyOptions
+from reconciler.config.loader import ROOT_NAMES
+from reconciler.engine import ApplyHooks, ApplyOptions, WaveSize
 from reconciler.engine.applied import applied_entries
 from reconciler.engine.applied_store import RecordStore
 from reconciler.engine.applier import ApplyReport
@@ -68,6 +69,13 @@ from reconciler.report.plan import render_plan_text
     type=click.Path(dir_okay=False),
     help="Also write the JSON apply report to this file.",
 )
+@click.option(
+    "--wave",
+    metavar="N|N%",
+    callback=lambda _ctx, _param, value: _wave(value),
+    help="Apply N tenants (or N% of those to change) at a time; after a wave "
+    "with a failure, stop (exit 3) and skip the rest.",
+)
 @click.pass_obj
 def apply(
     state: State,
@@ -88,12 +96,16 @@ def apply(
     state_ref: str | None,
     test_email: str | None,
     report_file: str | None,
+    wave: WaveSize | None,
 ) -> int:
     """Apply the configuration at PATH, or the plan saved in PATH by `plan --out`.
 
     Per tenant: PUT (or DELETE), verify-connection, then a read-back that must plan
     as no-op. Exit 0 when every change was applied and verified, 3 when some tenant
     failed (see the report), 1 when nothing could start, 130/143 when interrupted.
+
+    With --wave N (or N%), tenants are applied N at a time, in name order, and a
+    wave with a failed or verify-failed tenant stops the rollout (exit 3).
 
     With --state FILE (or --state git), a secret whose reference or rotation
     marker differs from the record of the last apply is re-sent; the record is
@@ -104,6 +116,8 @@ def apply(
     if saved is not None:
         # The configuration is the one apply runs in (or --config), never a path
         # the plan file names: a plan file is data, and may come from elsewhere.
+        if config_path is None:
+            _check_here(saved, path)
         path = config_path or "."
         if rotate_secrets:
             err("Note: --rotate-secrets has no effect with a saved plan; plan with it instead.")
@@ -119,6 +133,7 @@ def apply(
         allow_delete=allow_delete,
         force=force,
         rotate_secrets=rotate_secrets and saved is None,
+        wave=wave,
     )
     hooks = _Hooks(
         state,
@@ -131,7 +146,9 @@ def apply(
         err("Apply cancelled.")
         return EXIT_ERROR
     rendered = apply_output(run.report)
-    if run.nothing_to_do:
+    # Paused tenants are listed even when nothing else is to be done.
+    quiet = run.nothing_to_do and not run.plan.paused
+    if quiet:
         out("Nothing to apply: every tenant already matches the configuration.\n")
     emit(
         state,
@@ -139,7 +156,7 @@ def apply(
         fmt,
         json_file=report_file,
         markdown_file=markdown_file,
-        show=not run.nothing_to_do,
+        show=not quiet,
     )
     if store is not None and not _recorded(store, engine.tenants, run.report):
         return EXIT_PARTIAL
@@ -148,6 +165,38 @@ def apply(
     if run.signal is not None:
         return EXIT_INTERRUPTED if run.signal == signal.SIGINT else EXIT_TERMINATED
     return apply_exit_code(run.report)
+
+
+def _wave(value: str | None) -> WaveSize | None:
+    """`--wave N` or `--wave N%` (1-100)."""
+    if value is None:
+        return None
+    text = value.strip()
+    percent = text.endswith("%")
+    number = text.removesuffix("%").strip()
+    if not number.isdigit() or int(number) < 1 or (percent and int(number) > 100):
+        raise click.BadParameter(
+            f"{value!r}: give a number of tenants (such as 10) or a percentage of the "
+            "tenants to change (such as 5%, at most 100%)",
+            param_hint="--wave",
+        )
+    return WaveSize(int(number), percent)
+
+
+def _check_here(plan: Plan, plan_file: str) -> None:
+    """Without --config, in a directory with no configuration, refuse a plan made
+    elsewhere before looking for one: say where the plan comes from, and how to
+    name it (a directory with a configuration is judged by `_check_origin`)."""
+    root = plan.config_root
+    here = Path.cwd()
+    if root is None or Path(root) == here.resolve():
+        return
+    if not any((here / name).exists() for name in ROOT_NAMES):
+        raise PlanFileError(
+            f"{plan_file} was made from the configuration at {root}, and apply runs in "
+            f"{Path.cwd()}: run apply in {root}, or pass --config {root} (a saved plan "
+            "applies only to the repository it was made from)"
+        )
 
 
 def _check_origin(plan: Plan, root: str) -> None:

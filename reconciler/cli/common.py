@@ -26,7 +26,7 @@ from reconciler.cli.app import (
     visible,
     workflow_command,
 )
-from reconciler.cli.options import allowed_hosts_from_env
+from reconciler.cli.options import allowed_hosts_from_env, today_from_env
 from reconciler.engine import Engine
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
@@ -129,6 +129,7 @@ def load_engine(
         progress=ProgressPrinter(progress),
         base=base,
         stream=stream,
+        today=today_from_env(),
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from datetime import date
 from typing import TYPE_CHECKING
 
 import click
@@ -17,14 +15,13 @@ from reconciler.cli.options import (
     fleet_view_options,
     markdown_option,
     state_option,
+    today_from_env,
 )
 from reconciler.cli.record import open_store, read_record
 from reconciler.engine.trust import NOT_READ_REASON
 
 if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
-
-TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
 
 
 @click.command()
@@ -83,7 +80,7 @@ def drift(
     store = open_store(state_file, state_remote, state_ref, path)
     if store is not None:
         engine.record = read_record(store)
-    report = engine.drift(verify=verify, today=_today())
+    report = engine.drift(verify=verify, today=today_from_env())
     emit(
         state,
         drift_output(report),
@@ -93,20 +90,7 @@ def drift(
         html_file=html_file,
         csv_file=csv_file,
     )
-    held = len(engine.tenants) - len(engine.readable)
+    held = sum(1 for t in engine.tenants if t.name in engine.trust.not_read)
     if held:
         err(f"Note: {held} tenant(s) not read: {NOT_READ_REASON}.")
     return drift_exit_code(report)
-
-
-def _today() -> date:
-    """Today, or the date in QLIK_EMAIL_TODAY (YYYY-MM-DD): tests, and a look at
-    which ignore rules will have expired by a given day."""
-    text = os.environ.get(TODAY_VARIABLE, "").strip()
-    if not text:
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        message = f"{TODAY_VARIABLE} must be a date like 2026-12-31, got {text!r}"
-        raise click.UsageError(message) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,14 @@ from reconciler.importer import (
     render_root,
     render_tenant,
     secret_references,
+    shared_email,
     summary_counts,
+)
+from reconciler.importer.existing import (
+    check_added,
+    clashes,
+    open_repository,
+    written_auth,
 )
 from reconciler.importer.output import (
     ROOT_FILE,
@@ -42,6 +50,7 @@ from reconciler.model import (
     LiveRead,
     LiveState,
     ReadFailure,
+    Scalar,
     SourcePos,
     TenantSpec,
 )
@@ -77,6 +86,12 @@ DEFAULT_API_KEY_REF = "${env:QLIK_API_KEY}"
 @click.option("--oauth-scope", metavar="SCOPE", help="defaults.auth: an OAuth scope.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option(
+    "--add",
+    is_flag=True,
+    help="Add the tenants to the existing repository OUTDIR: write only their files, "
+    "leaving out what the root file's defaults say; the root file is not touched.",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(1, 1024),
     default=64,
@@ -97,6 +112,7 @@ def import_command(
     oauth_secret_ref: str | None,
     oauth_scope: str | None,
     force: bool,
+    add: bool,
     concurrency: int,
     progress: bool | None,
 ) -> int:
@@ -109,37 +125,96 @@ def import_command(
     Nothing is written unless every tenant could be read and the files validate;
     a symbolic link in OUTDIR is never written through; each file is replaced
     atomically.
+
+    With --add, OUTDIR is a repository that exists: only the new tenants' files
+    are written (never the root file), without the values the root's defaults
+    give them, and only once the repository validates with them.
     """
     entries = _entries(inventory, tenant_options)
-    default_auth = _default_auth(
-        entries, api_key_ref, oauth_client_id, oauth_secret_ref, oauth_scope
-    )
+    given = _auth_options(api_key_ref, oauth_client_id, oauth_secret_ref, oauth_scope)
     root = Path(outdir)
+    if add:
+        if force:
+            raise click.UsageError("--add never overwrites a file: drop --force")
+        return _add(state, root, entries, given, concurrency, progress)
+    default_auth = _default_auth(entries, given)
     _refuse_existing(root, entries, force)
-    _refuse_foreign_hosts(entries)
+    _refuse_foreign_hosts(entries, allowed_hosts_from_env() or list(DEFAULT_ALLOWED_HOSTS))
     live = _read(state, root, entries, default_auth, concurrency, progress)
-    failed = {name: str(read) for name, read in live.items() if isinstance(read, ReadFailure)}
-    if failed:
-        for entry in entries:
-            if entry.name in failed:
-                # The reason may quote what a tenant's server answered: shown made safe.
-                reason = shown(failed[entry.name], limit=None)
-                err(f"Error: tenant {entry.name} ({entry.url}): {reason}")
-        err(f"Error: {len(failed)} tenant(s) could not be read; nothing was written.")
+    if _unread(entries, live):
         return EXIT_ERROR
-    tenants = _render(entries, live)
-    files = _files(default_auth, tenants)
+    shared = shared_email([s.email for s in live.values() if isinstance(s, LiveState) and s.email])
+    tenants = _render(entries, live, shared)
+    files = _files(default_auth, tenants, shared, foreign_hosts(e.url for e in entries))
     _validate(root, files)
     write_files(root, files)
     out(_summary(root, tenants))
     return EXIT_OK
 
 
+def _add(
+    state: State,
+    root: Path,
+    entries: list[InventoryEntry],
+    given: dict[str, Any] | None,
+    concurrency: int,
+    progress: bool | None,
+) -> int:
+    """`import --add`: the new tenants' files only, checked with the repository."""
+    hosts = allowed_hosts_from_env()
+    repository = open_repository(root, hosts)
+    taken = clashes(repository, entries)
+    if taken:
+        raise ReconcilerError(
+            f"already in the repository: {'; '.join(taken[:5])}; nothing was contacted"
+        )
+    auths = {e.name: written_auth(repository, e.auth, given) for e in entries}
+    files = [tenant_file(e.name) for e in entries]
+    refuse_links(root, files)
+    existing = [root / rel for rel in files] + [root / "tenants" / f"{e.name}.yml" for e in entries]
+    if any(path.exists() for path in existing):
+        there = ", ".join(str(path) for path in existing if path.exists())
+        raise ReconcilerError(f"refusing to overwrite {there}: --add writes new files only")
+    _refuse_foreign_hosts(entries, list(hosts or repository.desired.settings.allowed_hosts))
+    live = _read(state, root, entries, given or repository.auth, concurrency, progress)
+    if _unread(entries, live):
+        return EXIT_ERROR
+    tenants = _render(entries, live, repository.email, auths)
+    written = {tenant_file(t.name): t.text for t in tenants}
+    check_added(repository, written, hosts)
+    write_files(root, written)
+    out(_summary(root, tenants, added=True))
+    return EXIT_OK
+
+
+def _unread(entries: list[InventoryEntry], live: Mapping[str, LiveRead]) -> bool:
+    """Say which tenants could not be read, if any (then nothing is written)."""
+    failed = {name: str(read) for name, read in live.items() if isinstance(read, ReadFailure)}
+    for entry in entries:
+        if entry.name in failed:
+            # The reason may quote what a tenant's server answered: shown made safe.
+            reason = shown(failed[entry.name], limit=None)
+            err(f"Error: tenant {entry.name} ({entry.url}): {reason}")
+    if failed:
+        err(f"Error: {len(failed)} tenant(s) could not be read; nothing was written.")
+    return bool(failed)
+
+
+def foreign_hosts(urls: Iterable[str]) -> list[str]:
+    """The hosts of `urls` that the default `allowedHosts` does not allow, as
+    `settings.allowedHosts` names them (an IPv6 address in brackets)."""
+    hosts = {urlsplit(url).hostname or "" for url in urls}
+    foreign = sorted(h for h in hosts if h and not host_allowed(h, DEFAULT_ALLOWED_HOSTS))
+    return [f"[{h}]" if ":" in h else h for h in foreign]
+
+
 def _validate(root: Path, files: dict[str, str]) -> None:
-    """Validate the rendered files before writing any: a live value the configuration
-    language refuses (say, a malformed address) stops the import, at its line."""
+    """Validate the rendered files as written (their own allowedHosts, whatever
+    QLIK_EMAIL_ALLOWED_HOSTS says) before writing any: a live value the
+    configuration language refuses (say, a malformed address) stops the
+    import, at its line."""
     try:
-        validate_files(root, files, allowed_hosts_from_env())
+        validate_files(root, files)
     except ConfigError:
         err(
             "Error: the live configuration cannot be written as valid files; nothing was "
@@ -164,13 +239,21 @@ def _entries(inventory: str | None, options: tuple[str, ...]) -> list[InventoryE
 
 
 def _default_auth(
-    entries: list[InventoryEntry],
-    api_key_ref: str | None,
-    client_id: str | None,
-    secret_ref: str | None,
-    scope: str | None,
+    entries: list[InventoryEntry], given: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """defaults.auth from the options; None when every tenant has its own."""
+    """defaults.auth of a new repository: the options', else None when every
+    tenant has its own, else an API key in $QLIK_API_KEY."""
+    if given is not None:
+        return given
+    if all(entry.auth is not None for entry in entries):
+        return None
+    return {"apiKey": DEFAULT_API_KEY_REF}
+
+
+def _auth_options(
+    api_key_ref: str | None, client_id: str | None, secret_ref: str | None, scope: str | None
+) -> dict[str, Any] | None:
+    """The auth the options give (None: none given)."""
     oauth_given = client_id is not None or secret_ref is not None or scope is not None
     if api_key_ref is not None and oauth_given:
         raise click.UsageError("use either --api-key-ref or the --oauth-* options, not both")
@@ -182,10 +265,8 @@ def _default_auth(
         auth = {"oauth": {**oauth, "scope": scope} if scope else oauth}
     elif api_key_ref is not None:
         auth = {"apiKey": api_key_ref}
-    elif all(entry.auth is not None for entry in entries):
-        return None
     else:
-        auth = {"apiKey": DEFAULT_API_KEY_REF}
+        return None
     problems = auth_issues(auth, None)
     if problems:
         raise click.UsageError("; ".join(problems).replace("auth.", "defaults.auth."))
@@ -213,7 +294,9 @@ def _refuse_existing(root: Path, entries: list[InventoryEntry], force: bool) -> 
         raise ReconcilerError(f"refusing to overwrite {shown}{more}: pass --force to replace")
 
 
-def _specs(entries: list[InventoryEntry], default_auth: dict[str, Any] | None) -> list[TenantSpec]:
+def _specs(
+    entries: list[InventoryEntry], default_auth: Mapping[str, Any] | None
+) -> list[TenantSpec]:
     specs = []
     for entry in entries:
         auth = build_auth(dict(entry.auth if entry.auth is not None else default_auth or {}))
@@ -223,10 +306,9 @@ def _specs(entries: list[InventoryEntry], default_auth: dict[str, Any] | None) -
     return specs
 
 
-def _refuse_foreign_hosts(entries: list[InventoryEntry]) -> None:
-    """Contact no tenant whose host the written files would not allow anyway: the
-    credentials would go to a host that `validate` then refuses."""
-    allowed = allowed_hosts_from_env() or list(DEFAULT_ALLOWED_HOSTS)
+def _refuse_foreign_hosts(entries: list[InventoryEntry], allowed: list[str]) -> None:
+    """Contact no tenant whose host is not `allowed`: the credentials would go to
+    a host that `validate` then refuses."""
     foreign = [e for e in entries if not host_allowed(urlsplit(e.url).hostname or "", allowed)]
     if foreign:
         listed = ", ".join(
@@ -243,7 +325,7 @@ def _read(
     state: State,
     root: Path,
     entries: list[InventoryEntry],
-    default_auth: dict[str, Any] | None,
+    default_auth: Mapping[str, Any] | None,
     concurrency: int,
     flag: bool | None,
 ) -> dict[str, LiveRead]:
@@ -254,33 +336,48 @@ def _read(
     return Engine(selection, secrets, progress=ProgressPrinter(flag)).read()
 
 
-def _render(entries: list[InventoryEntry], live: dict[str, LiveRead]) -> list[ImportedTenant]:
-    """The tenant file of every entry, in memory."""
+def _render(
+    entries: list[InventoryEntry],
+    live: dict[str, LiveRead],
+    defaults: Mapping[str, Any] | None = None,
+    auths: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> list[ImportedTenant]:
+    """The tenant file of every entry, in memory, leaving out the values of
+    `defaults` (defaults.email); `auths` replaces the entries' own auth."""
     ref_names = secret_references(e.name for e in entries)
     tenants = []
     for entry in entries:
         state = live[entry.name]
         assert isinstance(state, LiveState)
+        auth = auths[entry.name] if auths is not None else entry.auth
         tenants.append(
-            render_tenant(entry.name, entry.url, entry.auth, state, ref_names[entry.name])
+            render_tenant(entry.name, entry.url, auth, state, ref_names[entry.name], defaults)
         )
     return tenants
 
 
-def _files(default_auth: dict[str, Any] | None, tenants: list[ImportedTenant]) -> dict[str, str]:
+def _files(
+    default_auth: dict[str, Any] | None,
+    tenants: list[ImportedTenant],
+    shared: Mapping[str, Scalar],
+    hosts: list[str],
+) -> dict[str, str]:
     """Every file to write: its path relative to OUTDIR, and its text."""
-    files = {ROOT_FILE: render_root(default_auth, len(tenants), date.today().isoformat())}
+    day = date.today().isoformat()
+    hosts = [*DEFAULT_ALLOWED_HOSTS, *hosts] if hosts else []
+    files = {ROOT_FILE: render_root(default_auth, len(tenants), day, shared, hosts)}
     files.update((tenant_file(tenant.name), tenant.text) for tenant in tenants)
     return files
 
 
-def _summary(root: Path, tenants: list[ImportedTenant]) -> str:
+def _summary(root: Path, tenants: list[ImportedTenant], *, added: bool = False) -> str:
     counts = summary_counts(tenants)
     legacy = f" ({counts['legacy']} legacy)" if counts["legacy"] else ""
+    kept = f" (only their files; {ROOT_FILE} unchanged)" if added else ""
     lines = [
-        f"Imported {len(tenants)} tenant(s) into {root}: {counts['BasicAuth']} BasicAuth{legacy}, "
-        f"{counts['Microsoft365']} Microsoft365, {counts['absent']} without configuration "
-        "(email: absent).",
+        f"Imported {len(tenants)} tenant(s) into {root}{kept}: {counts['BasicAuth']} "
+        f"BasicAuth{legacy}, {counts['Microsoft365']} Microsoft365, {counts['absent']} "
+        "without configuration (email: absent).",
     ]
     secrets = [t for t in tenants if t.secret_ref]
     if secrets:

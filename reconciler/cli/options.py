@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,20 @@ if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
 
 FuncT = Callable[..., Any]
+TODAY_VARIABLE = "QLIK_EMAIL_TODAY"
+
+
+def today_from_env() -> date:
+    """Today, or the date in QLIK_EMAIL_TODAY (YYYY-MM-DD): tests, and a look at
+    which ignore rules and pauses will have ended by a given day."""
+    text = os.environ.get(TODAY_VARIABLE, "").strip()
+    if not text:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        message = f"{TODAY_VARIABLE} must be a date like 2026-12-31, got {text!r}"
+        raise click.UsageError(message) from None
 
 
 def fleet_options(func: FuncT) -> FuncT:

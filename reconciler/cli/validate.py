@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import click
 
 from reconciler.cli.app import EXIT_ERROR, EXIT_OK, err, out
-from reconciler.cli.options import allowed_hosts_from_env, base_option
+from reconciler.cli.options import allowed_hosts_from_env, base_option, today_from_env
 from reconciler.config import load_config
 from reconciler.config.base import TrustedBase, load_against_base
 from reconciler.config.policy import tls_warnings
@@ -61,7 +64,13 @@ def validate(
         out(dumps(_document([], exc)))
         return EXIT_ERROR
     chosen = select_tenants(desired.tenants, tenants)
-    for warning in tls_warnings(chosen):
+    today = today_from_env()
+    warnings = [
+        *tls_warnings(chosen),
+        *pause_warnings(chosen, today),
+        *ignore_warnings(desired, today),
+    ]
+    for warning in warnings:
         err(escape.terminal(warning))
     if check_secrets:
         # Here only: the engine brings the HTTP client, which plain validation
@@ -69,7 +78,7 @@ def validate(
         from reconciler.engine import Engine
 
         policy = ResolvePolicy.for_repository(desired.root, allow_commands=True)
-        Engine(select(desired, tenants), SecretResolver(policy)).check_secrets()
+        Engine(select(desired, tenants), SecretResolver(policy), today=today).check_secrets()
     if fmt == "json":
         out(dumps(_document(chosen, None)))
         return EXIT_OK
@@ -81,6 +90,34 @@ def validate(
         f"{counts['absent']} absent).{resolved}\n"
     )
     return EXIT_OK
+
+
+def pause_warnings(tenants: Sequence[TenantSpec], today: date) -> list[str]:
+    """A warning for each tenant whose pause ended before `today`: it is
+    contacted again, and the file still says it is paused."""
+    return [
+        f"{t.paused.source or t.source}: warning: tenant {t.name} is paused until "
+        f"{t.paused.until}, which has passed: the tenant is contacted again "
+        "(remove paused:, or set a later until:)"
+        for t in tenants
+        if t.paused is not None and not t.paused.active(today)
+    ]
+
+
+def ignore_warnings(desired: DesiredState, today: date) -> list[str]:
+    """A warning for each drift ignore rule that silences nothing: expired, or
+    matching no tenant of the configuration."""
+    found = []
+    for rule in desired.settings.ignore:
+        where = f"{rule.source}: warning: drift.ignore rule for tenant {rule.tenant}"
+        if rule.expires < today:
+            found.append(
+                f"{where} expired on {rule.expires}: it silences nothing (remove it, or "
+                "set a later expires:)"
+            )
+        elif not any(fnmatch.fnmatchcase(t.name, rule.tenant) for t in desired.tenants):
+            found.append(f"{where} matches no tenant (fix the glob, or remove the rule)")
+    return found
 
 
 def _load(path: str, base: TrustedBase | None) -> DesiredState:
@@ -104,6 +141,7 @@ def _document(
     document["valid"] = error is None
     document["tenants"] = [t.name for t in tenants]
     document["summary"] = _counts(tenants)
+    document["notes"] = list(error.notes) if error else []
     document["errors"] = [
         {"file": i.file, "line": i.line, "column": i.column, "message": i.message}
         for i in (error.issues if error else [])

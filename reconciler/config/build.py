@@ -29,6 +29,7 @@ from reconciler.model import (
     DesiredEmail,
     IgnoreRule,
     OAuthAuth,
+    Pause,
     Provider,
     Safety,
     Settings,
@@ -93,6 +94,20 @@ def build_tenant(
         auth=auth,
         email=None if email == ABSENT else _desired_email(email, _secret_source(doc, defaults)),
         source=SourcePos(doc.file, line, column),
+        paused=_pause(doc),
+    )
+
+
+def _pause(doc: Document) -> Pause | None:
+    """The tenant's `paused:` (a validated mapping), or None."""
+    spec = doc.get("paused")
+    if not isinstance(spec, dict):
+        return None
+    until = spec.get("until")
+    return Pause(
+        reason=" ".join(str(spec["reason"]).split()),
+        until=None if until is None else date.fromisoformat(until),
+        source=SourcePos(doc.file, *doc.position(("paused",), key=True)),
     )
 
 
@@ -257,7 +272,10 @@ def build_settings(doc: Document) -> Settings:
             max_deletes=_int(safety.get("maxDeletes")),
             max_deletes_percent=_float(safety.get("maxDeletesPercent")),
         ),
-        ignore=tuple(_ignore_rule(rule) for rule in doc.get("drift", "ignore") or []),
+        ignore=tuple(
+            _ignore_rule(rule, SourcePos(doc.file, *doc.position(("drift", "ignore", index))))
+            for index, rule in enumerate(doc.get("drift", "ignore") or [])
+        ),
         policy=build_policy(settings),
     )
 
@@ -278,10 +296,11 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _ignore_rule(rule: Mapping[str, Any]) -> IgnoreRule:
+def _ignore_rule(rule: Mapping[str, Any], source: SourcePos) -> IgnoreRule:
     return IgnoreRule(
         tenant=rule["tenant"],
         field=rule["field"],
         reason=rule["reason"].strip(),
         expires=date.fromisoformat(rule["expires"]),
+        source=source,
     )

@@ -214,6 +214,9 @@ def check_tenant(doc: Document) -> list[ConfigIssue]:
         _add(issues, doc, ("url",), url_problem(url))
     _check_email(doc, ("email",), name, issues)
     _check_auth(doc, ("auth",), name, issues)
+    until = doc.get("paused", "until")
+    if isinstance(until, str):
+        _add(issues, doc, ("paused", "until"), date_problem("paused.until", until))
     return issues
 
 

@@ -94,8 +94,13 @@ class ConfigLoad:
         self._root = _load_root(root_file, root_dir, self.issues)
         self._defaults = _validate_root(self._root, self.issues)
         self.files = _tenant_files(self._root, root_dir, root_file, self.issues)
+        # A broken root file is reported once: the checks that depend on its
+        # settings (allowed hosts, policy) would otherwise fail every tenant.
+        self._root_sound = self._root is not None and not self.issues
         settings = (
-            build_settings(self._root) if self._root is not None and not self.issues else Settings()
+            build_settings(self._root)
+            if self._root is not None and self._root_sound
+            else Settings()
         )
         if trusted is not None:
             if self._root is not None and not self.issues:
@@ -123,7 +128,7 @@ class ConfigLoad:
             path = self.files[self._loaded]
             self._loaded += 1
             doc, tenant, found = _load_tenant(
-                path, self._names(path), self._defaults, self.settings
+                path, self._names(path), self._defaults, self.settings if self._root_sound else None
             )
             self.issues.extend(found)
             if doc is not None:
@@ -141,11 +146,19 @@ class ConfigLoad:
             self._finished = True
             self.issues.extend(uniqueness_issues(self._docs))
         if not self.ok:
-            raise ConfigError(self.issues)
+            raise ConfigError(self.issues, self._notes())
         return DesiredState(
             root=self.root,
             tenants=tuple(sorted(self._tenants, key=lambda tenant: tenant.name)),
             settings=self.settings,
+        )
+
+    def _notes(self) -> tuple[str, ...]:
+        if self._root_sound or not self.files:
+            return ()
+        return (
+            "the checks that depend on the root file's settings (settings.allowedHosts, "
+            "settings.policy) were skipped for every tenant file: fix the root file first",
         )
 
 
@@ -302,14 +315,15 @@ def _no_tenants(root: Document, root_file: Path | None) -> ConfigIssue:
 _Loaded = tuple[Document | None, TenantSpec | None, list[ConfigIssue]]
 
 
-def _load_tenant(path: Path, file: str, defaults: Defaults, settings: Settings) -> _Loaded:
+def _load_tenant(path: Path, file: str, defaults: Defaults, settings: Settings | None) -> _Loaded:
     """One tenant file (named `file` in issues): its document, the tenant it
-    builds and every issue found."""
+    builds and every issue found (the checks against `settings` only when the
+    root file's settings are known)."""
     doc, issues = _read_tenant(path, file)
     if doc is None:
         return None, None, issues
     tenant = build_tenant(doc, defaults, issues, sound=not issues)
-    if tenant is not None:
+    if tenant is not None and settings is not None:
         issues.extend(host_issues(doc, tenant.url, settings.allowed_hosts))
         issues.extend(policy_issues(doc, tenant, settings.policy))
     return _identity(doc), tenant, issues

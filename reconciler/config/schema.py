@@ -32,6 +32,11 @@ _PATTERN_HINTS = {
     "name": "must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit",
     "expires": "must be a date written YYYY-MM-DD, such as 2026-12-31",
     "reason": "must not be empty: say why this drift is accepted",
+    "until": "must be a date written YYYY-MM-DD, such as 2026-12-31",
+}
+# Where one key name means two things, the hint of the place it is written.
+_PATH_HINTS: dict[tuple[str, ...], str] = {
+    ("paused", "reason"): "must not be empty: say why the tenant is paused"
 }
 Translate = Callable[[Document, JsonPath, Any], Iterator[ConfigIssue]]
 
@@ -165,8 +170,12 @@ def _email_choice(got: str) -> str:
 
 def _required(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]:
     properties = error.schema.get("properties", {})
+    # A misspelt key is reported once, as unknown with its suggestion, not a
+    # second time as the key it was meant to be missing.
+    known = list(properties)
+    misspelt = {suggest(str(k), known) for k in error.instance if k not in known}
     for key in error.validator_value:
-        if key in error.instance:
+        if key in error.instance or key in misspelt:
             continue
         where = f" in {path_text(path)}" if path else ""
         hint = properties.get(key, {}).get("description", "")
@@ -179,7 +188,9 @@ def _pattern(doc: Document, path: JsonPath, error: Any) -> Iterator[ConfigIssue]
     if _is_secret(path):
         return  # the semantic checks explain secret references better
     key = path[-1] if path else ""
-    hint = _PATTERN_HINTS.get(str(key), f"does not have the expected form {error.validator_value}")
+    hint = _PATH_HINTS.get(tuple(str(p) for p in path)) or _PATTERN_HINTS.get(
+        str(key), f"does not have the expected form {error.validator_value}"
+    )
     yield doc.issue(path, f"{path_text(path)} {hint}, got {_got(doc, path, error.instance)}")
 
 

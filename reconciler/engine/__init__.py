@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from reconciler.engine.applier import ApplyReport as ApplyReport
     from reconciler.engine.applier import Outcome as Outcome
     from reconciler.engine.applier import TenantResult as TenantResult
+    from reconciler.engine.applier import WaveSize as WaveSize
     from reconciler.engine.drift import DriftReport as DriftReport
     from reconciler.engine.engine import ApplyHooks as ApplyHooks
     from reconciler.engine.engine import ApplyRun as ApplyRun
@@ -48,6 +49,7 @@ _HOMES = {
     "Progress": "fleet",
     "Selection": "selection",
     "TenantResult": "applier",
+    "WaveSize": "applier",
     "select": "selection",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ class Outcome(str, Enum):
     SKIPPED = "skipped"  # not attempted: stale plan, interrupted, or not in the config
     UNCHANGED = "unchanged"  # nothing to do
     NOT_READ = "not-read"  # its live state could not be read: nothing planned or sent
+    PAUSED = "paused"  # paused in its file: not contacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +68,43 @@ class TenantResult:
 
 
 @dataclass(frozen=True, slots=True)
+class WaveSize:
+    """`--wave N` (tenants per wave) or `--wave N%` (of the tenants to change)."""
+
+    amount: int
+    percent: bool = False
+
+    def of(self, total: int) -> int:
+        """Tenants per wave when `total` tenants are to be changed (at least one)."""
+        if self.percent:
+            return max(1, math.ceil(total * self.amount / 100))
+        return max(1, self.amount)
+
+    def __str__(self) -> str:
+        return f"{self.amount}{'%' if self.percent else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Waves:
+    """How an apply in waves went: `size` tenants per wave, `planned` waves,
+    `ran` of them started; `stopped` when a wave's failure stopped the rest."""
+
+    size: int
+    planned: int
+    ran: int
+    stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyReport:
     """Every tenant's result, sorted by name; `interrupted` when stopped early;
-    `shard` is the `--shard I/N` it covers (None: every selected tenant)."""
+    `shard` is the `--shard I/N` it covers (None: every selected tenant);
+    `waves` how an apply in waves went (None: all at once)."""
 
     results: tuple[TenantResult, ...]
     interrupted: bool = False
     shard: str | None = None
+    waves: Waves | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -80,7 +112,7 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.interrupted and all(
-            r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED) for r in self.results
+            r.outcome in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.PAUSED) for r in self.results
         )
 
     @property
@@ -95,7 +127,8 @@ class ApplyOptions:
     live state no longer matches the plan (saved or confirmed plans);
     `allow_delete` and `force` pass the safety checks (`engine.safety`);
     `rotate_secrets` re-sends every selected tenant's secret; `test_email` is a
-    recipient to send a test message to once a tenant is verified."""
+    recipient to send a test message to once a tenant is verified; `wave`
+    applies that many tenants at a time, and stops after a wave with a failure."""
 
     recheck: bool = True
     verify: bool = True
@@ -103,20 +136,30 @@ class ApplyOptions:
     allow_delete: bool = False
     force: bool = False
     rotate_secrets: bool = False
+    wave: WaveSize | None = None
 
 
 def changed_tenants(plan: Plan) -> list[TenantPlan]:
     """The tenants of `plan` that apply writes to."""
-    return [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    return [
+        t
+        for t in plan.tenants
+        if t.error is None and t.paused is None and t.action is not Action.NOOP
+    ]
 
 
 def unchanged_report(plan: Plan) -> ApplyReport:
     """The report of a run that had nothing to apply."""
-    results = (
-        _untouched(t) if t.error is not None else TenantResult.of(t, Outcome.UNCHANGED)
-        for t in plan.tenants
-    )
-    return ApplyReport(tuple(results), shard=plan.shard)
+    return ApplyReport(tuple(_not_written(t) for t in plan.tenants), shard=plan.shard)
+
+
+def _not_written(tenant: TenantPlan) -> TenantResult:
+    """The result of a tenant apply has nothing to write to."""
+    if tenant.error is not None:
+        return _untouched(tenant)
+    if tenant.paused is not None:
+        return TenantResult.of(tenant, Outcome.PAUSED, tenant.paused)
+    return TenantResult.of(tenant, Outcome.UNCHANGED)
 
 
 async def apply_plan(
@@ -143,18 +186,32 @@ async def apply_plan(
             progress.step(tenant.tenant, result.outcome.value, result.outcome in FAILURES)
         return result
 
-    done = await run_bounded(work, run, concurrency, stop)
-    results = [r for r in done if r is not None]
-    results += [
-        TenantResult.of(t, Outcome.SKIPPED, "interrupted before it started")
-        for t, r in zip(work, done, strict=True)
-        if r is None
-    ]
-    results += [_untouched(t) for t in plan.tenants if t.error is not None]
-    results += [TenantResult.of(t, Outcome.UNCHANGED) for t in plan.tenants if _noop(t)]
+    size = options.wave.of(len(work)) if options.wave is not None else max(1, len(work))
+    waves = [work[start : start + size] for start in range(0, len(work), size)]
+    results: list[TenantResult] = []
+    ran = 0
+    for wave in waves:
+        if stop is not None and stop.is_set():
+            break
+        ran += 1
+        done = await run_bounded(wave, run, concurrency, stop)
+        results += [r for r in done if r is not None]
+        if any(r is not None and r.outcome in FAILURES for r in done):
+            break
+    finished = {r.tenant for r in results}
     interrupted = stop is not None and stop.is_set()
+    why = "interrupted before it started" if interrupted else _stopped(ran)
+    results += [TenantResult.of(t, Outcome.SKIPPED, why) for t in work if t.tenant not in finished]
+    results += [_not_written(t) for t in plan.tenants if t.error is not None or _noop(t)]
     ordered = tuple(sorted(results, key=lambda r: r.tenant))
-    return ApplyReport(ordered, interrupted=interrupted, shard=plan.shard)
+    summary = None
+    if options.wave is not None:
+        summary = Waves(size, len(waves), ran, stopped=ran < len(waves) and not interrupted)
+    return ApplyReport(ordered, interrupted=interrupted, shard=plan.shard, waves=summary)
+
+
+def _stopped(wave: int) -> str:
+    return f"not started: wave {wave} had a failure, so the rollout stopped (--wave)"
 
 
 FAILURES = frozenset({Outcome.FAILED, Outcome.VERIFY_FAILED})

@@ -117,6 +117,7 @@ class TenantDrift:
     problems: tuple[HealthProblem, ...] = ()
     health: Health | None = None
     error: str | None = None
+    paused: str | None = None  # the pause's reason and end: not contacted
     live: LiveSummary | None = None
     verify: ConnectionCheck | None = None
 
@@ -134,8 +135,10 @@ class TenantDrift:
 
     @property
     def status(self) -> str:
-        """The one word a tenant is counted under: error, drifted (whatever its
-        health), unhealthy or clean."""
+        """The one word a tenant is counted under: paused, error, drifted
+        (whatever its health), unhealthy or clean."""
+        if self.paused:
+            return "paused"
         if self.error:
             return "error"
         if self.changes:
@@ -232,9 +235,11 @@ def build_report(
     verified: Mapping[str, ConnectionCheck] | None = None,
     *,
     shard: str | None = None,
+    paused: Sequence[tuple[str, str, str]] = (),
 ) -> DriftReport:
-    """Assess every tenant; tenants that could not be read carry their error."""
-    results = []
+    """Assess every tenant; tenants that could not be read carry their error;
+    `paused` (name, url, the pause's reason and end) are listed, not assessed."""
+    results = [TenantDrift(name, url, paused=pause) for name, url, pause in paused]
     for spec in specs:
         state = live.get(spec.name, NOT_READ)
         if isinstance(state, ReadFailure):

@@ -53,12 +53,20 @@ from reconciler.engine.fleet import (
     step_deadlines,
     unresolvable,
 )
-from reconciler.engine.planner import make_plan, plan_read
+from reconciler.engine.planner import make_plan, paused_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Feed, Selection
 from reconciler.engine.trust import Trust
 from reconciler.errors import ReconcilerError, SecretError
-from reconciler.model import LiveRead, LiveState, Plan, ReadFailure, TenantPlan, TenantSpec
+from reconciler.model import (
+    LiveRead,
+    LiveState,
+    Pause,
+    Plan,
+    ReadFailure,
+    TenantPlan,
+    TenantSpec,
+)
 from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
@@ -125,6 +133,7 @@ class Engine:
         progress: Progress | None = None,
         trust: Trust | None = None,
         record: AppliedRecord | None = None,
+        today: date | None = None,
     ) -> None:
         self.secrets = secrets
         self.progress = progress
@@ -138,12 +147,14 @@ class Engine:
             self._feed: Feed | None = selection
             self._selection: Selection | None = None
             settings, concurrency = selection.settings, selection.concurrency
+            today = today or selection.today
         else:
             self._feed, self._selection = None, selection
             settings, concurrency = selection.desired.settings, selection.concurrency
         self._client = client or ClientOptions(
             timeout_s=settings.timeout_s, connections=concurrency
         )
+        self.today = today or date.today()
         self._deadlines = step_deadlines(settings.deadlines)
 
     @classmethod
@@ -161,6 +172,7 @@ class Engine:
         progress: Progress | None = None,
         base: TrustedBase | None = None,
         stream: bool = False,
+        today: date | None = None,
     ) -> Engine:
         """An engine for the configuration repository at `path`, on the tenants
         named by `tenants` (names or globs; all when empty) in `shard` ("I/N").
@@ -179,7 +191,8 @@ class Engine:
         first tenants, and those raise the same errors, after cancelling the
         reads in flight, if a file turns out invalid. Apply, and anything that
         looks at `selection` or `tenants` first, loads them all before any
-        tenant is contacted.
+        tenant is contacted. `today` (default: the date) decides which pauses
+        (`paused.until`) have ended.
         """
         if base is None:
             load, trusted = ConfigLoad(path, allowed_hosts=allowed_hosts), None
@@ -188,13 +201,13 @@ class Engine:
             from reconciler.config.base import open_against_base
 
             load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
-        feed = Feed(load, tenants, shard, concurrency, base=trusted)
+        feed = Feed(load, tenants, shard, concurrency, base=trusted, today=today)
         policy = ResolvePolicy.for_repository(feed.root, allow_commands=allow_commands)
         secrets = SecretResolver(policy, on_resolve=on_resolve, scrubber=scrubber)
         if stream:
             return cls(feed, secrets, progress=progress)
         selection, trust = feed.finish()
-        return cls(selection, secrets, progress=progress, trust=trust)
+        return cls(selection, secrets, progress=progress, trust=trust, today=feed.today)
 
     @property
     def selection(self) -> Selection:
@@ -218,9 +231,22 @@ class Engine:
         return self.selection.tenants
 
     @property
+    def paused(self) -> dict[str, Pause]:
+        """The selected tenants paused today (never contacted), by name."""
+        return {
+            t.name: t.paused
+            for t in self.tenants
+            if t.paused is not None and t.paused.active(self.today)
+        }
+
+    @property
     def readable(self) -> tuple[TenantSpec, ...]:
-        """The tenants that may be contacted (all but those `trust` holds back)."""
-        return tuple(t for t in self.tenants if t.name not in self.trust.not_read)
+        """The tenants that may be contacted (all but those paused, and those
+        `trust` holds back)."""
+        paused = self.paused
+        return tuple(
+            t for t in self.tenants if t.name not in self.trust.not_read and t.name not in paused
+        )
 
     def read(self) -> dict[str, LiveRead]:
         """Every tenant's live state, or why it could not be read."""
@@ -253,18 +279,22 @@ class Engine:
         verify-connection on every configured tenant; `today` decides which
         ignore rules have expired."""
         return self._run(
-            lambda session: self._drift(session, verify, today or date.today()), unresolved=True
+            lambda session: self._drift(session, verify, today or self.today), unresolved=True
         )
 
-    def check_secrets(self) -> None:
-        """Resolve every secret reference apply may need, for every selected tenant;
+    def check_secrets(self, *, applying: bool = False) -> None:
+        """Resolve every secret reference apply may need, for every selected tenant
+        but those paused;
         raise SecretError naming each one that cannot be (apply does this before
-        it contacts any tenant, so one missing secret changes nothing)."""
-        problems = unresolvable(self.tenants, self.secrets)
+        it contacts any tenant, so one missing secret changes nothing, and says
+        so when `applying`)."""
+        paused = self.paused  # never contacted: their secrets are not needed
+        problems = unresolvable([t for t in self.tenants if t.name not in paused], self.secrets)
         if problems:
             count = len(problems)
+            unchanged = "; nothing was changed" if applying else ""
             raise SecretError(
-                f"{count} secret reference(s) cannot be resolved; nothing was changed:\n"
+                f"{count} secret reference(s) cannot be resolved{unchanged}:\n"
                 + "\n".join(problems)
             )
 
@@ -303,6 +333,7 @@ class Engine:
             config_root=str(self.selection.desired.root),
             trust=self._judged(),
             planned=planned,
+            paused={name: pause.describe() for name, pause in self.paused.items()},
         )
         safety = self.selection.desired.settings.safety
         return replace(plan, needs=needs(plan, safety, fleet_size=len(self.tenants)))
@@ -315,7 +346,7 @@ class Engine:
         hooks: ApplyHooks,
         handle_signals: bool,
     ) -> ApplyRun:
-        self.check_secrets()
+        self.check_secrets(applying=True)
         if saved is None:
             plan = await self._plan(session, options.rotate_secrets)
         else:
@@ -359,9 +390,17 @@ class Engine:
         return replace(self.trust, secret_moves=moves)
 
     def _restrict(self, saved: Plan) -> Plan:
-        """The saved plan's tenants that this run selected."""
+        """The saved plan's tenants that this run selected; a tenant paused since
+        the plan was made is left alone."""
         names = {t.name for t in self.tenants}
-        kept = tuple(t for t in saved.tenants if t.tenant in names)
+        paused = self.paused
+        kept = tuple(
+            paused_plan(t.tenant, t.url, t.desired_fingerprint, paused[t.tenant].describe())
+            if t.tenant in paused
+            else t
+            for t in saved.tenants
+            if t.tenant in names
+        )
         return replace(saved, tenants=kept, shard=self.selection.shard)
 
     async def _drift(self, session: ApiSession, verify: bool, today: date) -> DriftReport:
@@ -377,8 +416,15 @@ class Engine:
             if name in checks:
                 checks[name] = checks[name].withheld()
         settings = self.selection.desired.settings
+        paused = {name: pause.describe() for name, pause in self.paused.items()}
         report = build_report(
-            self.readable, live, settings.ignore, today, checks, shard=self.selection.shard
+            self.readable,
+            live,
+            settings.ignore,
+            today,
+            checks,
+            shard=self.selection.shard,
+            paused=[(t.name, t.url, paused[t.name]) for t in self.tenants if t.name in paused],
         )
         if self.record is None:
             return report
@@ -445,16 +491,21 @@ class Engine:
                 live[spec.name] = await self._read_reported(session, spec, progress, then)
 
         workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
+        queued: set[str] = set()
         try:
             for index, spec in enumerate(feed, 1):
                 if spec is not None:
                     queue.put_nowait(spec)
+                    queued.add(spec.name)
                 if index % _LOAD_STEP == 0:
                     await asyncio.sleep(0)  # let the workers send what is queued
             self._finish(feed)
             readable = self.readable
             if progress is not None:
                 progress.begin(Phase.READ, len(readable))
+            for spec in readable:
+                if spec.name not in queued:  # known only once every file is (a shard)
+                    queue.put_nowait(spec)
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers)

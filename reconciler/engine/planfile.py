@@ -14,7 +14,16 @@ from typing import Any
 
 from reconciler.errors import PlanFileError
 from reconciler.jsonfile import read_json
-from reconciler.model import Action, ApplyNeed, FieldChange, Plan, Provider, TenantPlan
+from reconciler.model import (
+    UNMANAGED_NOTE,
+    Action,
+    ApplyNeed,
+    FieldChange,
+    Plan,
+    Provider,
+    TenantPlan,
+    Unmanaged,
+)
 from reconciler.report.style import envelope
 
 PLAN_KIND = "qlik-email/plan"
@@ -31,6 +40,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "unchanged": plan.count(Action.NOOP),
         "errors": len(plan.errors),
         "notRead": len(plan.not_read),
+        "paused": len(plan.paused),
+        "noLongerManaged": len(plan.unmanaged),
     }
     document["tenants"] = [_json_tenant(t) for t in plan.tenants]
     if plan.config_root is not None:
@@ -40,6 +51,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         document["configPath"] = plan.config_path or ""
     document["shard"] = plan.shard
     document["applyNeeds"] = [{"flag": n.flag, "reason": n.reason} for n in plan.needs]
+    document["noLongerManaged"] = [
+        {"name": u.name, "url": u.url, "note": UNMANAGED_NOTE} for u in plan.unmanaged
+    ]
     return document
 
 
@@ -64,6 +78,7 @@ def _json_tenant(tenant: TenantPlan) -> dict[str, Any]:
         ],
         "error": tenant.error,
         "notRead": tenant.not_read,
+        "paused": tenant.paused,
     }
 
 
@@ -90,6 +105,9 @@ def plan_from_document(document: dict[str, Any]) -> Plan:
         shard=document.get("shard"),
         config_root=document.get("configRoot"),
         needs=tuple(ApplyNeed(n["flag"], n["reason"]) for n in document.get("applyNeeds", [])),
+        unmanaged=tuple(
+            Unmanaged(u["name"], u["url"]) for u in document.get("noLongerManaged", [])
+        ),
         config_commit=document.get("configCommit"),
         config_path=document.get("configPath"),
     )
@@ -121,6 +139,7 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantPlan:
         desired_fingerprint=data["desiredFingerprint"],
         error=data["error"],
         not_read=data.get("notRead"),
+        paused=data.get("paused"),
     )
 
 

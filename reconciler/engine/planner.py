@@ -47,17 +47,23 @@ def make_plan(
     config_root: str | None = None,
     trust: Trust | None = None,
     planned: Mapping[str, TenantPlan] | None = None,
+    paused: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan every tenant. `live` maps a tenant name to its LiveState, or to the
     ReadFailure that says why it could not be read; `rotate` names tenants whose
     secret is re-sent; `shard` and `config_root` are recorded in the plan;
     `trust` (under `--base`) names the tenants not read and the secret
     references that moved; `planned` holds what `plan_read` already gave for
-    some tenants (with their `live` entry and `rotate`), not worked out again."""
+    some tenants (with their `live` entry and `rotate`), not worked out again;
+    `paused` names the tenants paused in their files (with the pause's text):
+    not read, and planned as nothing."""
     trust = trust or Trust()
     planned = planned or {}
+    paused = paused or {}
     plans = [
-        _with_moves(
+        paused_plan(spec.name, spec.url, desired_fingerprint(spec), paused[spec.name])
+        if spec.name in paused
+        else _with_moves(
             _unread(spec, trust.not_read[spec.name])
             if spec.name in trust.not_read
             else planned.get(spec.name)
@@ -67,7 +73,7 @@ def make_plan(
         for spec in tenants
     ]
     ordered = tuple(sorted(plans, key=lambda p: p.tenant))
-    return Plan(tenants=ordered, shard=shard, config_root=config_root)
+    return Plan(tenants=ordered, shard=shard, config_root=config_root, unmanaged=trust.unmanaged)
 
 
 def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> TenantPlan:
@@ -123,6 +129,14 @@ def plan_read(spec: TenantSpec, live: LiveRead, *, rotate: bool = False) -> Tena
             error=live.message,
         )
     return plan_tenant(spec, live, rotate=rotate)
+
+
+def paused_plan(name: str, url: str, desired: str, pause: str) -> TenantPlan:
+    """A tenant paused in its file (`pause`: its reason and end): not contacted,
+    nothing to do."""
+    return TenantPlan(
+        tenant=name, url=url, action=Action.NOOP, desired_fingerprint=desired, paused=pause
+    )
 
 
 def _unread(spec: TenantSpec, reason: str) -> TenantPlan:

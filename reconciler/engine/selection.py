@@ -6,7 +6,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 from reconciler.config.loader import ConfigLoad
@@ -50,11 +51,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def shard_of(name: str, count: int) -> int:
-    """The 1-based shard a tenant belongs to: a hash of its name, so a tenant stays
-    in its shard whatever other tenants are added or removed."""
-    digest = hashlib.sha256(name.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % count + 1
+def shard_key(name: str) -> bytes:
+    """Where a tenant stands in the order shards are cut from: a hash of its
+    name, so that shards mix tenants of every kind and name."""
+    return hashlib.sha256(name.encode()).digest()
+
+
+def shards(names: Sequence[str], count: int) -> dict[str, int]:
+    """The 1-based shard of each of `names`: the names in hash order, cut into
+    `count` runs whose sizes differ by at most one. Adding or removing a tenant
+    moves each cut by at most one place, so at most `count - 1` other tenants
+    change shard."""
+    ordered = sorted(set(names), key=lambda name: (shard_key(name), name))
+    total = len(ordered)
+    return {name: index * count // total + 1 for index, name in enumerate(ordered)}
 
 
 def select_tenants(
@@ -62,21 +72,25 @@ def select_tenants(
     patterns: Sequence[str] = (),
     shard: tuple[int, int] | None = None,
 ) -> tuple[TenantSpec, ...]:
-    """The tenants named by `patterns` (names or globs; all when empty) in `shard`;
-    raises ReconcilerError when a pattern names no tenant."""
+    """The tenants named by `patterns` (names or globs; all when empty) in `shard`
+    (of the tenants the patterns name); raises ReconcilerError when a pattern
+    names no tenant."""
     unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in tenants)]
     if unmatched:
         raise ReconcilerError(
             f"--tenant {', '.join(unmatched)}: no such tenant in the configuration"
         )
-    return tuple(t for t in tenants if chosen(t.name, patterns, shard))
+    named = [t for t in tenants if chosen(t.name, patterns)]
+    if shard is None:
+        return tuple(named)
+    index, count = shard
+    of = shards([t.name for t in named], count)
+    return tuple(t for t in named if of[t.name] == index)
 
 
-def chosen(name: str, patterns: Sequence[str], shard: tuple[int, int] | None) -> bool:
-    """Whether the tenant `name` is one of `patterns` (all when empty) in `shard`."""
-    if patterns and not any(fnmatch.fnmatchcase(name, p) for p in patterns):
-        return False
-    return shard is None or shard_of(name, shard[1]) == shard[0]
+def chosen(name: str, patterns: Sequence[str]) -> bool:
+    """Whether the tenant `name` is one of `patterns` (all when empty)."""
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 class Feed:
@@ -86,7 +100,8 @@ class Feed:
     the last files are parsed.
 
     Iterating loads one file per step and gives the tenant to contact now, or
-    None: not selected, not vouched for by the base, or the configuration has a
+    None: not selected, in a `--shard` (cut once every name is known), paused
+    on `today`, not vouched for by the base, or the configuration has a
     problem (once it has one, no tenant is given: the run will fail). `finish`
     loads what is left and returns the Selection and the Trust, or raises the
     ConfigError (every problem of every file) or the bad `--tenant`, exactly as
@@ -100,8 +115,10 @@ class Feed:
         shard: str | None = None,
         concurrency: int | None = None,
         base: DesiredState | None = None,
+        today: date | None = None,
     ) -> None:
         self._load = load
+        self.today = today or date.today()
         self._patterns = tuple(patterns)
         self._shard_text = shard
         self._shard = parse_shard(shard) if shard else None
@@ -133,9 +150,14 @@ class Feed:
             yield tenant if tenant is not None and self._contact(tenant) else None
 
     def _contact(self, tenant: TenantSpec) -> bool:
-        if not self._load.ok or not chosen(tenant.name, self._patterns, self._shard):
+        if not self._load.ok or not chosen(tenant.name, self._patterns):
             return False
-        return self._judge is None or self._judge.add(tenant)
+        if tenant.paused is not None and tenant.paused.active(self.today):
+            return False
+        trusted = self._judge is None or self._judge.add(tenant)
+        # A shard is cut from every selected tenant's name: its tenants are
+        # known, and read, once every file is loaded (judged all the same).
+        return trusted and self._shard is None
 
     def finish(self) -> tuple[Selection, Trust | None]:
         """The whole Selection, and the base's verdict (None without a base)."""
@@ -143,4 +165,10 @@ class Feed:
             pass
         desired = self._load.finish()
         selection = select(desired, self._patterns, self._shard_text, self.concurrency)
-        return selection, self._judge.trust() if self._judge is not None else None
+        if self._judge is None:
+            return selection, None
+        # Named once, by the first shard, so that merged shards name each once.
+        first = self._shard is None or self._shard[0] == 1
+        gone = self._judge.unmanaged(desired.tenants) if first else ()
+        unmanaged = tuple(u for u in gone if chosen(u.name, self._patterns))
+        return selection, replace(self._judge.trust(), unmanaged=unmanaged)

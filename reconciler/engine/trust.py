@@ -15,11 +15,11 @@ applied (`reconciler.engine.applied`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from reconciler.model import DesiredEmail, DesiredState, Provider, TenantSpec
+from reconciler.model import DesiredEmail, DesiredState, Provider, TenantSpec, Unmanaged
 
 NOT_READ_REASON = "url or credentials changed in this pull request; read after merge"
 
@@ -45,6 +45,7 @@ class Trust:
 
     not_read: Mapping[str, str] = field(default_factory=dict)
     secret_moves: Mapping[str, SecretMove] = field(default_factory=dict)
+    unmanaged: tuple[Unmanaged, ...] = ()  # base tenants whose files were removed
 
 
 class Judge:
@@ -73,6 +74,17 @@ class Judge:
     def trust(self) -> Trust:
         """The verdict on the tenants judged so far."""
         return Trust(dict(self._not_read), dict(self._moves))
+
+    def unmanaged(self, proposed: Sequence[TenantSpec]) -> tuple[Unmanaged, ...]:
+        """The base's tenants that no tenant of `proposed` names or points to:
+        their files were removed, so they are no longer managed."""
+        names = {t.name for t in proposed}
+        urls = {_location(t.url) for t in proposed}
+        return tuple(
+            Unmanaged(name, base.url)
+            for name, base in sorted(self._by_name.items())
+            if name not in names and _location(base.url) not in urls
+        )
 
 
 def _location(url: str) -> str:

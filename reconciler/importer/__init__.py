@@ -25,6 +25,7 @@ from reconciler.importer.render import (
     render_tenant,
     secret_reference,
     secret_references,
+    shared_email,
     summary_counts,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "render_tenant",
     "secret_reference",
     "secret_references",
+    "shared_email",
     "summary_counts",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.config.checks import example_reference
 from reconciler.jsonschemas import load_schema
-from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, LiveEmail, LiveState, Provider
+from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, LiveEmail, LiveState, Provider, Scalar
 
 ABSENT = "absent"
 _PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -51,8 +51,16 @@ def schema_modeline(kind: str) -> str:
     return f"# yaml-language-server: $schema={load_schema(f'{kind}.schema.json')['$id']}"
 
 
-def render_root(default_auth: Mapping[str, Any] | None, count: int, day: str) -> str:
-    """The root file: the schema modeline, defaults.auth (when given) and the glob."""
+def render_root(
+    default_auth: Mapping[str, Any] | None,
+    count: int,
+    day: str,
+    email: Mapping[str, Scalar] | None = None,
+    hosts: Sequence[str] = (),
+) -> str:
+    """The root file: the schema modeline, defaults.auth (when given),
+    defaults.email (the values every tenant shares), the glob, and
+    settings.allowedHosts when some tenant is on a host the default does not allow."""
     lines = [
         schema_modeline("root"),
         "#",
@@ -62,10 +70,35 @@ def render_root(default_auth: Mapping[str, Any] | None, count: int, day: str) ->
         "# tenant file, then run `qlik-email plan`.",
         "version: 1",
     ]
+    if default_auth is not None or email:
+        lines.append("defaults:")
     if default_auth is not None:
-        lines += ["defaults:", "  auth:", *_mapping(default_auth, 4)]
+        lines += ["  auth:", *_mapping(default_auth, 4)]
+    if email:
+        lines += ["  email:", *_mapping(email, 4)]
     lines.append("tenants: tenants/*.yaml")
+    if hosts:
+        lines += ["settings:", "  allowedHosts:", *(f"    - {quote(host)}" for host in hosts)]
     return "\n".join(lines) + "\n"
+
+
+def shared_email(emails: Sequence[LiveEmail]) -> dict[str, Scalar]:
+    """The e-mail values every configured tenant shares, for `defaults.email`:
+    the provider when all have the same, and each field whose value is the same
+    for every tenant that would take it from the defaults (those whose provider
+    has the field). Nothing for fewer than two tenants; never a secret."""
+    if len(emails) < 2:
+        return {}
+    providers = {email.provider for email in emails}
+    shared: dict[str, Scalar] = {}
+    if len(providers) == 1:
+        shared["provider"] = next(iter(providers)).value
+    names = dict.fromkeys(name for p in Provider if p in providers for name in PROVIDER_FIELDS[p])
+    for name in names:
+        values = [e.as_dict().get(name) for e in emails if name in PROVIDER_FIELDS[e.provider]]
+        if values[0] is not None and all(value == values[0] for value in values):
+            shared[name] = values[0]
+    return shared
 
 
 def secret_references(names: Iterable[str]) -> dict[str, str]:
@@ -98,9 +131,13 @@ def render_tenant(
     auth: Mapping[str, Any] | None,
     live: LiveState,
     ref_name: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> ImportedTenant:
     """The tenant file for `name` as its live state `live` is; its secret reference
-    is derived from `ref_name` (default: the name; see `secret_references`)."""
+    is derived from `ref_name` (default: the name; see `secret_references`).
+    Values equal to those of `defaults` (the root's `defaults.email`) are left
+    out: the tenant takes them from there."""
+    defaults = defaults or {}
     head = [schema_modeline("tenant"), f"# Imported by `qlik-email import` from {url}."]
     body = [f"name: {quote(name)}", f"url: {quote(url)}"]
     if auth is not None:
@@ -114,8 +151,8 @@ def render_tenant(
         text = "\n".join([*head, *body, f"email: {ABSENT}"]) + "\n"
         return ImportedTenant(name, text, ABSENT)
     secret_ref = secret_reference(ref_name or name, email.provider)
-    head += _notes(email)
-    body += ["email:", *_email_lines(email, secret_ref)]
+    head += _notes(email) + _default_notes(email, defaults)
+    body += ["email:", *_email_lines(email, secret_ref, defaults)]
     return ImportedTenant(
         name,
         "\n".join([*head, *body]) + "\n",
@@ -146,15 +183,37 @@ def _notes(email: LiveEmail) -> list[str]:
     return notes
 
 
-def _email_lines(email: LiveEmail, secret_ref: str) -> list[str]:
+def _default_notes(email: LiveEmail, defaults: Mapping[str, Any]) -> list[str]:
+    """Values the defaults would give the tenant that it does not have."""
     values = email.as_dict()
-    lines = [f"  provider: {email.provider.value}"]
+    extra = [f for f in PROVIDER_FIELDS[email.provider] if f in defaults and f not in values]
+    if not extra:
+        return []
+    return [
+        f"# defaults.email gives this tenant {', '.join(extra)}, which its live "
+        "configuration has not: plan shows it as a change."
+    ]
+
+
+def _email_lines(email: LiveEmail, secret_ref: str, defaults: Mapping[str, Any]) -> list[str]:
+    values = email.as_dict()
+    inherited = defaults.get("provider") == email.provider.value and not email.legacy
+    lines = [] if inherited else [f"  provider: {email.provider.value}"]
     for field in PROVIDER_FIELDS[email.provider]:
-        if field in values:
+        if field in values and not _same(defaults.get(field), values[field]):
             lines.append(f"  {field}: {_scalar(values[field])}")
         if field == _SECRET_AFTER[email.provider]:
             lines.append(f"  {SECRET_FIELD[email.provider]}: {quote(secret_ref)}")
     return lines
+
+
+def _same(default: object, value: Scalar) -> bool:
+    """Whether a default equals a live value (YAML may read a port as 587.0)."""
+    if isinstance(default, bool) or default is None:
+        return False
+    if isinstance(value, int) and isinstance(default, (int, float)):
+        return default == value
+    return isinstance(default, str) and default == value
 
 
 def _mapping(values: Mapping[str, Any], indent: int) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
+from reconciler.engine.applier import ApplyReport, Outcome, TenantResult, Waves
 from reconciler.model import Action
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
     envelope,
     md_cell,
+    paused_line,
     truncate_markdown,
     unreadable_line,
 )
@@ -22,6 +23,7 @@ _MARK = {
     Outcome.SKIPPED: ("--", "yellow"),
     Outcome.UNCHANGED: ("  ", "dim"),
     Outcome.NOT_READ: ("xx", "red"),
+    Outcome.PAUSED: ("||", "dim"),
 }
 _EMOJI = {
     Outcome.APPLIED: ":white_check_mark:",
@@ -30,6 +32,7 @@ _EMOJI = {
     Outcome.SKIPPED: ":fast_forward:",
     Outcome.UNCHANGED: "",
     Outcome.NOT_READ: ":x:",
+    Outcome.PAUSED: ":pause_button:",
 }
 
 
@@ -41,9 +44,19 @@ def apply_summary(report: ApplyReport) -> str:
         f"{report.count(Outcome.FAILED)} failed, "
         f"{report.count(Outcome.SKIPPED)} skipped, {report.count(Outcome.UNCHANGED)} unchanged."
     )
+    if report.count(Outcome.PAUSED):
+        line += f" {report.count(Outcome.PAUSED)} paused (not contacted)."
     if report.not_read:
         line += f" {len(report.not_read)} tenant(s) could not be read."
     return line + (" Interrupted." if report.interrupted else "")
+
+
+def waves_line(waves: Waves) -> str:
+    """`Waves: 2 of 5 ran (3 tenant(s) each); stopped after a failure in wave 2.`"""
+    line = f"Waves: {waves.ran} of {waves.planned} ran ({waves.size} tenant(s) each)"
+    if waves.stopped:
+        return f"{line}; stopped after a failure in wave {waves.ran}."
+    return f"{line}."
 
 
 def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
@@ -52,7 +65,10 @@ def render_apply_text(report: ApplyReport, *, color: bool = False) -> str:
     lines = [_text_line(r, paint) for r in report.results if _shown(r)]
     if not lines:
         lines.append("Nothing to apply.")
-    return "\n".join([*lines, "", paint(apply_summary(report), "bold")]) + "\n"
+    lines += ["", paint(apply_summary(report), "bold")]
+    if report.waves is not None:
+        lines.append(paint(waves_line(report.waves), "red" if report.waves.stopped else "bold"))
+    return "\n".join(lines) + "\n"
 
 
 def _shown(result: TenantResult) -> bool:
@@ -64,6 +80,11 @@ def _text_line(result: TenantResult, paint: Painter) -> str:
     mark, colour = _MARK[result.outcome]
     if result.outcome is Outcome.NOT_READ:
         return paint(unreadable_line(result.tenant, result.url, result.message), colour)
+    if result.outcome is Outcome.PAUSED:
+        return paint(paused_line(result.tenant, result.url, result.message), colour)
+    if result.outcome is Outcome.UNCHANGED and result.message:
+        # e.g. "already applied": the plan's action did not happen, nor was it needed.
+        return paint(f"{mark} {result.tenant}: {result.message}", colour)
     head = paint(f"{mark} {result.tenant}: {result.action.value} {result.outcome.value}", colour)
     return (
         head
@@ -79,6 +100,17 @@ def apply_document(report: ApplyReport) -> dict[str, Any]:
     document["summary"] = {o.value: report.count(o) for o in Outcome}
     document["tenants"] = [_json_result(r) for r in report.results]
     document["shard"] = report.shard
+    waves = report.waves
+    document["waves"] = (
+        None
+        if waves is None
+        else {
+            "size": waves.size,
+            "planned": waves.planned,
+            "ran": waves.ran,
+            "stopped": waves.stopped,
+        }
+    )
     return document
 
 
@@ -110,16 +142,22 @@ def apply_report_from_document(document: dict[str, Any]) -> ApplyReport:
         )
         for t in document["tenants"]
     )
+    waves = document.get("waves")
     return ApplyReport(
         tuple(sorted(results, key=lambda r: r.tenant)),
         interrupted=document["interrupted"],
         shard=document.get("shard"),
+        waves=None
+        if waves is None
+        else Waves(waves["size"], waves["planned"], waves["ran"], waves["stopped"]),
     )
 
 
 def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a job summary or a comment, failures first, under `limit`."""
     head = f"## qlik-email apply\n\n**{apply_summary(report)}**\n\n"
+    if report.waves is not None:
+        head += f"{waves_line(report.waves)}\n\n"
     touched = [r for r in report.results if _shown(r)]
     if not touched:
         return head + "Nothing to apply.\n"
@@ -129,13 +167,19 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
         Outcome.VERIFY_FAILED,
         Outcome.SKIPPED,
         Outcome.APPLIED,
+        Outcome.PAUSED,
         Outcome.UNCHANGED,
     ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
     rows = [
-        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {r.action.value} | {r.outcome.value} | "
+        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {_md_action(r)} | {r.outcome.value} | "
         f"{md_cell(r.message)} |\n"
         for r in touched
     ]
     table_head = head + "| | tenant | action | outcome | detail |\n|---|---|---|---|---|\n"
     return truncate_markdown(table_head, rows, "", limit)
+
+
+def _md_action(result: TenantResult) -> str:
+    """The plan's action, but for a tenant apply found nothing to do for."""
+    return "-" if result.outcome is Outcome.UNCHANGED else result.action.value

@@ -20,6 +20,7 @@ from reconciler.report.style import (
     Painter,
     envelope,
     md_cell,
+    paused_line,
     show,
     truncate_markdown,
     unreadable_line,
@@ -36,6 +37,7 @@ def summary_counts(report: DriftReport) -> dict[str, int]:
         "unhealthy": statuses.count("unhealthy"),
         "errors": statuses.count("error"),
         "clean": statuses.count("clean"),
+        "paused": statuses.count("paused"),
         "driftedAndUnhealthy": sum(1 for t in report.tenants if t.drifted and t.unhealthy),
     }
 
@@ -45,9 +47,10 @@ def drift_summary(report: DriftReport) -> str:
     counts = summary_counts(report)
     both = counts["driftedAndUnhealthy"]
     also = f" ({both} also unhealthy)" if both else ""
+    paused = f", {counts['paused']} paused" if counts["paused"] else ""
     return (
         f"Drift: {counts['drifted']} drifted{also}, {counts['unhealthy']} unhealthy, "
-        f"{counts['errors']} unreadable, {counts['clean']} clean."
+        f"{counts['errors']} unreadable, {counts['clean']} clean{paused}."
     )
 
 
@@ -73,6 +76,9 @@ def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
         if tenant.error:
             lines.append(paint(unreadable_line(tenant.tenant, tenant.url, tenant.error), "red"))
             continue
+        if tenant.paused:
+            lines.append(paint(paused_line(tenant.tenant, tenant.url, tenant.paused), "dim"))
+            continue
         if tenant.clean and not tenant.ignored:
             continue
         status = "drifted" if tenant.drifted else ("unhealthy" if tenant.unhealthy else "clean")
@@ -86,8 +92,12 @@ def render_drift_text(report: DriftReport, *, color: bool = False) -> str:
         lines += [paint(f"    ~ {text}") for text in change_text(tenant)]
         lines += [paint(f"    ! {p.message}") for p in tenant.problems]
         lines += [paint(f"    (ignored) {field}: {reason}") for field, reason in tenant.ignored]
-    if not lines:
-        lines.append("No drift: every tenant matches the configuration and is healthy.")
+    if len(lines) == summary_counts(report)["paused"]:  # nothing but paused tenants
+        lines.append(
+            "No drift: every tenant matches the configuration and is healthy."
+            if not lines
+            else "No drift: every tenant that was read matches the configuration and is healthy."
+        )
     lines += ["", paint(drift_summary(report), "bold"), f"Fingerprint: {report.fingerprint}"]
     return "\n".join(lines) + "\n"
 
@@ -128,6 +138,7 @@ def _json_tenant(tenant: TenantDrift) -> dict[str, Any]:
         },
         "problems": [{"code": p.code, "message": p.message} for p in tenant.problems],
         "error": tenant.error,
+        "paused": tenant.paused,
         "live": _json_live(tenant.live),
         "verify": None
         if tenant.verify is None
@@ -179,6 +190,7 @@ def _tenant_from_json(data: dict[str, Any]) -> TenantDrift:
             auth_failures=health.get("authFailures"),
         ),
         error=data["error"],
+        paused=data.get("paused"),
         live=None
         if live is None
         else LiveSummary(
@@ -198,6 +210,11 @@ def render_drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -
         f"## qlik-email drift\n\n**{drift_summary(report)}**\n\n"
         f"Fingerprint: `{report.fingerprint}`\n\n"
     )
+    paused = [t for t in report.tenants if t.paused]
+    if paused:
+        head += f":pause_button: {len(paused)} tenant(s) paused, not contacted:\n\n"
+        head += "".join(f"- {md_cell(t.tenant)}: {md_cell(t.paused or '')}\n" for t in paused[:50])
+        head += "\n"
     bad = [t for t in report.tenants if not t.clean]
     if not bad:
         return head + "No drift.\n"

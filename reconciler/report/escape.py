@@ -13,8 +13,9 @@ runner obeys `::command::` lines) and in pull-request comments and issues
   (`\\x1b`, `\\n`, `\\u202e`, `\\U000e0041`), so a value can neither drive the
   terminal, forge a line of its own, nor hide or reorder text;
 - `markdown`: inline text for a table cell, a list item or a heading: the
-  terminal escapes, then HTML and Markdown syntax escaped, `@mentions` that
-  cannot ping, no `<!--`;
+  terminal escapes, then HTML and Markdown syntax escaped, no `<!--`, and every
+  word holding an `@` (an address, a would-be `@mention`) as an inline code
+  span, where GitHub never pings anyone and which copies as the plain word;
 - `code_block`: a fenced block that no line of its body can close;
 - `workflow_lines`: the last guard before a line is printed in a job log: a line
   that the runner would take as a workflow command is prefixed with `\\`.
@@ -58,7 +59,10 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
 # and the older `##[name]`.
 _COMMAND_START = re.compile(r"^\s*(::|##\[)")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+# An address or a would-be mention: letters, digits and `. _ % + -` around an
+# @ followed by a letter or digit, ending in a letter or digit. It holds nothing
+# that needs escaping inside a code span (no backtick, no `|`) or outside one.
+_AT_WORD = re.compile(r"[\w.%+\-]*@[A-Za-z0-9](?:[\w.\-]*\w)?")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -103,10 +107,18 @@ def markdown(text: str) -> str:
     """`text` as inline Markdown that renders as the same characters: no HTML,
     no formatting, no links, no mention that pings anyone, on one line."""
     text = terminal(text)
+    parts: list[str] = []
+    start = 0
+    for match in _AT_WORD.finditer(text):
+        parts += [_markdown_plain(text[start : match.start()]), f"`{match.group()}`"]
+        start = match.end()
+    return "".join([*parts, _markdown_plain(text[start:])])
+
+
+def _markdown_plain(text: str) -> str:
+    """Text with no @-word, HTML and Markdown syntax escaped."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    # A zero-width space after @ keeps the text readable and the mention inert.
-    return _MENTION.sub("@\u200b", text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def code_block(body: str, info: str = "") -> str:

@@ -33,6 +33,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("drift", "drift"),
     ("problems", "problems"),
     ("ignored", "ignored"),
+    ("paused", "paused"),
     ("error", "error"),
 )
 SEPARATOR = "; "  # between the items of a list in one cell
@@ -58,6 +59,7 @@ class FleetRow:
     drift: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
+    paused: str = ""  # the pause's reason (and end): the tenant was not contacted
     error: str = ""
 
     def cell(self, key: str) -> str:
@@ -82,7 +84,8 @@ def row(tenant: TenantDrift) -> FleetRow:
         tenant=tenant.tenant,
         url=tenant.url,
         status=tenant.status,
-        provider=live.provider if live else ("" if tenant.error else "none"),
+        # "none": read, and without a configuration; "": not read at all.
+        provider=live.provider if live else ("" if tenant.error or tenant.paused else "none"),
         server_address=_text(live and live.server_address),
         server_port=_text(live and live.server_port),
         email_address=_text(live and live.email_address),
@@ -94,6 +97,7 @@ def row(tenant: TenantDrift) -> FleetRow:
         drift=tuple(change_text(tenant)),
         problems=tuple(p.message for p in tenant.problems),
         ignored=tuple(f"{field}: {reason}" for field, reason in tenant.ignored),
+        paused=tenant.paused or "",
         error=tenant.error or "",
     )
 
@@ -123,5 +127,5 @@ def counts(report: DriftReport) -> list[tuple[str, str, int]]:
         ("error", "unreadable", summary["errors"]),
         ("clean", "clean", summary["clean"]),
         # Tenants not contacted on purpose, when the report has any.
-        *([("paused", "paused", summary["paused"])] if summary.get("paused") else []),
+        *([("paused", "paused", summary["paused"])] if summary["paused"] else []),
     ]

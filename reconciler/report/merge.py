@@ -146,7 +146,10 @@ def _merge_plans(
     # Each shard's needs were judged on its own tenants: all of them are kept.
     needs = [n for s in sources for n in s.document.get("applyNeeds", [])]
     unique = [dict(pair) for pair in dict.fromkeys(tuple(sorted(n.items())) for n in needs)]
-    plan = plan_from_document({"tenants": tenants, "configRoot": root, "applyNeeds": unique})
+    gone = [u for s in sources for u in s.document.get("noLongerManaged", [])]
+    plan = plan_from_document(
+        {"tenants": tenants, "configRoot": root, "applyNeeds": unique, "noLongerManaged": gone}
+    )
     return MergedReport("plan", plan, plan_document(plan), shards)
 
 

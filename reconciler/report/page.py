@@ -163,7 +163,7 @@ HEADERS = (
     ("Sender", "text"),
     ("Health", "number"),
     ("Drift", "number"),
-    ("Ignored", "number"),
+    ("Ignored, paused", "number"),
 )
 
 
@@ -257,6 +257,7 @@ def _or_dash(text: str) -> str:
 
 def _row(r: FleetRow) -> str:
     label = STATUS_LABEL.get(r.status, r.status)
+    set_aside = r.ignored + ((f"paused: {r.paused}",) if r.paused else ())
     cells = [
         f'<td class="nowrap" data-sort="{STATUS_ORDER.get(r.status, 9)}">'
         f'<span class="badge s-{e(r.status)}">{e(label)}</span></td>',
@@ -267,7 +268,7 @@ def _row(r: FleetRow) -> str:
         f'<td class="sender" data-sort="{e(r.email_address)}">{_sender(r)}</td>',
         f'<td class="health" data-sort="{len(r.problems) + bool(r.error)}">{_health(r)}</td>',
         f'<td class="drift" data-sort="{len(r.drift)}">{_list(r.drift)}</td>',
-        f'<td class="ignored" data-sort="{len(r.ignored)}">{_list(r.ignored)}</td>',
+        f'<td class="ignored" data-sort="{len(set_aside)}">{_list(set_aside)}</td>',
     ]
     return f'<tr data-status="{e(r.status)}">' + "".join(cells) + "</tr>"
 
@@ -296,6 +297,8 @@ def _sender(r: FleetRow) -> str:
 def _health(r: FleetRow) -> str:
     if r.error:
         return f'<span class="problems">could not be read: {e(r.error)}</span>'
+    if r.paused:
+        return '<span class="none">not contacted: paused</span>'
     facts = [
         f"isValid {r.is_valid or '?'}",
         f"errorCode {r.error_code or '-'}",

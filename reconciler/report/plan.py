@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from reconciler.model import NOT_RECORDED, Action, FieldChange, Plan, TenantPlan
+from reconciler.model import (
+    NOT_RECORDED,
+    UNMANAGED_NOTE,
+    Action,
+    FieldChange,
+    Plan,
+    TenantPlan,
+    Unmanaged,
+)
 from reconciler.report import escape
 from reconciler.report.style import (
     MARKDOWN_LIMIT,
     Painter,
     md_cell,
+    paused_line,
     show,
     truncate_markdown,
     unreadable_line,
@@ -52,7 +61,7 @@ def summary_line(plan: Plan) -> str:
 def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     """The Terraform-like plan for a terminal or a log."""
     paint = Painter(color)
-    changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    changed = _changed(plan)
     lines: list[str] = []
     for tenant in plan.errors:
         lines.append(paint(unreadable_line(tenant.tenant, tenant.url, tenant.error or ""), "red"))
@@ -62,7 +71,7 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
         lines += ["qlik-email will perform the following actions:", ""]
         for tenant in changed:
             lines += _text_tenant(tenant, paint)
-    elif plan.errors or plan.not_read:
+    elif plan.errors or plan.not_read or plan.paused:
         lines += [f"No changes for the {len(plan.planned)} tenant(s) that were read.", ""]
     else:
         lines += [
@@ -70,7 +79,17 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
             "",
         ]
     lines += _text_not_read(plan, paint)
+    for tenant in plan.paused:
+        lines.append(paint(paused_line(tenant.tenant, tenant.url, tenant.paused or ""), "dim"))
+    if plan.paused:
+        lines.append("")
+    for gone in plan.unmanaged:
+        lines.append(paint(unmanaged_line(gone), "yellow"))
+    if plan.unmanaged:
+        lines.append("")
     lines.append(paint(summary_line(plan), "bold"))
+    if plan.paused:
+        lines.append(paint(paused_count(plan), "dim"))
     if plan.not_read:
         lines.append(paint(not_read_line(plan), "yellow"))
     for tenant, change in _moves(plan):
@@ -141,6 +160,24 @@ def resend_reason(change: FieldChange) -> str:
     return "; ".join(reasons) or f"reference {change.after_ref}"
 
 
+def unmanaged_line(gone: Unmanaged) -> str:
+    """How a text report names a tenant whose file the pull request removed."""
+    return f"?? {gone.name} ({gone.url}): {UNMANAGED_NOTE}"
+
+
+def paused_count(plan: Plan) -> str:
+    """How many tenants are paused in their files."""
+    return f"{len(plan.paused)} tenant(s) paused: not contacted, nothing planned."
+
+
+def _changed(plan: Plan) -> list[TenantPlan]:
+    return [
+        t
+        for t in plan.tenants
+        if t.error is None and t.paused is None and t.action is not Action.NOOP
+    ]
+
+
 def not_read_line(plan: Plan) -> str:
     """How many tenants were deliberately not contacted, and why."""
     reasons = sorted({t.not_read or "" for t in plan.not_read})
@@ -171,6 +208,17 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head += [f":pause_button: {md_cell(not_read_line(plan))}", ""]
         head += [f"- {md_cell(t.tenant)} ({md_cell(t.url)})" for t in plan.not_read[:50]]
         head.append("")
+    if plan.unmanaged:
+        count = len(plan.unmanaged)
+        head += [f":wave: {count} tenant(s) whose file this change removes:", ""]
+        head += [
+            f"- {md_cell(u.name)} ({md_cell(u.url)}): {UNMANAGED_NOTE}" for u in plan.unmanaged[:50]
+        ]
+        head.append("")
+    if plan.paused:
+        head += [f":pause_button: {paused_count(plan)}", ""]
+        head += [f"- {md_cell(t.tenant)}: {md_cell(t.paused or '')}" for t in plan.paused[:50]]
+        head.append("")
     moves = _moves(plan)
     if moves:
         head += [f":warning: {len(moves)} secret(s) will be re-sent:", ""]
@@ -183,11 +231,11 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head += [f":x: {len(plan.errors)} tenant(s) could not be read:", ""]
         head += [f"- {md_cell(t.tenant)}: {md_cell(t.error or '')}" for t in plan.errors[:50]]
         head.append("")
-    changed = [t for t in plan.tenants if t.error is None and t.action is not Action.NOOP]
+    changed = _changed(plan)
     if not changed:
         head.append(
             "No changes for the tenants that were read."
-            if plan.errors or plan.not_read
+            if plan.errors or plan.not_read or plan.paused
             else "No changes."
         )
         return "\n".join(head) + "\n"

@@ -49,6 +49,12 @@ def unreadable_line(tenant: str, url: str, error: str) -> str:
     return f"xx {tenant} ({url}): could not be read: {error}"
 
 
+def paused_line(tenant: str, url: str, pause: str) -> str:
+    """How every text report names a tenant paused in its file (`pause`: its
+    reason and end)."""
+    return f"|| {tenant} ({url}): paused: {pause}"
+
+
 def md_cell(text: str) -> str:
     """Untrusted text for a Markdown table cell or list item (`escape.markdown`)."""
     return escape.markdown(text)

@@ -327,6 +327,11 @@ def test_a_saved_plan_applied_twice_is_already_applied(cli, sandbox, repo, tmp_p
     again = cli("apply", str(saved), "--config", str(repo))
     assert again.code == 0, again
     assert again.stdout.count("already applied") == 4
+    names = [t.name for t in sandbox.tenants]
+    assert [line.strip() for line in again.stdout.splitlines()[:4]] == [
+        f"{name}: already applied" for name in names
+    ]
+    assert "create unchanged" not in again.stdout
     assert "changed since the plan was made" not in again.stdout
     assert "0 applied, 0 verify failed, 0 failed, 0 skipped, 4 unchanged" in again.stdout
 

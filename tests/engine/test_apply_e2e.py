@@ -214,6 +214,8 @@ def test_an_unresolvable_secret_stops_apply_before_any_tenant_is_touched(cli, sa
     sandbox.reset_stats()
     checked = cli("validate", str(repo), "--secrets")
     assert checked.code == 1
+    assert "1 secret reference(s) cannot be resolved:" in checked.stderr, checked
+    assert "changed" not in checked.stderr  # validate never changes anything
     position = re.search(r"tenants/tenant-003\.yaml:(\d+):(\d+): ", checked.stderr)
     assert position, checked.stderr
     line = (repo / "tenants" / "tenant-003.yaml").read_text().splitlines()[int(position[1]) - 1]

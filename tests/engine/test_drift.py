@@ -84,6 +84,7 @@ def test_reports_render_and_validate():
         "unhealthy": 0,
         "errors": 1,
         "clean": 1,
+        "paused": 0,
         "driftedAndUnhealthy": 0,
     }
     text = render_drift_text(report)
@@ -115,6 +116,7 @@ def test_a_tenant_both_drifted_and_unhealthy_is_counted_once_and_the_reason_is_s
         "unhealthy": 1,
         "errors": 0,
         "clean": 2,
+        "paused": 0,
         "driftedAndUnhealthy": 1,
     }
     assert sum(v for k, v in summary.items() if k != "driftedAndUnhealthy") == 4

@@ -5,6 +5,7 @@ contacted once its own file has passed every check that is per tenant."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -28,8 +29,20 @@ def fleet():
 @pytest.fixture
 def repo(fleet, tmp_path: Path) -> Path:
     repo = fleet.write_config(tmp_path / "config", microsoft365=("tenant-003",))
+    _quiet(fleet)
     fleet.reset_stats()
     return repo
+
+
+def _quiet(fleet) -> None:
+    """Wait until the shared fleet hears no more requests: those a previous test
+    cancelled in flight may still reach it, on a loaded machine, and must not be
+    counted as this test's."""
+    deadline = time.monotonic() + 5
+    seen = -1
+    while len(fleet.request_log) != seen and time.monotonic() < deadline:
+        seen = len(fleet.request_log)
+        time.sleep(0.05)
 
 
 def _read(fleet) -> list[str]:

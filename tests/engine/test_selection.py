@@ -5,7 +5,8 @@ from helpers import basic, spec
 
 from reconciler.client import ApiKeyCredentials, OAuthCredentials
 from reconciler.engine.fleet import credentials_for
-from reconciler.engine.selection import parse_shard, select_tenants, shard_of
+from reconciler.engine.selection import parse_shard, select_tenants
+from reconciler.engine.selection import shards as shard_map
 from reconciler.errors import ReconcilerError
 from reconciler.model import OAuthAuth
 from reconciler.secrets import ResolvePolicy, SecretRef, SecretResolver
@@ -36,18 +37,36 @@ def test_oauth_client_id_may_be_a_reference_or_a_literal():
     assert literal.client_id == "id-2"
 
 
-def test_shards_are_stable_disjoint_and_complete():
+def test_shards_are_balanced_disjoint_and_complete():
     tenants = [spec(f"tenant-{i:04d}", basic()) for i in range(500)]
     shards = [select_tenants(tenants, shard=(i, 4)) for i in range(1, 5)]
     names = [t.name for shard in shards for t in shard]
     assert sorted(names) == sorted(t.name for t in tenants)
     assert len(names) == len(set(names))
-    assert all(len(s) > 80 for s in shards)
-    # a tenant's shard depends only on its name, not on the rest of the fleet
-    assert select_tenants(tenants[:10], shard=(2, 4)) == tuple(
-        t for t in shards[1] if t in tenants[:10]
-    )
-    assert shard_of("tenant-0001", 4) == shard_of("tenant-0001", 4)
+    assert [len(s) for s in shards] == [125, 125, 125, 125]
+    assert select_tenants(tenants, shard=(2, 4)) == shards[1]  # the same every run
+
+
+@pytest.mark.parametrize(("count", "shards"), [(6, 3), (7, 3), (5, 5), (2, 4), (301, 8)])
+def test_shards_differ_by_at_most_one_tenant(count, shards):
+    tenants = [spec(f"t{i}", basic()) for i in range(count)]
+    sizes = [len(select_tenants(tenants, shard=(i, shards))) for i in range(1, shards + 1)]
+    assert sum(sizes) == count and max(sizes) - min(sizes) <= 1, sizes
+
+
+def test_a_new_tenant_moves_few_others_between_shards():
+    names = [f"tenant-{i:04d}" for i in range(300)]
+    before = shard_map(names, 8)
+    after = shard_map([*names, "tenant-new"], 8)
+    moved = [name for name in names if before[name] != after[name]]
+    assert len(moved) <= 7
+
+
+def test_shards_are_cut_from_the_tenants_the_patterns_name():
+    tenants = [spec(f"{kind}-{i}", basic()) for kind in ("eu", "us") for i in range(6)]
+    eu = [select_tenants(tenants, ["eu-*"], shard=(i, 3)) for i in range(1, 4)]
+    assert [len(s) for s in eu] == [2, 2, 2]
+    assert all(t.name.startswith("eu-") for s in eu for t in s)
 
 
 def test_tenant_patterns_select_by_name_or_glob():

@@ -24,7 +24,10 @@ _CONTROL = re.compile(
 )
 _OWN_HTML = re.compile(r"</?(details|summary)>")
 _HTML = re.compile(r"<[A-Za-z!/?]")
-_MENTION = re.compile(r"(?<![\\\w\u200b])@[A-Za-z0-9]")
+_MENTION = re.compile(r"(?<![\\\w])@[A-Za-z0-9]")
+# An inline code span (opened by a backtick that is not escaped): GitHub
+# renders it verbatim and never turns an @ inside it into a mention.
+_CODE_SPAN = re.compile(r"(?<!\\)(`+)(?!`).*?(?<!`)\1(?!`)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -118,7 +121,7 @@ def markdown_problems(text: str) -> list[str]:
             continue
         outside = _OWN_HTML.sub("", line)
         for what, pattern in (("HTML", _HTML), ("mention", _MENTION)):
-            if pattern.search(outside):
+            if pattern.search(_CODE_SPAN.sub("", outside) if what == "mention" else outside):
                 problems.append(f"line {number}: {what}: {line[:80]!r}")
         if "<!--" in line:
             problems.append(f"line {number}: comment: {line[:80]!r}")

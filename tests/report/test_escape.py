@@ -80,8 +80,17 @@ def test_json_text_escapes_invisible_characters_and_keeps_the_value() -> None:
 def test_markdown_renders_as_plain_text() -> None:
     shown = escape.markdown(HOSTILE)
     assert "<" not in shown and ">" not in shown and "\n" not in shown
-    assert "@octocat" not in shown and "@\u200boctocat" in shown
+    assert "`@octocat`" in shown and "\u200b" not in shown
     assert "\\`\\`\\`" in shown  # no fence can open or close
+
+
+def test_an_address_is_a_code_span_that_copies_as_itself() -> None:
+    assert escape.markdown("qlik@acme.example") == "`qlik@acme.example`"
+    assert escape.markdown("From: Ops <ops@acme.example>, cc @team|x") == (
+        "From: Ops &lt;`ops@acme.example`&gt;, cc `@team`\\|x"
+    )
+    assert escape.markdown("a`@x") == "a\\``@x`"
+    assert escape.markdown("user@ (no mention)") == "user@ (no mention)"
 
 
 def test_a_code_block_cannot_be_closed_from_inside() -> None:
@@ -146,7 +155,9 @@ def _outside_code_blocks(markdown: str) -> str:
 
 def _assert_safe_markdown(markdown: str) -> None:
     rendered = _outside_code_blocks(markdown)
-    assert "<img" not in rendered and "<!--" not in rendered and "@octocat" not in rendered
+    assert "<img" not in rendered and "<!--" not in rendered
+    # GitHub leaves an @ inside an inline code span alone.
+    assert "@octocat" not in re.sub(r"(?<!\\)`[^`]*`", "", rendered)
     assert not CONTROL.search(markdown.replace("\n", ""))
     assert "\nPlan: 0 to create" not in markdown
 

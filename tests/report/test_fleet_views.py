@@ -22,7 +22,8 @@ TODAY = date(2026, 6, 1)
 
 
 def fleet() -> DriftReport:
-    """Five tenants: clean, drifted (hostile sender), unhealthy, no config, unreadable."""
+    """Six tenants: clean, drifted (hostile sender), unhealthy, no config,
+    unreadable, paused."""
     specs = [
         spec("acme", basic()),
         spec("beta", basic()),
@@ -42,14 +43,15 @@ def fleet() -> DriftReport:
         "acme": ConnectionCheck(True, "Connection verified"),
         "gamma": ConnectionCheck(False, "535 5.7.8 " + HOSTILE),
     }
-    return build_report(specs, live, rules, TODAY, checks)
+    paused = [("zeta", "https://zeta.eu.qlikcloud.com", "key renewal, OPS-7 (until 2026-07-01)")]
+    return build_report(specs, live, rules, TODAY, checks, paused=paused)
 
 
 def test_csv_has_a_header_and_one_row_per_tenant() -> None:
     rows = list(csv.reader(io.StringIO(render_drift_csv(fleet()), newline="")))
     assert rows[0] == [header for _, header in COLUMNS]
     table = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
-    assert list(table) == ["acme", "beta", "delta", "gamma", "omega"]
+    assert list(table) == ["acme", "beta", "delta", "gamma", "omega", "zeta"]
     acme = table["acme"]
     assert (acme["status"], acme["provider"], acme["smtpHost"], acme["smtpPort"]) == (
         "clean",
@@ -71,6 +73,9 @@ def test_csv_has_a_header_and_one_row_per_tenant() -> None:
     assert table["gamma"]["status"] == "unhealthy"
     assert table["delta"]["provider"] == "none" and table["delta"]["drift"]
     assert table["omega"]["status"] == "error" and table["omega"]["error"]
+    zeta = table["zeta"]
+    assert (zeta["status"], zeta["paused"]) == ("paused", "key renewal, OPS-7 (until 2026-07-01)")
+    assert zeta["provider"] == "" and zeta["drift"] == "" and zeta["error"] == ""
 
 
 def test_csv_cells_are_text_for_a_spreadsheet() -> None:
@@ -109,15 +114,14 @@ def test_html_page_is_self_contained_and_escaped() -> None:
     page = render_drift_html(fleet(), now=datetime(2026, 6, 1, tzinfo=timezone.utc))
     parsed = _Page()
     parsed.feed(page)
-    assert parsed.rows == ["clean", "drifted", "drifted", "unhealthy", "error"]
+    assert parsed.rows == ["clean", "drifted", "drifted", "unhealthy", "error", "paused"]
     assert parsed.tags.count("script") == 1 and "img" not in parsed.tags
     assert "iframe" not in parsed.tags and "link" not in parsed.tags
     # No external asset: nothing is loaded from anywhere, the policy allows nothing.
     assert not [v for n, v in parsed.attributes if n in ("src", "srcset", "action")]
     links = [v for n, v in parsed.attributes if n == "href"]
-    assert links == [
-        f"https://{name}.eu.qlikcloud.com" for name in ("acme", "beta", "delta", "gamma", "omega")
-    ]
+    names = ("acme", "beta", "delta", "gamma", "omega", "zeta")
+    assert links == [f"https://{name}.eu.qlikcloud.com" for name in names]
     assert "default-src 'none'" in POLICY and f'content="{POLICY}"' in page
     assert "url(" not in page and "@import" not in page
     text = "".join(parsed.text)
@@ -125,13 +129,16 @@ def test_html_page_is_self_contained_and_escaped() -> None:
     assert "\\u202e" in text and "\u202e" not in page
     assert "relay move" in text and "535 5.7.8" in text
     assert "2026-06-01 00:00 UTC" in text
+    assert "paused: key renewal, OPS-7 (until 2026-07-01)" in text
 
 
 def test_html_summary_counts() -> None:
     page = render_drift_html(fleet())
     counts = re.findall(r'<li class="count (\w+)">.*?<b>(\d+)</b>', page)
-    assert counts == [("all", "5"), ("drifted", "2"), ("unhealthy", "1"), ("error", "1"),
-                      ("clean", "1")]  # fmt: skip
+    assert counts == [("all", "6"), ("drifted", "2"), ("unhealthy", "1"), ("error", "1"),
+                      ("clean", "1"), ("paused", "1")]  # fmt: skip
+    unpaused = DriftReport(fleet().tenants[:-1], "sha256:0")
+    assert "count paused" not in render_drift_html(unpaused)  # no card when none is paused
 
 
 def test_a_link_is_made_only_of_a_web_address() -> None:
@@ -150,4 +157,4 @@ def test_json_keeps_what_the_fleet_views_need() -> None:
     older = drift_report_from_document(document)
     assert older.fingerprint == report.fingerprint
     assert {t.live for t in older.tenants} == {None}
-    assert render_drift_csv(older).count("\r\n") == 6
+    assert render_drift_csv(older).count("\r\n") == 7

@@ -2,7 +2,8 @@
 
 The page is made by the real CLI (`drift --verify --html`) against a sandbox
 fleet in which one tenant drifted to a hostile sender name, one fails
-verify-connection, one drifted in an ignored field and one cannot be read.
+verify-connection, one drifted in an ignored field, one cannot be read and one
+is paused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ EXPECTED_STATUS = {
     "tenant-001": "drifted",
     "tenant-002": "clean",
     "tenant-003": "unhealthy",
-    "tenant-004": "clean",
+    "tenant-004": "paused",
     "tenant-005": "unhealthy",
     "tenant-006": "unreadable",
 }
@@ -51,6 +52,10 @@ def fleet_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "      expires: 2099-12-31\n"
         )
         (repo / ".secrets" / "tenant-006.apikey").write_text("not-the-key\n")
+        tenant_file = repo / "tenants" / "tenant-004.yaml"
+        tenant_file.write_text(
+            tenant_file.read_text() + 'paused:\n  reason: "SMTP relay move, OPS-9"\n'
+        )
         page = out / "fleet.html"
         result = run_cli("drift", str(repo), "--verify", "--html", str(page))
         assert result.code == 1, result  # tenant-006 could not be read
@@ -113,7 +118,14 @@ def test_every_tenant_and_the_counts_are_shown(fleet_page: Path) -> None:
     status = {cells[1].split("\n")[0]: cells[0] for cells in seen["rows"]}
     assert status == EXPECTED_STATUS
     counts = [" ".join(text.split()) for text in seen["counts"]]
-    assert counts == ["6 tenants", "1 drifted", "2 unhealthy", "1 unreadable", "2 clean"]
+    assert counts == [
+        "6 tenants",
+        "1 drifted",
+        "2 unhealthy",
+        "1 unreadable",
+        "1 clean",
+        "1 paused",
+    ]
     assert seen["shown"] == "6 of 6 tenants shown"
     # Self-contained: the page itself is the only request, and the browser
     # reported nothing (a style or script its policy refused would be logged).
@@ -124,6 +136,8 @@ def test_every_tenant_and_the_counts_are_shown(fleet_page: Path) -> None:
     assert "relay move, OPS-42" in by_name["tenant-005"][7]  # the ignore rule
     assert "could not be read" in by_name["tenant-006"][5]
     assert by_name["tenant-002"][2] == "Microsoft365"
+    assert by_name["tenant-004"][7] == "paused: SMTP relay move, OPS-9"
+    assert by_name["tenant-004"][5] == "not contacted: paused"
 
 
 def test_hostile_text_is_shown_as_text_and_never_run(fleet_page: Path) -> None:
@@ -182,7 +196,7 @@ def test_sorting_and_filtering(fleet_page: Path, tmp_path: Path) -> None:
         "unhealthy",
         "unhealthy",
         "clean",
-        "clean",
+        "paused",
     ]
     assert seen["filtered"] == ["tenant-005"] and seen["shown"] == "1 of 6 tenants shown"
     assert sorted(seen["unhealthy"]) == ["tenant-003", "tenant-005"]

@@ -75,6 +75,8 @@ def test_json_plan_validates_against_schema():
         "unchanged": 1,
         "errors": 0,
         "notRead": 0,
+        "paused": 0,
+        "noLongerManaged": 0,
     }
 
 
