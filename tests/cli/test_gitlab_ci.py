@@ -313,6 +313,9 @@ def test_the_scheduled_drift_keeps_one_issue(sandbox, pipeline, gitlab, cli, mon
     (opened,) = gitlab.issues
     assert opened["title"] == "qlik-email drift: 1 drifted, 0 unhealthy, 0 unreadable"
     assert opened["labels"] == ["drift"] and "tenant-001" in opened["description"]
+    # The fleet page and table, kept as the job's artifacts, linked from the issue.
+    assert "/artifacts/file/qlik-email-out/fleet.html)" in opened["description"]
+    assert "/artifacts/file/qlik-email-out/fleet.csv)" in opened["description"]
     assert pipeline.run("qlik-email-drift", **schedule).returncode == 0
     assert gitlab.issues == [opened] and opened["notes"] == []  # unchanged drift
     sandbox.break_password("tenant-003")
