@@ -1,7 +1,7 @@
 """The engine: one command's whole pipeline, in one event loop with one API session.
 
-    Engine.load(path)  config -> Selection (+ a secret resolver); with stream=True a
-                       Feed, which plan, drift and read load while they read
+    Engine.load(path)  config -> a SelectionLoad (+ a secret resolver): loaded
+                       whole first, or with stream=True while the tenants are read
     engine.plan()      read every tenant -> Plan
     engine.apply()     read -> Plan -> safety -> confirm -> PUT/DELETE, verify, read back
                        -> ApplyRun (the plan and the ApplyReport)
@@ -55,7 +55,7 @@ from reconciler.engine.fleet import (
 )
 from reconciler.engine.planner import make_plan, paused_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
-from reconciler.engine.selection import Feed, Selection
+from reconciler.engine.selection import Loaded, Selection, SelectionLoad, SelectionSource
 from reconciler.engine.trust import Trust
 from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import (
@@ -113,20 +113,22 @@ class ApplyRun:
 
 class Engine:
     """Runs plan, apply, drift or a plain read over the tenants of a Selection,
-    or of a Feed still being loaded (plan, drift and read load it as they read;
-    anything else loads it whole first).
+    or of a SelectionSource still being loaded. Tenants are read as the source
+    gives them (plan, drift and read load the configuration as they read);
+    anything that needs every tenant first (apply, `selection`) loads it whole.
 
     `secrets` resolves the API credentials (and, for apply, the e-mail
     secrets); `progress`, when given, hears about every tenant as it goes;
-    `trust` (plan and drift under `--base`) names the tenants that are never
-    contacted, and the secret references the plan shows as moved; `record`
-    (plan and apply under `--state`) is what apply last applied: a secret whose
-    reference or rotation marker differs from it is re-sent.
+    `trust` (plan and drift under `--base`, with a loaded Selection; a source
+    brings its own) names the tenants that are never contacted, and the secret
+    references the plan shows as moved; `record` (plan and apply under
+    `--state`) is what apply last applied: a secret whose reference or
+    rotation marker differs from it is re-sent.
     """
 
     def __init__(
         self,
-        selection: Selection | Feed,
+        selection: Selection | SelectionSource,
         secrets: SecretResolver,
         *,
         client: ClientOptions | None = None,
@@ -135,26 +137,25 @@ class Engine:
         record: AppliedRecord | None = None,
         today: date | None = None,
     ) -> None:
+        if isinstance(selection, Selection):
+            source: SelectionSource = Loaded(selection, trust, today)
+        elif trust is not None:
+            raise ValueError("a SelectionSource brings its own base's verdict: pass no trust")
+        else:
+            source = selection
         self.secrets = secrets
         self.progress = progress
-        self.trust = trust or Trust()
+        self.trust = Trust()  # the source's verdict, once it is loaded
         self.record = record
+        self._source = source
+        self._selection: Selection | None = None
         # A base judges the pull request's files (so their contents are not trusted).
-        self._under_base = trust is not None or (isinstance(selection, Feed) and selection.judged)
-        if isinstance(selection, Feed):
-            if trust is not None:
-                raise ValueError("a Feed judges its tenants against its own base: pass no trust")
-            self._feed: Feed | None = selection
-            self._selection: Selection | None = None
-            settings, concurrency = selection.settings, selection.concurrency
-            today = today or selection.today
-        else:
-            self._feed, self._selection = None, selection
-            settings, concurrency = selection.desired.settings, selection.concurrency
+        self._under_base = source.judged
+        settings = source.settings
         self._client = client or ClientOptions(
-            timeout_s=settings.timeout_s, connections=concurrency
+            timeout_s=settings.timeout_s, connections=source.concurrency
         )
-        self.today = today or date.today()
+        self.today = today or source.today
         self._deadlines = step_deadlines(settings.deadlines)
 
     @classmethod
@@ -201,29 +202,26 @@ class Engine:
             from reconciler.config.base import open_against_base
 
             load, trusted = open_against_base(path, base, allowed_hosts=allowed_hosts)
-        feed = Feed(load, tenants, shard, concurrency, base=trusted, today=today)
-        policy = ResolvePolicy.for_repository(feed.root, allow_commands=allow_commands)
+        source = SelectionLoad(load, tenants, shard, concurrency, base=trusted, today=today)
+        policy = ResolvePolicy.for_repository(source.root, allow_commands=allow_commands)
         secrets = SecretResolver(policy, on_resolve=on_resolve, scrubber=scrubber)
-        if stream:
-            return cls(feed, secrets, progress=progress)
-        selection, trust = feed.finish()
-        return cls(selection, secrets, progress=progress, trust=trust, today=feed.today)
+        engine = cls(source, secrets, progress=progress)
+        if not stream:
+            engine.finish_loading()
+        return engine
 
     @property
     def selection(self) -> Selection:
-        """The configuration and the tenants of this run (built from a Feed, the
-        files not loaded yet are loaded now: ConfigError if invalid)."""
-        if self._selection is None:
-            assert self._feed is not None
-            self._finish(self._feed)
-            assert self._selection is not None
-        return self._selection
+        """The configuration and the tenants of this run (`finish_loading`)."""
+        return self.finish_loading()
 
-    def _finish(self, feed: Feed) -> None:
-        selection, trust = feed.finish()
-        self._selection, self._feed = selection, None
-        if trust is not None:
-            self.trust = trust
+    def finish_loading(self) -> Selection:
+        """Load what the source has not loaded yet, and take the base's verdict
+        on it (raises ConfigError if the configuration is invalid); once."""
+        if self._selection is None:
+            selection, trust = self._source.finish()
+            self._selection, self.trust = selection, trust or Trust()
+        return self._selection
 
     @property
     def tenants(self) -> tuple[TenantSpec, ...]:
@@ -456,51 +454,40 @@ class Engine:
             unchecked.append(spec.name)
         return unchecked
 
-    async def _read_all(self, session: ApiSession, then: Then | None = None) -> dict[str, LiveRead]:
-        """Read every readable tenant; `then` hears about each as its read ends."""
-        if self._feed is not None:
-            return await self._read_loading(session, self._feed, then)
-        progress = self.progress
-        tenants = self.readable
-        if progress is not None:
-            progress.begin(Phase.READ, len(tenants))
-
-        async def read(spec: TenantSpec) -> LiveRead:
-            return await self._read_reported(session, spec, progress, then)
-
-        states = await run_bounded(tenants, read, self.selection.concurrency)
-        return {spec.name: state or _NOT_READ for spec, state in zip(tenants, states, strict=True)}
-
-    async def _read_loading(
-        self, session: ApiSession, feed: Feed, then: Then | None
+    async def _read_all(
+        self, session: ApiSession, on_read: OnRead | None = None
     ) -> dict[str, LiveRead]:
-        """`_read_all` while the configuration is still being loaded: the files
-        are loaded in this loop, a few between two turns of the workers, and
-        each tenant is read as soon as its file passed every check that is
-        per tenant. The checks across files come at the end: a problem there
-        cancels the reads in flight and raises (ConfigError, as `Engine.load`
-        would have). Progress starts once the number of tenants is known."""
+        """Read every readable tenant; `on_read` hears about each as its read ends.
+
+        The source is loaded in this loop, a few files between two turns of the
+        readers, and each tenant is read as soon as its file passed every check
+        that is per tenant. The checks across files come at the end: a problem
+        there cancels the reads in flight and raises (ConfigError, as
+        `Engine.load` would have). Progress starts once the number of tenants is
+        known; the steps heard before are replayed then."""
+        source = self._source
         queue: asyncio.Queue[TenantSpec | None] = asyncio.Queue()
         live: dict[str, LiveRead] = {}
-        progress = _Held(self.progress) if self.progress is not None else None
+        progress = _ProgressOnceCounted(self.progress) if self.progress is not None else None
 
         async def reader() -> None:
             while (spec := await queue.get()) is not None:
-                if not feed.ok:
+                if not source.ok:
                     continue  # the configuration has a problem: the run will fail
-                live[spec.name] = await self._read_reported(session, spec, progress, then)
+                live[spec.name] = await self._read_reported(session, spec, progress, on_read)
 
-        workers = [asyncio.ensure_future(reader()) for _ in range(feed.concurrency)]
+        workers = [asyncio.ensure_future(reader()) for _ in range(source.concurrency)]
         queued: set[str] = set()
         try:
-            for index, spec in enumerate(feed, 1):
+            # Once loaded (a second read, or apply's), the source has nothing new.
+            given = iter(source) if self._selection is None else iter(())
+            for index, spec in enumerate(given, 1):
                 if spec is not None:
                     queue.put_nowait(spec)
                     queued.add(spec.name)
                 if index % _LOAD_STEP == 0:
                     await asyncio.sleep(0)  # let the workers send what is queued
-            self._finish(feed)
-            readable = self.readable
+            readable = self.readable  # loads what is left, and takes the verdict
             if progress is not None:
                 progress.begin(Phase.READ, len(readable))
             for spec in readable:
@@ -516,12 +503,16 @@ class Engine:
         return {t.name: live.get(t.name, _NOT_READ) for t in readable}
 
     async def _read_reported(
-        self, session: ApiSession, spec: TenantSpec, progress: Progress | None, then: Then | None
+        self,
+        session: ApiSession,
+        spec: TenantSpec,
+        progress: Progress | None,
+        on_read: OnRead | None,
     ) -> LiveRead:
-        """`_read_one`, then `then` and one step of `progress`."""
+        """`_read_one`, then `on_read` and one step of `progress`."""
         state = await self._read_one(session, spec)
-        if then is not None:
-            then(spec, state)
+        if on_read is not None:
+            on_read(spec, state)
         if progress is not None:
             failed = isinstance(state, ReadFailure)
             progress.step(spec.name, "error" if failed else "read", failed)
@@ -568,14 +559,14 @@ class Engine:
 
 
 # What a caller of `_read_all` does with each tenant as soon as it is read.
-Then = Callable[[TenantSpec, LiveRead], None]
+OnRead = Callable[[TenantSpec, LiveRead], None]
 
 # Tenant files loaded between two turns of the readers while loading (bench/NOTES.md).
 _LOAD_STEP = 4
 _NOT_READ = ReadFailure("not read")
 
 
-class _Held:
+class _ProgressOnceCounted:
     """A Progress that holds the steps heard before `begin` and replays them
     after it: reads start before the number of tenants to read is known."""
 

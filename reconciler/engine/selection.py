@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from reconciler.config.loader import ConfigLoad
 from reconciler.engine.trust import Judge, Trust
@@ -93,7 +94,63 @@ def chosen(name: str, patterns: Sequence[str]) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-class Feed:
+class SelectionSource(Protocol):
+    """Where the engine takes its tenants from: a Selection that may still be
+    loading. Iterating gives, file by file, each tenant that may be contacted
+    now (or None); `finish` gives the whole Selection and the base's verdict
+    (None without a base), or raises the configuration's problems."""
+
+    concurrency: int
+    today: date
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def judged(self) -> bool: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    def __iter__(self) -> Iterator[TenantSpec | None]: ...
+
+    def finish(self) -> tuple[Selection, Trust | None]: ...
+
+
+class Loaded:
+    """A Selection already loaded, as a SelectionSource: every tenant that may be
+    contacted (not paused on `today`, not held back by `trust`) at once."""
+
+    def __init__(
+        self, selection: Selection, trust: Trust | None = None, today: date | None = None
+    ) -> None:
+        self._selection, self._trust = selection, trust
+        self.concurrency = selection.concurrency
+        self.today = today or date.today()
+
+    @property
+    def settings(self) -> Settings:
+        return self._selection.desired.settings
+
+    @property
+    def judged(self) -> bool:
+        return self._trust is not None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[TenantSpec | None]:
+        held = self._trust.not_read if self._trust is not None else {}
+        for tenant in self._selection.tenants:
+            paused = tenant.paused is not None and tenant.paused.active(self.today)
+            yield None if paused or tenant.name in held else tenant
+
+    def finish(self) -> tuple[Selection, Trust | None]:
+        return self._selection, self._trust
+
+
+class SelectionLoad:
     """A Selection still being loaded: the configuration is loaded file by file
     and each tenant is selected (`--tenant`, `--shard`) and judged (`--base`)
     as soon as its file is, so that the engine reads the first tenants while

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine import Engine, Phase
-from reconciler.engine.selection import Feed
+from reconciler.engine.selection import SelectionLoad
 from reconciler.engine.trust import Trust
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.sandbox import Sandbox
@@ -135,14 +135,14 @@ def test_looking_at_the_tenants_first_loads_them_without_contacting_anyone(fleet
     assert not _read(fleet)
 
 
-def test_a_feed_brings_its_own_trust(repo):
+def test_a_selection_source_brings_its_own_trust(repo):
     from reconciler.config.loader import ConfigLoad
     from reconciler.secrets import ResolvePolicy, SecretResolver
 
-    feed = Feed(ConfigLoad(repo))
+    source = SelectionLoad(ConfigLoad(repo))
     resolver = SecretResolver(ResolvePolicy.for_repository(repo, allow_commands=False))
     with pytest.raises(ValueError, match="own base"):
-        Engine(feed, resolver, trust=Trust())
+        Engine(source, resolver, trust=Trust())
 
 
 @pytest.mark.parametrize("stream", [False, True])
