@@ -3,6 +3,7 @@
     ReconcilerError            base: a problem the user can act on (exit 1, no traceback)
     +-- ConfigError            invalid configuration files (each issue has file:line:col)
     +-- SecretError            a secret reference that cannot be resolved, or is not allowed here
+    +-- RequestError           a request that cannot be built (a tenant URL, a field)
     +-- ApiError               the Transports API answered with an error, or could not be reached
     |   +-- AuthError          the credentials were refused (401, or the token endpoint refused)
     |   +-- NotAdminError      403 ROLECHECK-1: the credentials are not a tenant admin
@@ -51,6 +52,11 @@ class ConfigError(ReconcilerError):
 
 class SecretError(ReconcilerError):
     """A secret reference could not be resolved or is not allowed in this command."""
+
+
+class RequestError(ReconcilerError):
+    """A request for one tenant cannot be built from its configuration: its URL
+    is not usable, or a field holds what the API cannot take."""
 
 
 class ApiError(ReconcilerError):

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.client.failures import MAX_DETAIL
 from reconciler.client.options import SmtpResult
+from reconciler.errors import RequestError
 from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, DesiredEmail, Scalar
 from reconciler.secrets import Secret
 
@@ -28,7 +29,7 @@ def build_put_body(email: DesiredEmail, secret: Secret) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name, value in email.fields:
         if name not in known:
-            raise ValueError(f"{name!r} is not a {provider.value} field")
+            raise RequestError(f"{name!r} is not a {provider.value} field")
         config[_API_NAMES.get(name, name)] = _api_value(name, value)
     secret_name = SECRET_FIELD[provider]
     config[_API_NAMES.get(secret_name, secret_name)] = secret.reveal()
@@ -40,7 +41,7 @@ def _api_value(name: str, value: Scalar) -> Scalar:
         try:
             return int(value)
         except ValueError:
-            raise ValueError(f"{name} must be a number, not {value!r}") from None
+            raise RequestError(f"{name} must be a number, not {value!r}") from None
     return value
 
 

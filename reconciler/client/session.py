@@ -18,6 +18,7 @@ from reconciler.client.pacing import SlidingWindow
 from reconciler.client.sender import Endpoint, Sender, Target
 from reconciler.client.tenant import CONFIG_PATH, TenantClient
 from reconciler.client.wire import Wire
+from reconciler.errors import RequestError
 from reconciler.scrub import Scrubber
 
 _DEFAULT_OPTIONS = ClientOptions()
@@ -25,13 +26,13 @@ _DEFAULT_OPTIONS = ClientOptions()
 
 def _check_url(name: str, base: str, sender: Sender) -> str:
     # Checked on the URL of the configuration, which every command reads first:
-    # the sender keeps it parsed for that request (httpx's parser costs ~15 µs).
+    # the sender keeps it parsed for that request (httpx's parser is not free).
     try:
         url = sender.url(base + CONFIG_PATH)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
+        raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
     if url.scheme not in ("https", "http") or not url.host or url.query or url.fragment:
-        raise ValueError(f"tenant {name}: {base!r} is not an http(s) URL without query")
+        raise RequestError(f"tenant {name}: {base!r} is not an http(s) URL without query")
     return base
 
 

@@ -14,14 +14,14 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
 from reconciler.client.deadline import Deadline, DeadlineExceeded, within
-from reconciler.engine.fleet import Progress, client_for, run_bounded
+from reconciler.engine.fleet import Failed, Progress, client_for, guarded, run_bounded
 from reconciler.engine.planner import desired_fingerprint, plan_tenant
 from reconciler.errors import ApiError, ReconcilerError, SecretError
 from reconciler.model import Action, Plan, TenantPlan, TenantSpec
@@ -235,22 +235,17 @@ async def _apply_tenant(
 ) -> TenantResult:
     started = time.monotonic()
     name = tenant.tenant
-    try:
-        steps = functools.partial(_steps, session, tenant, spec, resolver, options)
-        result = await within(deadline, name, f"applying to {name}", steps)
-    except DeadlineExceeded as exc:  # cut off anywhere, perhaps after its write
-        why = f"{exc}; whether its change took effect is unknown (a plan shows it)"
-        result = TenantResult.of(tenant, Outcome.FAILED, why)
-    except (ReconcilerError, ValueError) as exc:
-        result = TenantResult.of(tenant, Outcome.FAILED, str(exc))
-    except Exception as exc:  # a bug must not stop the other tenants or lose the report
-        log.debug("tenant %s: internal error", tenant.tenant, exc_info=True)
-        result = TenantResult.of(tenant, Outcome.FAILED, internal_error(exc))
+    steps = functools.partial(_write_verify_read_back, session, tenant, spec, resolver, options)
+    outcome = await guarded(name, "applying", _within_deadline(deadline, tenant, steps))
+    if isinstance(outcome, Failed):
+        result = TenantResult.of(tenant, Outcome.FAILED, outcome.message)
+    else:
+        result = outcome
     log.info("tenant %s: %s %s", tenant.tenant, result.outcome.value, result.message)
     return replace(result, duration_s=round(time.monotonic() - started, 3))
 
 
-async def _steps(
+async def _write_verify_read_back(
     session: ApiSession,
     tenant: TenantPlan,
     spec: TenantSpec | None,
@@ -283,7 +278,7 @@ async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) ->
         note = existed
     else:
         note = "" if existed else "already had no configuration (404); "
-    return await _confirmed(_read_back(client, tenant, spec, verified=None, note=note), tenant)
+    return await _after_write(_read_back(client, tenant, spec, verified=None, note=note), tenant)
 
 
 async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) -> T | str:
@@ -311,24 +306,27 @@ def _amended(exc: ApiError, detail: str) -> ApiError:
     return ApiError(f"{exc}{detail}", tenant=exc.tenant, status=exc.status, code=exc.code)
 
 
-async def _confirmed(step: Awaitable[TenantResult], tenant: TenantPlan) -> TenantResult:
+async def _within_deadline(
+    deadline: Deadline | None, tenant: TenantPlan, steps: Callable[[], Awaitable[TenantResult]]
+) -> TenantResult:
+    """`steps` within the tenant's write deadline; cut off, the tenant failed,
+    perhaps after its write."""
+    name = tenant.tenant
+    try:
+        return await within(deadline, name, f"applying to {name}", steps)
+    except DeadlineExceeded as exc:
+        why = f"{exc}; whether its change took effect is unknown (a plan shows it)"
+        return TenantResult.of(tenant, Outcome.FAILED, why)
+
+
+async def _after_write(step: Awaitable[TenantResult], tenant: TenantPlan) -> TenantResult:
     """Run the checks that follow a successful write: an error there means the
     change was made but could not be confirmed, which is not a failed write."""
-    try:
-        return await step
-    except (ReconcilerError, ValueError) as exc:
-        detail = str(exc)
-    except Exception as exc:  # whatever broke, the write has happened
-        log.debug("tenant %s: internal error after the write", tenant.tenant, exc_info=True)
-        detail = internal_error(exc)
-    return TenantResult.of(
-        tenant, Outcome.VERIFY_FAILED, f"saved, but could not be confirmed: {detail}"
-    )
-
-
-def internal_error(exc: BaseException) -> str:
-    """The message for an unexpected exception (a bug) while handling a tenant."""
-    return f"internal error ({type(exc).__name__}); re-run with --debug for details"
+    outcome = await guarded(tenant.tenant, "confirming the write", step)
+    if not isinstance(outcome, Failed):
+        return outcome
+    why = f"saved, but could not be confirmed: {outcome.message}"
+    return TenantResult.of(tenant, Outcome.VERIFY_FAILED, why)
 
 
 async def _put(
@@ -346,7 +344,7 @@ async def _put(
         raise SecretError(f"{email.secret_source or spec.source}: {exc}") from None
     written = await _write(client, spec, client.put_email_config(email, secret))
     note = written if isinstance(written, str) else ""
-    return await _confirmed(_verify(client, tenant, spec, options, note), tenant)
+    return await _after_write(_verify(client, tenant, spec, options, note), tenant)
 
 
 async def _verify(

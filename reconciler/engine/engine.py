@@ -17,7 +17,6 @@ job, and the CLI only prints them and picks the exit code.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +34,6 @@ from reconciler.engine.applier import (
     ApplyReport,
     apply_plan,
     changed_tenants,
-    internal_error,
     unchanged_report,
 )
 from reconciler.engine.drift import (
@@ -46,9 +44,11 @@ from reconciler.engine.drift import (
     withhold_text,
 )
 from reconciler.engine.fleet import (
+    Failed,
     Phase,
     Progress,
     client_for,
+    guarded,
     run_bounded,
     step_deadlines,
     unresolvable,
@@ -57,7 +57,7 @@ from reconciler.engine.planner import make_plan, paused_plan, plan_read
 from reconciler.engine.safety import check_safety, needs
 from reconciler.engine.selection import Loaded, Selection, SelectionLoad, SelectionSource
 from reconciler.engine.trust import Trust
-from reconciler.errors import ReconcilerError, SecretError
+from reconciler.errors import SecretError
 from reconciler.model import (
     LiveRead,
     LiveState,
@@ -73,7 +73,6 @@ from reconciler.secrets import ResolvePolicy, SecretResolver
 if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
 
-log = logging.getLogger("reconciler.engine")
 T = TypeVar("T")
 
 
@@ -519,16 +518,13 @@ class Engine:
         return state
 
     async def _read_one(self, session: ApiSession, spec: TenantSpec) -> LiveRead:
-        try:
+        async def read() -> LiveState:
             client = client_for(session, spec, self.secrets)
-            return await within(
-                self._deadlines.read, spec.name, f"reading {spec.name}", client.read_live
-            )
-        except (ReconcilerError, ValueError) as exc:
-            return ReadFailure(str(exc))
-        except Exception as exc:  # a bug, or a hostile answer: this tenant's error only
-            log.debug("tenant %s: internal error while reading", spec.name, exc_info=True)
-            return ReadFailure(internal_error(exc))
+            what = f"reading {spec.name}"
+            return await within(self._deadlines.read, spec.name, what, client.read_live)
+
+        state = await guarded(spec.name, "reading", read())
+        return ReadFailure(state.message) if isinstance(state, Failed) else state
 
     async def _verify_all(
         self, session: ApiSession, tenants: Sequence[TenantSpec]
@@ -537,19 +533,15 @@ class Engine:
         if progress is not None:
             progress.begin(Phase.VERIFY, len(tenants))
 
+        async def verify(spec: TenantSpec) -> ConnectionCheck:
+            client = client_for(session, spec, self.secrets)
+            what = f"verify-connection on {spec.name}"
+            result = await within(self._deadlines.write, spec.name, what, client.verify_connection)
+            return ConnectionCheck(result.success, result.message, result.smtp_response_code)
+
         async def check(spec: TenantSpec) -> ConnectionCheck:
-            try:
-                client = client_for(session, spec, self.secrets)
-                what = f"verify-connection on {spec.name}"
-                result = await within(
-                    self._deadlines.write, spec.name, what, client.verify_connection
-                )
-                outcome = ConnectionCheck(result.success, result.message, result.smtp_response_code)
-            except (ReconcilerError, ValueError) as exc:
-                outcome = ConnectionCheck(False, str(exc))
-            except Exception as exc:  # one tenant never sinks the run
-                log.debug("tenant %s: internal error while verifying", spec.name, exc_info=True)
-                outcome = ConnectionCheck(False, internal_error(exc))
+            done = await guarded(spec.name, "verifying", verify(spec))
+            outcome = ConnectionCheck(False, done.message) if isinstance(done, Failed) else done
             if progress is not None:
                 progress.step(spec.name, "ok" if outcome.ok else "failed", not outcome.ok)
             return outcome

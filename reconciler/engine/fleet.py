@@ -4,6 +4,7 @@ so that thousands of tenants are in flight C at a time in one event loop."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -17,12 +18,39 @@ from reconciler.client import (
     TenantClient,
 )
 from reconciler.client.deadline import Deadline
-from reconciler.errors import SecretError
+from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import ApiKeyAuth, Auth, Deadlines, TenantSpec
 from reconciler.secrets import SecretResolver, parse_reference
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger("reconciler.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Why one tenant's step failed: the message of the project's error, or of
+    a bug (whose traceback `--debug` logs)."""
+
+    message: str
+
+
+async def guarded(tenant: str, doing: str, work: Awaitable[T]) -> T | Failed:
+    """`work`'s result, or Failed: one tenant's failure, of any kind, is that
+    tenant's report entry and never stops the others or loses the report."""
+    try:
+        return await work
+    except ReconcilerError as exc:
+        return Failed(str(exc))
+    except Exception as exc:  # a bug, or a hostile answer: this tenant's failure only
+        log.debug("tenant %s: internal error while %s", tenant, doing, exc_info=True)
+        return Failed(internal_error(exc))
+
+
+def internal_error(exc: BaseException) -> str:
+    """The message for an unexpected exception (a bug) while handling a tenant."""
+    return f"internal error ({type(exc).__name__}); re-run with --debug for details"
 
 
 @dataclass(frozen=True, slots=True)

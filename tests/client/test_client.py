@@ -44,7 +44,7 @@ from reconciler.client import (
 from reconciler.client.failures import MAX_DETAIL, describe_transport_error, is_retryable
 from reconciler.client.reply import parse_json
 from reconciler.client.transport import Transport, translate
-from reconciler.errors import ApiError, AuthError, NotAdminError
+from reconciler.errors import ApiError, AuthError, NotAdminError, RequestError
 from reconciler.model import DesiredEmail, Provider
 from reconciler.sandbox.hostile import gzipped_zeros
 from reconciler.secrets import REDACTED, Secret
@@ -1213,7 +1213,7 @@ def test_client_options_are_validated() -> None:
 def test_tenant_url_must_be_http_without_query() -> None:
     session = ApiSession()
     for url in ("acme.eu.qlikcloud.com", "ftp://acme.example.com", "https://acme.example.com?x=1"):
-        with pytest.raises(ValueError, match="tenant acme"):
+        with pytest.raises(RequestError, match="tenant acme"):  # the project's own error
             api_key_tenant(session, url)
 
 
@@ -1242,7 +1242,7 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
 def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:
     async def main() -> None:
         async with ApiSession(ClientOptions()) as session:
-            with pytest.raises(ValueError, match=r"tenant acme: .* URL"):
+            with pytest.raises(RequestError, match=r"tenant acme: .* URL"):
                 session.tenant("acme", base, ApiKeyCredentials(Secret(API_KEY)))
             assert session.stats.requests == 0
 
