@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reconciler.client import ApiSession, SmtpResult, TenantClient
 from reconciler.client.deadline import Deadline, DeadlineExceeded, within
@@ -273,21 +273,29 @@ async def _write_verify_read_back(
 
 
 async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) -> TenantResult:
-    existed = await _write(client, spec, client.delete_email_config())
-    if isinstance(existed, str):
-        note = existed
-    else:
-        note = "" if existed else "already had no configuration (404); "
+    deleted = await _write(client, spec, client.delete_email_config())
+    note = deleted.note
+    if deleted.answer is False:
+        note = "already had no configuration (404); "
     return await _after_write(_read_back(client, tenant, spec, verified=None, note=note), tenant)
 
 
-async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) -> T | str:
+@dataclass(frozen=True, slots=True)
+class _Written(Generic[T]):
+    """What a PUT or DELETE gave: its `answer`, or (None) `note` says it got no
+    usable answer and a read-back showed that it took effect."""
+
+    answer: T | None
+    note: str = ""
+
+
+async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) -> _Written[T]:
     """Run a PUT or DELETE. When it fails without a usable answer (no response, a
     5xx after retries, or a success whose body could not be read), the change
     may still have happened: read the tenant back and, if it converged, carry on
     with a note instead of reporting a failure."""
     try:
-        return await write
+        return _Written(await write)
     except ApiError as exc:
         if exc.status is not None and exc.status < 500 and not 200 <= exc.status < 300:
             raise
@@ -298,7 +306,9 @@ async def _write(client: TenantClient, spec: TenantSpec, write: Awaitable[T]) ->
             raise _amended(exc, detail) from None
         if converged.action is not Action.NOOP:
             raise _amended(exc, " (a read-back shows the change was not made)") from None
-        return "the write got no usable answer, but a read-back shows it took effect; "
+        return _Written(
+            None, "the write got no usable answer, but a read-back shows it took effect; "
+        )
 
 
 def _amended(exc: ApiError, detail: str) -> ApiError:
@@ -343,8 +353,7 @@ async def _put(
     except SecretError as exc:
         raise SecretError(f"{email.secret_source or spec.source}: {exc}") from None
     written = await _write(client, spec, client.put_email_config(email, secret))
-    note = written if isinstance(written, str) else ""
-    return await _after_write(_verify(client, tenant, spec, options, note), tenant)
+    return await _after_write(_verify(client, tenant, spec, options, written.note), tenant)
 
 
 async def _verify(
@@ -373,25 +382,35 @@ async def _read_back(
     return TenantResult.of(tenant, Outcome.APPLIED, message, verified=verified)
 
 
-async def _send_test(client: TenantClient, recipient: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _TestEmail:
+    """How the test e-mail went: `sent`, and what the report says of it."""
+
+    sent: bool
+    text: str
+
+
+async def _send_test(client: TenantClient, recipient: str) -> _TestEmail:
     try:
         sent = await client.send_test_email(recipient, TEST_SUBJECT, TEST_BODY)
     except ApiError as exc:
         if exc.status is None or exc.status >= 500:
             # It may have been sent: it is not retried, so no one gets it twice.
-            return f"outcome unknown, not retried: {exc}"
-        return f"not sent: {exc}"
+            return _TestEmail(False, f"outcome unknown, not retried: {exc}")
+        return _TestEmail(False, f"not sent: {exc}")
     except ReconcilerError as exc:
-        return f"not sent: {exc}"
-    return "sent" if sent.success else f"not sent: {sent.message}"
+        return _TestEmail(False, f"not sent: {exc}")
+    if sent.success:
+        return _TestEmail(True, "sent")
+    return _TestEmail(False, f"not sent: {sent.message}")
 
 
-def _with_test_email(result: TenantResult, test_email: str) -> TenantResult:
-    if test_email == "sent":
-        return replace(result, test_email=test_email)
+def _with_test_email(result: TenantResult, test: _TestEmail) -> TenantResult:
+    if test.sent:
+        return replace(result, test_email=test.text)
     return replace(
         result,
         outcome=Outcome.VERIFY_FAILED,
         message=f"{result.message}, but the test e-mail failed",
-        test_email=test_email,
+        test_email=test.text,
     )
