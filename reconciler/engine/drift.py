@@ -265,18 +265,7 @@ def with_unapplied_secrets(
             tenants.append(tenant)
             continue
         field = SECRET_FIELD[providers[tenant.tenant]]
-        change = FieldChange(
-            field,
-            None,
-            None,
-            True,
-            move.before,
-            move.after,
-            move.sent_to,
-            move.before_rotation,
-            move.after_rotation,
-            move.compared_with,
-        )
+        change = move.change(field)
         kept = tuple(c for c in tenant.changes if c.field != field)
         tenants.append(replace(tenant, changes=(*kept, change)))
     return replace(report, tenants=tuple(tenants), fingerprint=drift_fingerprint(tenants))

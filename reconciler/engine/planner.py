@@ -161,18 +161,7 @@ def _with_moves(plan: TenantPlan, move: SecretMove | None) -> TenantPlan:
     if move is None or plan.error is not None or plan.provider_after is None:
         return plan
     secret = SECRET_FIELD[plan.provider_after]
-    change = FieldChange(
-        secret,
-        None,
-        None,
-        True,
-        move.before,
-        move.after,
-        move.sent_to,
-        move.before_rotation,
-        move.after_rotation,
-        move.compared_with,
-    )
+    change = move.change(secret)
     kept = tuple(c for c in plan.changes if not (c.sensitive and c.field == secret))
     action = Action.UPDATE if plan.action is Action.NOOP and plan.not_read is None else plan.action
     return replace(plan, action=action, changes=(*kept, change))

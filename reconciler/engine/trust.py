@@ -19,7 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from reconciler.model import DesiredEmail, DesiredState, Provider, TenantSpec, Unmanaged
+from reconciler.model import (
+    DesiredEmail,
+    DesiredState,
+    FieldChange,
+    Provider,
+    TenantSpec,
+    Unmanaged,
+)
 
 NOT_READ_REASON = "url or credentials changed in this pull request; read after merge"
 
@@ -36,6 +43,22 @@ class SecretMove:
     before_rotation: str | None = None
     after_rotation: str | None = None
     compared_with: str = "base"
+
+    def change(self, field: str) -> FieldChange:
+        """The sensitive change of the secret `field` that says so: both
+        references and markers, and where the value will be sent."""
+        return FieldChange(
+            field,
+            None,
+            None,
+            True,
+            self.before,
+            self.after,
+            self.sent_to,
+            self.before_rotation,
+            self.after_rotation,
+            self.compared_with,
+        )
 
 
 @dataclass(frozen=True, slots=True)

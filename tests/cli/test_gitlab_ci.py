@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gitrepo import git
 
 pytestmark = pytest.mark.slow
 
@@ -135,17 +136,6 @@ class FakeGitLab:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 class Pipeline:

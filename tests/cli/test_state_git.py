@@ -14,22 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitrepo import git
 
 from reconciler.engine.applied_git import DEFAULT_REF
 
 NEW_PASSWORD = "moved-smtp-password-4711"
 REFUSED_PASSWORD = "unknown-smtp-password-0042"
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 class Repository:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gitrepo import git as _git
 
 pytestmark = pytest.mark.slow
 
@@ -485,17 +486,6 @@ def test_plan_workflow_keeps_one_sticky_comment(sandbox, repo, tmp_path):
     unknown = runner.run("plan", "Comment on the pull request")
     assert unknown.returncode == 0 and "::warning" in unknown.stdout
     assert len(runner.gh()["comments"]["7"]) == 5
-
-
-def _git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def _pull_request(sandbox, repo: Path) -> tuple[str, str, str]:

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from gitrepo import git
 
 from reconciler.engine.applied import AppliedSecret
 from reconciler.engine.applied_git import DEFAULT_REF, GitLocation, GitStore
 from reconciler.errors import StateFileError
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
