@@ -73,7 +73,7 @@ class ProgressPrinter:
         self.done = self.failed = 0
         self._last = time.monotonic()
 
-    def step(self, tenant: str, word: str, failed: bool) -> None:
+    def step(self, tenant: str, outcome: str, failed: bool) -> None:
         """One tenant is through the phase."""
         self.done += 1
         self.failed += failed
@@ -92,7 +92,7 @@ class ProgressPrinter:
             else:
                 click.echo(counts, err=True)
         else:
-            err(f"{self.label}: [{self.done}/{self.total}] {escape.terminal(tenant)}: {word}")
+            err(f"{self.label}: [{self.done}/{self.total}] {escape.terminal(tenant)}: {outcome}")
 
 
 def load_engine(

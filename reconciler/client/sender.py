@@ -121,36 +121,40 @@ class Sender:
         self._stats = stats
         self._wire = wire
         # Every secret of the session (keys, client secrets, and what the caller
-        # registers): server values pass `clean` before they are kept, free
-        # server text (error titles and codes, messages, statusReason) `free`;
-        # text from one server, `clean_for` and `free_for` it, which also scrub
+        # registers) is scrubbed from server values before they are kept
+        # (`_scrub_value`), and from free server text (error titles and codes,
+        # messages, statusReason: `_scrub_free_text`, which also reduces it
+        # when the run holds no e-mail secret);
+        # text from one server, `value_scrubber` and `free_text_scrubber`, which also scrub
         # the tokens that server issued (`Endpoint.issued`).
         self.scrubber = scrubber
-        self.clean = scrubber.scrub
-        self.free = self._reduced if reduce_free_text else scrubber.scrub
+        self._scrub_value = scrubber.scrub
+        self._scrub_free_text = self._reduced if reduce_free_text else scrubber.scrub
         self._reduce = reduce_free_text
         # Parsed once per tenant and path: httpx would otherwise parse the URL
-        # string again on every request (about 0.07 ms of CPU each).
+        # string again on every request (bench/NOTES.md).
         self._urls: dict[str, httpx.URL] = {}
 
     def _reduced(self, text: str) -> str:
         return reduce_unresolved(self.scrubber.scrub(text))
 
-    def clean_for(self, target: Target) -> Clean:
-        """`clean` for values from `target`'s server: its own tokens scrubbed too."""
+    def value_scrubber(self, target: Target) -> Clean:
+        """How values from `target`'s server are scrubbed: of every secret of the
+        session, and of the tokens that server issued."""
         issued = target.endpoint.issued
         if issued is None:
-            return self.clean
+            return self._scrub_value
         scrub = self.scrubber.scrub
         return lambda text: issued.scrub(scrub(text))
 
-    def free_for(self, target: Target) -> Clean:
-        """`free` for free text from `target`'s server: its own tokens scrubbed
-        (before the text is reduced, which could cut one short) too."""
+    def free_text_scrubber(self, target: Target) -> Clean:
+        """How free text from `target`'s server is scrubbed: as its values, then
+        reduced when the run holds no e-mail secret (the tokens are scrubbed
+        before the text is reduced, which could cut one short)."""
         issued = target.endpoint.issued
         if issued is None:
-            return self.free
-        clean = self.clean_for(target)
+            return self._scrub_free_text
+        clean = self.value_scrubber(target)
         if self._reduce:
             return lambda text: reduce_unresolved(clean(text))
         return clean
@@ -176,7 +180,7 @@ class Sender:
                     exc,
                     tenant=target.name,
                     attempts=attempt,
-                    clean=self.clean_for(target),
+                    clean=self.value_scrubber(target),
                 ) from None
             except BodyTooLarge as exc:
                 raise oversized(
@@ -194,7 +198,7 @@ class Sender:
                     response,
                     tenant=target.name,
                     label=call.label,
-                    clean=self.clean_for(target),
+                    clean=self.value_scrubber(target),
                 )
             delay = self._retry_delay(target, call, response, attempt)
             if delay is None or attempt >= allowed:
@@ -247,7 +251,7 @@ class Sender:
         if wait > limit:
             refusal = f"longer than the {limit:.0f} s this tool waits"
         if refusal is not None:
-            detail = error_detail(response, self.free_for(target))
+            detail = error_detail(response, self.free_text_scrubber(target))
             raise ApiError(
                 f"{call.label} on {target.name} was refused {detail.where(status)} with "
                 f"Retry-After {wait:.0f} s, {refusal}; try again later",
@@ -300,7 +304,7 @@ class Sender:
         response = exchange.response
         status = response.status_code
         if status in _TOKEN_REFUSED:
-            detail = error_detail(response, self.free_for(target))
+            detail = error_detail(response, self.free_text_scrubber(target))
             text = f": {detail.text}" if detail.text else ""
             raise AuthError(
                 f"OAuth client credentials refused by {target.name} {detail.where(status)}{text}",
@@ -315,7 +319,7 @@ class Sender:
                 tenant=target.name,
                 lead=lead,
                 attempts=exchange.attempts,
-                clean=self.free_for(target),
+                clean=self.free_text_scrubber(target),
             )
         try:
             token, lifetime = parse_token_response(response.json())

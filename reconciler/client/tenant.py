@@ -50,8 +50,8 @@ class TenantClient:
         """The live configuration and health, normalised (`client.live`)."""
         return normalize(
             await self.get_email_config(),
-            self._sender.clean_for(self._target),
-            self._sender.free_for(self._target),
+            self._sender.value_scrubber(self._target),
+            self._sender.free_text_scrubber(self._target),
         )
 
     async def put_email_config(self, email: DesiredEmail, secret: Secret) -> None:
@@ -108,7 +108,7 @@ class TenantClient:
         if exchange.response.status_code == 404:
             raise self._error(exchange, call, lead=f"{missing} {self.name}")
         return parse_smtp_result(
-            self._json_object(exchange, call), self._sender.free_for(self._target)
+            self._json_object(exchange, call), self._sender.free_text_scrubber(self._target)
         )
 
     def _json_object(self, exchange: Exchange, call: Call) -> dict[str, Any]:
@@ -142,6 +142,6 @@ class TenantClient:
             tenant=self.name,
             lead=lead or f"{call.label} failed on {self.name}",
             attempts=exchange.attempts,
-            clean=self._sender.free_for(self._target),
+            clean=self._sender.free_text_scrubber(self._target),
             hint=hint,
         )

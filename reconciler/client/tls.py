@@ -1,7 +1,7 @@
 """The client's SSL context: always verifying, built once per process.
 
-Loading a CA bundle (certifi's has ~150 certificates) takes ~20 ms of CPU, so
-the context is built on first use and kept for the life of the process
+Loading a CA bundle (certifi's has ~150 certificates) is costly (bench/NOTES.md),
+so the context is built on first use and kept for the life of the process
 (forked readers inherit it). It is rebuilt only if the CA settings in the
 environment change.
 """

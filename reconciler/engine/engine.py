@@ -572,11 +572,11 @@ class _ProgressOnceCounted:
         for step in held:
             self._progress.step(*step)
 
-    def step(self, tenant: str, word: str, failed: bool) -> None:
+    def step(self, tenant: str, outcome: str, failed: bool) -> None:
         if self._held is not None:
-            self._held.append((tenant, word, failed))
+            self._held.append((tenant, outcome, failed))
         else:
-            self._progress.step(tenant, word, failed)
+            self._progress.step(tenant, outcome, failed)
 
 
 def _configured(state: LiveRead) -> bool:

@@ -148,5 +148,5 @@ class Progress(Protocol):
     def begin(self, phase: Phase, total: int) -> None:
         """A phase starts with `total` tenants to go through."""
 
-    def step(self, tenant: str, word: str, failed: bool) -> None:
-        """One tenant is through the phase: `word` says how (read, applied, ...)."""
+    def step(self, tenant: str, outcome: str, failed: bool) -> None:
+        """One tenant is through the phase: `outcome` says how (read, applied, ...)."""
