@@ -73,7 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler import scrub  # noqa: E402
-from reconciler.engine.planfile import plan_document  # noqa: E402
+from reconciler.documents.plan import plan_document  # noqa: E402
 from reconciler.model import Action, FieldChange, Plan, TenantPlan  # noqa: E402
 from reconciler.report.plan import render_plan_text  # noqa: E402
 

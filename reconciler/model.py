@@ -403,3 +403,20 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(t.action is not Action.NOOP for t in self.planned)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedSecret:
+    """One tenant's last fully applied secret: its URL, reference and marker
+    (`secret` None: the tenant's configuration was deleted)."""
+
+    url: str
+    secret: str | None
+    rotation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRecord:
+    """Every recorded tenant, by name."""
+
+    tenants: Mapping[str, AppliedSecret] = field(default_factory=dict)

@@ -22,11 +22,11 @@ from reconciler.cli.common import apply_exit_code, apply_output, emit, load_engi
 from reconciler.cli.options import fleet_options, format_option, markdown_option, state_option
 from reconciler.cli.record import open_store, read_record
 from reconciler.config.loader import ROOT_NAMES
+from reconciler.documents.plan import is_plan_file, load_plan
 from reconciler.engine import ApplyHooks, ApplyOptions, WaveSize
 from reconciler.engine.applied import applied_entries
 from reconciler.engine.applied_store import RecordStore
 from reconciler.engine.applier import ApplyReport
-from reconciler.engine.planfile import is_plan_file, load_plan
 from reconciler.errors import PlanFileError, ReconcilerError, StateFileError
 from reconciler.model import Plan, TenantSpec
 from reconciler.report.plan import render_plan_text

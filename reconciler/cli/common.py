@@ -27,15 +27,17 @@ from reconciler.cli.app import (
     workflow_command,
 )
 from reconciler.cli.options import allowed_hosts_from_env, today_from_env
+from reconciler.documents.apply import apply_document
+from reconciler.documents.drift import drift_document
+from reconciler.documents.plan import plan_document
 from reconciler.engine import Engine
 from reconciler.engine.applier import ApplyReport
 from reconciler.engine.drift import DriftReport
 from reconciler.engine.fleet import Phase
-from reconciler.engine.planfile import plan_document
 from reconciler.model import Plan
 from reconciler.report import escape
-from reconciler.report.apply import apply_document, render_apply_markdown, render_apply_text
-from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+from reconciler.report.apply import render_apply_markdown, render_apply_text
+from reconciler.report.drift import render_drift_markdown, render_drift_text
 from reconciler.report.fleet import render_drift_csv
 from reconciler.report.github import add_mask_commands, in_github_actions
 from reconciler.report.page import render_drift_html

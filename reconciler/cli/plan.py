@@ -18,7 +18,7 @@ from reconciler.cli.options import (
     state_option,
 )
 from reconciler.cli.record import open_store, read_record
-from reconciler.engine.planfile import is_plan_file
+from reconciler.documents.plan import is_plan_file
 from reconciler.errors import ReconcilerError
 from reconciler.model import Plan
 

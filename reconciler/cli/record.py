@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from reconciler.cli.app import err
-from reconciler.engine.applied import AppliedRecord
 from reconciler.engine.applied_store import FileStore, RecordStore
+from reconciler.model import AppliedRecord
 
 GIT = "git"
 

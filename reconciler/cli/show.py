@@ -11,8 +11,8 @@ import click
 from reconciler.cli.app import State
 from reconciler.cli.common import Rendered, apply_output, drift_output, emit, plan_output
 from reconciler.cli.options import format_option, markdown_option
-from reconciler.engine.applied import STATE_KIND, load_record, state_document
-from reconciler.engine.planfile import PLAN_KIND, load_plan
+from reconciler.documents.plan import PLAN_KIND, load_plan
+from reconciler.documents.state import STATE_KIND, load_record, state_document
 from reconciler.errors import ReportFileError
 from reconciler.jsonfile import read_json
 
@@ -61,10 +61,10 @@ def _rendered(path: Path) -> Rendered:
         )
     _check(path, kind, document)
     if kind == APPLY_KIND:
-        from reconciler.report.apply import apply_report_from_document
+        from reconciler.documents.apply import apply_report_from_document
 
         return apply_output(apply_report_from_document(document))
-    from reconciler.report.drift import drift_report_from_document
+    from reconciler.documents.drift import drift_report_from_document
 
     return drift_output(drift_report_from_document(document))
 

@@ -14,11 +14,12 @@ from reconciler.cli.options import allowed_hosts_from_env, base_option, today_fr
 from reconciler.config import load_config
 from reconciler.config.base import TrustedBase, load_against_base
 from reconciler.config.policy import tls_warnings
+from reconciler.documents import envelope
 from reconciler.engine.selection import select, select_tenants
 from reconciler.errors import ConfigError
 from reconciler.model import DesiredState, Provider, TenantSpec
 from reconciler.report import escape
-from reconciler.report.style import dumps, envelope
+from reconciler.report.style import dumps
 from reconciler.secrets import ResolvePolicy, SecretResolver
 
 

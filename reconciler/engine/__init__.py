@@ -10,8 +10,9 @@
 Modules: `selection` (which tenants), `fleet` (credentials, bounded concurrency,
 progress), `planner` (pure: desired + live -> Plan), `safety` (what apply needs),
 `applier` (PUT/DELETE, verify, read back), `drift` (pure: drift and health),
-`planfile` (the plan's JSON codec), `engine` (the `Engine` that runs them in
-one event loop).
+`applied` (what the record of applied secrets says to re-send, kept by
+`applied_store`), `engine` (the `Engine` that runs them in one event loop).
+The documents the engine saves and reads are `reconciler.documents`'.
 """
 
 from __future__ import annotations

@@ -25,15 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.engine.applied import (
-    AppliedRecord,
-    AppliedSecret,
-    merged,
-    parse_record,
-    record_text,
-)
+from reconciler.documents.state import parse_record, record_text
+from reconciler.engine.applied import merged
 from reconciler.engine.applied_store import Loaded
 from reconciler.errors import StateFileError
+from reconciler.model import AppliedRecord, AppliedSecret
 
 DEFAULT_REMOTE = "origin"
 DEFAULT_REF = "refs/heads/qlik-email-state"

@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.engine.applied import (
-    AppliedRecord,
-    AppliedSecret,
-    load_record,
-    merged,
-    save_record,
-)
+from reconciler.documents.state import load_record, save_record
+from reconciler.engine.applied import merged
 from reconciler.errors import StateFileError
+from reconciler.model import AppliedRecord, AppliedSecret
 
 
 @dataclass(frozen=True, slots=True)

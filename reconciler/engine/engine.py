@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from reconciler.client import ApiSession, ClientOptions
 from reconciler.client.deadline import within
 from reconciler.config.loader import ConfigLoad
-from reconciler.engine.applied import AppliedRecord, secret_moves
+from reconciler.engine.applied import secret_moves
 from reconciler.engine.applier import (
     ApplyOptions,
     ApplyReport,
@@ -59,6 +59,7 @@ from reconciler.engine.selection import Loaded, Selection, SelectionLoad, Select
 from reconciler.engine.trust import Trust
 from reconciler.errors import SecretError
 from reconciler.model import (
+    AppliedRecord,
     LiveRead,
     LiveState,
     Pause,

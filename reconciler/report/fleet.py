@@ -12,9 +12,10 @@ import csv
 import io
 from dataclasses import dataclass
 
+from reconciler.documents.drift import summary_counts
 from reconciler.engine.drift import DriftReport, TenantDrift
 from reconciler.report import escape
-from reconciler.report.drift import change_text, summary_counts
+from reconciler.report.drift import change_text
 
 # (key, CSV header) in the order both views show them.
 COLUMNS: tuple[tuple[str, str], ...] = (

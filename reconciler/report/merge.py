@@ -137,7 +137,7 @@ def _check_disjoint(sources: Sequence[Source]) -> None:
 def _merge_plans(
     sources: Sequence[Source], tenants: list[dict[str, Any]], shards: tuple[str, ...]
 ) -> MergedReport:
-    from reconciler.engine.planfile import plan_document, plan_from_document
+    from reconciler.documents.plan import plan_document, plan_from_document
 
     roots = {s.document.get("configRoot") for s in sources}
     # Kept only when every shard agrees: `apply` reads the configuration from there.
@@ -156,7 +156,7 @@ def _merge_plans(
 def _merge_applies(
     sources: Sequence[Source], tenants: list[dict[str, Any]], shards: tuple[str, ...]
 ) -> MergedReport:
-    from reconciler.report.apply import apply_document, apply_report_from_document
+    from reconciler.documents.apply import apply_document, apply_report_from_document
 
     interrupted = any(s.document["interrupted"] for s in sources)
     report = apply_report_from_document({"tenants": tenants, "interrupted": interrupted})
@@ -164,7 +164,7 @@ def _merge_applies(
 
 
 def _merge_drifts(tenants: list[dict[str, Any]], shards: tuple[str, ...]) -> MergedReport:
-    from reconciler.report.drift import drift_document, drift_report_from_document
+    from reconciler.documents.drift import drift_document, drift_report_from_document
 
     report = drift_report_from_document({"tenants": tenants})
     return MergedReport("drift", report, drift_document(report), shards)

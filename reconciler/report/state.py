@@ -3,7 +3,7 @@ holds secret references (names such as `${env:T1_SMTP}`), never a value."""
 
 from __future__ import annotations
 
-from reconciler.engine.applied import AppliedRecord
+from reconciler.model import AppliedRecord
 from reconciler.report.style import MARKDOWN_LIMIT, md_cell, show, truncate_markdown
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from typing import Any
 
-from reconciler import __version__
 from reconciler.report import escape
 from reconciler.secrets import REDACTED
 
-FORMAT_VERSION = 1
 # GitHub refuses comments over 65,536 characters; keep a margin for the wrapper.
 MARKDOWN_LIMIT = 60_000
 
@@ -58,18 +55,6 @@ def paused_line(tenant: str, url: str, pause: str) -> str:
 def md_cell(text: str) -> str:
     """Untrusted text for a Markdown table cell or list item (`escape.markdown`)."""
     return escape.markdown(text)
-
-
-def envelope(kind: str) -> dict[str, Any]:
-    """The header every JSON document starts with."""
-    return {
-        "formatVersion": FORMAT_VERSION,
-        "kind": kind,
-        "generator": f"qlik-email {__version__}",
-        "createdAt": datetime.now(timezone.utc)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z"),
-    }
 
 
 def dumps(document: dict[str, Any]) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine.applied import AppliedRecord, AppliedSecret, load_record, save_record
+from reconciler.documents.state import load_record, save_record
 from reconciler.errors import StateFileError
+from reconciler.model import AppliedRecord, AppliedSecret
 
 NEW_PASSWORD = "rotated-smtp-password-0815"
 

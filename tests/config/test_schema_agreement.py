@@ -33,9 +33,10 @@ from helpers import basic, live_basic, live_none, m365, spec
 from reconciler import jsonschemas
 from reconciler.config import schema as config_schema
 from reconciler.config.source import JsonPath, read_document
-from reconciler.engine.applied import AppliedRecord, AppliedSecret, state_document
-from reconciler.engine.planfile import plan_document
+from reconciler.documents.plan import plan_document
+from reconciler.documents.state import state_document
 from reconciler.engine.planner import make_plan
+from reconciler.model import AppliedRecord, AppliedSecret
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = sorted(

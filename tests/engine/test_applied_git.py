@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from gitrepo import git
 
-from reconciler.engine.applied import AppliedSecret
 from reconciler.engine.applied_git import DEFAULT_REF, GitLocation, GitStore
 from reconciler.errors import StateFileError
+from reconciler.model import AppliedSecret
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ import jsonschema
 from helpers import basic, live_basic, live_none, spec
 
 from reconciler.client.live import normalize
+from reconciler.documents.drift import drift_document
 from reconciler.engine.drift import ConnectionCheck, assess, build_report
 from reconciler.jsonschemas import load_schema
 from reconciler.model import IgnoreRule, ReadFailure
-from reconciler.report.drift import drift_document, render_drift_markdown, render_drift_text
+from reconciler.report.drift import render_drift_markdown, render_drift_text
 
 TODAY = date(2026, 11, 22)
 

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 
 from helpers import basic, live_basic, live_none, m365, spec
 
+from reconciler.documents.drift import drift_document, drift_report_from_document
 from reconciler.engine.drift import ConnectionCheck, DriftReport, TenantDrift, build_report
 from reconciler.model import IgnoreRule, ReadFailure
-from reconciler.report.drift import drift_document, drift_report_from_document
 from reconciler.report.fleet import COLUMNS, render_drift_csv
 from reconciler.report.page import POLICY, render_drift_html
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from reconciler.engine.planfile import plan_document
+from reconciler.documents.plan import plan_document
 from reconciler.errors import ReportFileError
 from reconciler.model import Action, Plan, TenantPlan
 from reconciler.report.merge import Source, merge_reports, shard_problem
@@ -132,8 +132,8 @@ def test_fleet_views_are_for_drift_reports_only(tmp_path: Path) -> None:
 
 
 def test_merge_refuses_mixed_kinds(tmp_path: Path) -> None:
+    from reconciler.documents.drift import drift_document
     from reconciler.engine.drift import DriftReport
-    from reconciler.report.drift import drift_document
 
     plan = _write(tmp_path, "plan.json", _plan_doc("a"))
     drift = _write(tmp_path, "drift.json", drift_document(DriftReport((), "sha256:x")))
@@ -187,8 +187,8 @@ def test_merge_refuses_unreadable_and_foreign_files(tmp_path: Path) -> None:
 
 
 def test_merge_exit_codes_follow_the_commands(tmp_path: Path) -> None:
+    from reconciler.documents.apply import apply_document
     from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
-    from reconciler.report.apply import apply_document
 
     unreadable = _write(tmp_path, "err.json", _plan_doc("a", error="tenant a: 401"))
     result = run_cli("report", "merge", unreadable)

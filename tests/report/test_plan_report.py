@@ -5,7 +5,7 @@ from pathlib import Path
 import jsonschema
 from helpers import basic, live_basic, live_none, m365, spec
 
-from reconciler.engine.planfile import plan_document
+from reconciler.documents.plan import plan_document
 from reconciler.engine.planner import make_plan
 from reconciler.model import ReadFailure
 from reconciler.report.plan import render_plan_markdown, render_plan_text

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reconciler.documents import envelope
 from reconciler.errors import PlanFileError
 from reconciler.jsonfile import read_json
 from reconciler.model import (
@@ -24,7 +25,6 @@ from reconciler.model import (
     TenantPlan,
     Unmanaged,
 )
-from reconciler.report.style import envelope
 
 PLAN_KIND = "qlik-email/plan"
 
