@@ -149,17 +149,20 @@ def _direct_pattern(entry: str) -> str:
     return f"all://[{entry}]" if address.version == 6 else f"all://{entry}"
 
 
-class _RefuseAll(http.cookiejar.DefaultCookiePolicy):
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """A cookie jar that neither takes nor gives a cookie: nothing is read from a
+    response (not even its headers parsed) and nothing is added to a request."""
 
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def add_cookie_header(self, request: object) -> None:
+        return None
 
 
 def no_cookies() -> http.cookiejar.CookieJar:
     """A cookie jar that stores nothing (the httpx client's `cookies=`)."""
-    return http.cookiejar.CookieJar(policy=_RefuseAll())
+    return _NoCookieJar()
 
 
 @functools.lru_cache(maxsize=16)
