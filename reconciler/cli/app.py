@@ -303,7 +303,7 @@ def _main(argv: Sequence[str] | None, state: State) -> int:
 # Young-generation collections every 10,000 net allocations instead of 700: a
 # run keeps every tenant's configuration and result, and with Python's default
 # the collector re-walked that growing heap in full six times over 10,000
-# tenants (1.0 s of CPU, 0.3 s with this; bench/NOTES.md, "Garbage collector").
+# tenants (bench/NOTES.md, "Garbage collector").
 GC_YOUNG_THRESHOLD = 10_000
 
 

@@ -49,8 +49,8 @@ def load_schema(kind: str) -> dict[str, Any]:
 @functools.cache
 def _validator(kind: str) -> Any:
     # One validator per schema for the whole run, not one per file; with its local
-    # $refs inlined, as following a $ref costs a lookup per use: over 10,000 tenant
-    # files, 1.6 s of validation with the lookups, 1.1 s without. jsonschema is
+    # $refs inlined, as following a $ref costs a lookup per use (bench/NOTES.md).
+    # jsonschema is
     # imported on first use: only a document that is not valid needs it.
     schema = load_schema(kind)
     return jsonschemas.draft_validator()(inline_refs(schema, schema.get("$defs", {})))

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # Loaded on first use: the pure modules (planner, drift, the plan codec,
 # selection) serve `validate`, `show` and `report merge`, which must not pay for
-# importing the HTTP client (aiohttp alone is about 0.1 s).
+# importing the HTTP client (bench/NOTES.md).
 _HOMES = {
     "ApplyHooks": "engine",
     "ApplyOptions": "applier",
