@@ -125,3 +125,13 @@ def schema_errors(name: str, document: Any) -> list[Any]:
     if conforms(name, document):
         return []
     return sorted(validator(name).iter_errors(document), key=lambda error: list(error.path))
+
+
+def schema_problem(name: str, document: Any) -> str | None:
+    """The first problem of `document` against schema `name`, as
+    "where: message" (the JSON path, or "(top level)"), or None when it is valid."""
+    errors = schema_errors(name, document)
+    if not errors:
+        return None
+    where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+    return f"{where}: {errors[0].message}"

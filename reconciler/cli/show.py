@@ -90,13 +90,11 @@ def _kind(path: Path, document: Any) -> str:
 
 def _check(path: Path, kind: str, document: dict[str, Any]) -> None:
     """Refuse the report read from `path` unless it is valid for its `kind`."""
-    from reconciler.jsonschemas import schema_errors
+    from reconciler.jsonschemas import schema_problem
 
     schema = f"{kind.removeprefix('qlik-email/')}.schema.json"
-    errors = schema_errors(schema, document)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+    problem = schema_problem(schema, document)
+    if problem is not None:
         raise ReportFileError(
-            f"{path}: an {_KINDS[kind]} this version of qlik-email cannot read "
-            f"({where}: {errors[0].message})"
+            f"{path}: an {_KINDS[kind]} this version of qlik-email cannot read ({problem})"
         )

@@ -157,17 +157,13 @@ def is_plan_file(path: Path) -> bool:
 
 def load_plan(path: Path) -> Plan:
     """The plan saved at `path` (its `config_root` says where it was made)."""
-    from reconciler.jsonschemas import schema_errors
+    from reconciler.jsonschemas import schema_problem
 
     try:
         document = read_json(path)
     except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSON problems included
         raise PlanFileError(f"{path}: cannot read the saved plan: {exc}") from None
-    errors = schema_errors("plan.schema.json", document)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise PlanFileError(
-            f"{path}: not a plan this version of qlik-email can apply "
-            f"({where}: {errors[0].message})"
-        )
+    problem = schema_problem("plan.schema.json", document)
+    if problem is not None:
+        raise PlanFileError(f"{path}: not a plan this version of qlik-email can apply ({problem})")
     return plan_from_document(document)

@@ -6,11 +6,10 @@ rename)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomic import write_atomically
 from reconciler.documents import envelope
 from reconciler.errors import StateFileError
 from reconciler.jsonfile import JsonRefused, parse_bounded, read_json
@@ -43,14 +42,12 @@ def parse_record(text: str, where: str) -> AppliedRecord:
 
 def _record_of(document: Any, where: str) -> AppliedRecord:
     """The record a parsed state document holds, checked against its schema."""
-    from reconciler.jsonschemas import schema_errors
+    from reconciler.jsonschemas import schema_problem
 
-    errors = schema_errors("state.schema.json", document)
-    if errors:
-        location = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+    problem = schema_problem("state.schema.json", document)
+    if problem is not None:
         raise StateFileError(
-            f"{where}: not an applied-state file this version of qlik-email can use "
-            f"({location}: {errors[0].message})"
+            f"{where}: not an applied-state file this version of qlik-email can use ({problem})"
         )
     return AppliedRecord(
         {
@@ -82,18 +79,7 @@ def load_record(path: Path) -> AppliedRecord:
 def save_record(path: Path, record: AppliedRecord) -> None:
     """Write `record` to `path` atomically: readers see the old file or the new
     one, never a half-written one."""
-    text = record_text(record)
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, record_text(record))
     except OSError as exc:
         raise StateFileError(f"{path}: cannot write the applied-state file: {exc}") from None

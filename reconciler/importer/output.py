@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from reconciler.atomic import write_atomically
 from reconciler.config import load_config
 from reconciler.config.quote import shown
 from reconciler.config.source import display_name
@@ -81,20 +81,4 @@ def write_files(root: Path, files: Mapping[str, str]) -> None:
     refuse_links(root, list(files))
     (root / TENANTS_DIR).mkdir(parents=True, exist_ok=True)
     for rel in sorted(files, key=lambda rel: rel != ROOT_FILE):
-        _write_atomically(root / rel, files[rel])
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # O_EXCL and O_NOFOLLOW: a fresh file of our own, never an existing one or a link.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        write_atomically(root / rel, files[rel])

@@ -95,7 +95,7 @@ def _shard_key(shard: str) -> tuple[int, int]:
 
 def _kind_of(source: Source) -> str:
     """The short kind of a report, after checking it against its schema."""
-    from reconciler.jsonschemas import schema_errors
+    from reconciler.jsonschemas import schema_problem
 
     document = source.document
     kind = document.get("kind") if isinstance(document, dict) else None
@@ -105,12 +105,10 @@ def _kind_of(source: Source) -> str:
             "(write one with --format json, --out or --report)"
         )
     short, schema = KINDS[kind]
-    errors = schema_errors(schema, document)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+    problem = schema_problem(schema, document)
+    if problem is not None:
         raise ReportFileError(
-            f"{source.name}: not a {short} report this version of qlik-email can read "
-            f"({where}: {errors[0].message})"
+            f"{source.name}: not a {short} report this version of qlik-email can read ({problem})"
         )
     return short
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from reconciler.atomic import write_atomically
 from reconciler.sandbox.cli import stop_on_signals
 from reconciler.sandbox.fleet import Sandbox
 from reconciler.sandbox.hostile import KINDS
@@ -61,12 +62,6 @@ def _hostile(values: list[str]) -> dict[str, list[str]]:
     return kinds
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(
         args.tenants,
@@ -88,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
             )
             description["config_dir"] = str(root)
         if args.ready_file is not None:
-            _write_atomically(args.ready_file, json.dumps(description, indent=2))
+            write_atomically(args.ready_file, json.dumps(description, indent=2))
         ready = {"base_url": sb.base_url, "smtp_ports": sb.smtp_ports, "pid": os.getpid()}
         print("READY " + json.dumps(ready), flush=True)
         stop.wait()
