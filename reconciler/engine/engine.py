@@ -69,7 +69,7 @@ from reconciler.model import (
     TenantSpec,
 )
 from reconciler.scrub import Scrubber
-from reconciler.secrets import ResolvePolicy, SecretResolver
+from reconciler.secrets import ResolvePolicy, SecretRef, SecretResolver
 
 if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
@@ -436,23 +436,27 @@ class Engine:
         request's to choose (an `${env:...}` reference, or a `${file:...}`
         reference when no base judges the files; never a command, never a
         reference that differs from the base's)."""
+        return [
+            spec.name
+            for spec in tenants
+            if spec.email is not None
+            and spec.email.secret is not None
+            and not self._learnt_to_scrub(spec.name, spec.email.secret)
+        ]
+
+    def _learnt_to_scrub(self, tenant: str, ref: SecretRef) -> bool:
+        """Whether `ref` (`tenant`'s e-mail secret) may be, and was, resolved so
+        that the scrubber knows its value (`_unchecked` says which may)."""
         judged = self._under_base
-        unchecked = []
-        for spec in tenants:
-            ref = spec.email.secret if spec.email is not None else None
-            if ref is None:
-                continue
-            learnable = ref.kind == "env" or (ref.kind == "file" and not judged)
-            if judged and spec.name in self.trust.secret_moves:
-                learnable = False
-            try:
-                if learnable:
-                    self.secrets.resolve(ref)
-                    continue
-            except SecretError:
-                pass
-            unchecked.append(spec.name)
-        return unchecked
+        if judged and tenant in self.trust.secret_moves:
+            return False
+        if not (ref.kind == "env" or (ref.kind == "file" and not judged)):
+            return False
+        try:
+            self.secrets.resolve(ref)
+        except SecretError:
+            return False
+        return True
 
     async def _read_all(
         self, session: ApiSession, on_read: OnRead | None = None
