@@ -64,16 +64,16 @@ def base_checkout(base: TrustedBase, config: str | Path) -> Iterator[Path]:
         raise _base_error(f"{revision!r} is not a git revision")
     config_path, top, parts = _literal_path(config)
     commit = _resolve(top, revision)
-    prefix = PurePosixPath(*parts) if parts else PurePosixPath(".")
     directory_parts = parts if _is_dir(config_path) else parts[:-1]
     _refuse_links_in_tree(top, commit, parts, revision)
     _refuse_links_in_tree(top, "HEAD", parts, "the checked-out commit")
     with tempfile.TemporaryDirectory(prefix="qlik-email-base-") as tmp:
-        pathspec = str(PurePosixPath(*directory_parts)) if directory_parts else "."
+        pathspec = str(PurePosixPath(*directory_parts))  # "." for the top level
         _extract(_git(top, "archive", "--format=tar", commit, "--", pathspec), Path(tmp))
-        target = Path(tmp).joinpath(*parts) if parts else Path(tmp)
+        target = Path(tmp).joinpath(*parts)
         if not os.path.lexists(target):
-            raise _base_error(f"{prefix} does not exist at the base revision {revision}")
+            where = PurePosixPath(*parts)
+            raise _base_error(f"{where} does not exist at the base revision {revision}")
         yield target
 
 
