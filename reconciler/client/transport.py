@@ -3,14 +3,12 @@
 `Transport` is an `httpx.AsyncBaseTransport`, httpx's public seam for a
 transport of one's own, that sends over an aiohttp `ClientSession`: about a
 third of the CPU per request of httpx's own transport (bench/NOTES.md,
-"Client transport"). The client is a plain `httpx.AsyncClient` given it with
-`transport=`, and the proxies of the environment with `mounts=`
-(`environment_mounts`). Around it:
+"Client transport"). The session hands it httpx requests itself (`wire`),
+through the proxies of the environment (`environment_routes`). Around it:
 
 - no cookies: the ClientSession's jar is aiohttp's `DummyCookieJar` (by
-  default aiohttp stores every Set-Cookie and sends it back), and the httpx
-  client's jar refuses every cookie (`no_cookies`), so that one tenant cannot
-  set a cookie that another tenant's requests carry;
+  default aiohttp stores every Set-Cookie and sends it back), so that one
+  tenant cannot set a cookie that another tenant's requests carry;
 - failures become httpx exceptions by what happened (`translate`), as httpx's
   own transport raises them: our messages and retry decisions (`failures`)
   depend on the difference between a refused connection, an unknown host and
@@ -24,7 +22,6 @@ third of the CPU per request of httpx's own transport (bench/NOTES.md,
 from __future__ import annotations
 
 import functools
-import http.cookiejar
 import ipaddress
 import os
 import socket
@@ -116,13 +113,76 @@ class Transport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-def environment_mounts(
-    ssl_context: ssl.SSLContext, limits: httpx.Limits
-) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """The `mounts=` of the proxies the environment names, as httpx reads them
+class Routes:
+    """Which transport sends a request to a URL: `direct`, or the proxy the
+    environment names for the URL's scheme. The rules are httpx's for `mounts=`
+    (patterns tried from the most specific, the first that matches wins), over
+    the mounts httpx makes of the environment (`environment_routes`); kept
+    here because the session calls its transports itself (`wire`)."""
+
+    def __init__(
+        self,
+        direct: httpx.AsyncBaseTransport,
+        mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None,
+    ) -> None:
+        self.direct = direct
+        patterns = sorted(
+            ((_Pattern(key), transport) for key, transport in (mounts or {}).items()),
+            key=lambda mount: mount[0].priority(),
+        )
+        self._mounts = [(pattern, transport or direct) for pattern, transport in patterns]
+
+    def transport_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        """The transport for a request to `url`."""
+        for pattern, transport in self._mounts:
+            if pattern.matches(url):
+                return transport
+        return self.direct
+
+    def transports(self) -> list[httpx.AsyncBaseTransport]:
+        """Every transport, each once: what closing the routes closes."""
+        found = [self.direct]
+        for _, transport in self._mounts:
+            if all(transport is not known for known in found):
+                found.append(transport)
+        return found
+
+
+class _Pattern:
+    """One mount pattern (`all://*example.com`, `https://`, ...), read and
+    matched as httpx reads and matches it."""
+
+    def __init__(self, pattern: str) -> None:
+        url = httpx.URL(pattern)
+        self.scheme = "" if url.scheme == "all" else url.scheme
+        self.host = "" if url.host == "*" else url.host
+        self.port = url.port
+
+    def matches(self, url: httpx.URL) -> bool:
+        if self.scheme and self.scheme != url.scheme:
+            return False
+        if self.port is not None and self.port != url.port:
+            return False
+        host = self.host
+        if host.startswith("*."):  # the subdomains of a domain
+            return url.host.endswith(host[1:]) and len(url.host) > len(host) - 1
+        if host.startswith("*"):  # a domain and its subdomains
+            domain = host[1:]
+            return url.host == domain or url.host.endswith("." + domain)
+        return not host or url.host == host
+
+    def priority(self) -> tuple[bool, int, int]:
+        """Lower first: a port, a longer host, a scheme."""
+        return (self.port is None, -len(self.host), -len(self.scheme))
+
+
+def environment_routes(
+    direct: httpx.AsyncBaseTransport, ssl_context: ssl.SSLContext, limits: httpx.Limits
+) -> Routes:
+    """`direct`, and the proxies the environment names, as httpx reads them
     (`urllib.request.getproxies`): a `Transport` through each proxy for its
-    scheme (`http://`, `https://`, `all://`), and `None` (direct) for each
-    NO_PROXY entry; nothing at all when NO_PROXY is `*`."""
+    scheme (`http://`, `https://`, `all://`), and `direct` for each NO_PROXY
+    entry; `direct` only when NO_PROXY is `*`."""
     found = urllib.request.getproxies()
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
     for scheme in ("http", "https", "all"):
@@ -132,10 +192,10 @@ def environment_mounts(
             mounts[f"{scheme}://"] = Transport(ssl_context, limits, proxy)
     for entry in (e.strip() for e in found.get("no", "").split(",")):
         if entry == "*":
-            return {}
+            return Routes(direct)
         if entry:
             mounts[_direct_pattern(entry)] = None
-    return mounts
+    return Routes(direct, mounts)
 
 
 def _direct_pattern(entry: str) -> str:
@@ -147,22 +207,6 @@ def _direct_pattern(entry: str) -> str:
     except ValueError:
         return f"all://{entry}" if entry.lower() == "localhost" else f"all://*{entry}"
     return f"all://[{entry}]" if address.version == 6 else f"all://{entry}"
-
-
-class _NoCookieJar(http.cookiejar.CookieJar):
-    """A cookie jar that neither takes nor gives a cookie: nothing is read from a
-    response (not even its headers parsed) and nothing is added to a request."""
-
-    def extract_cookies(self, response: object, request: object) -> None:
-        return None
-
-    def add_cookie_header(self, request: object) -> None:
-        return None
-
-
-def no_cookies() -> http.cookiejar.CookieJar:
-    """A cookie jar that stores nothing (the httpx client's `cookies=`)."""
-    return _NoCookieJar()
 
 
 @functools.lru_cache(maxsize=16)

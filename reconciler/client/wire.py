@@ -1,7 +1,11 @@
 """The session's HTTP client, and one request on it: bounded in time and in size.
 
-One `httpx.AsyncClient` serves every tenant of a session, over aiohttp
-(`transport`), with `connections` connections. A request first takes one of
+One transport serves every tenant of a session: aiohttp (`transport`), with
+`connections` connections, or a proxy's when the environment names one. The
+wire builds each httpx request and hands it to the transport itself: httpx's
+client would add only what the session does not want (cookies, redirects,
+auth), at about a fifth of the CPU of a request (bench/NOTES.md, "The request
+path"). A request first takes one of
 `connections` slots, so that waiting for a connection of our own is queueing,
 never a timeout; then the whole exchange (connecting, sending, and reading the
 complete response) must end within `timeout_s`. httpx's timeouts alone bound
@@ -25,12 +29,9 @@ from reconciler.client import tls
 from reconciler.client.decoding import ACCEPT_ENCODING
 from reconciler.client.options import ClientOptions
 from reconciler.client.reply import Reply, read_body
-from reconciler.client.transport import Transport, environment_mounts, no_cookies
+from reconciler.client.transport import Routes, Transport, environment_routes
 
 T = TypeVar("T")
-
-
-_CLOSED = httpx.ByteStream(b"")
 
 
 class ResponseDeadline(httpx.TimeoutException):
@@ -54,95 +55,85 @@ class Wire:
 
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
-        self._client: httpx.AsyncClient | None = None
-        self._transport: httpx.AsyncBaseTransport | None = None  # the client's, for tests
-        self._extensions: dict[str, Any] = {}  # each request's: the client's timeouts
+        self._routes: Routes | None = None
+        # Every request's: the headers before its own, and the transport's timeouts.
+        self._headers = httpx.Headers(
+            {
+                "Connection": "keep-alive",
+                "User-Agent": options.user_agent,
+                "Accept": "application/json",
+                # Only what `decoding` undoes within the size cap (httpx would
+                # also offer br and zstd when their packages are installed).
+                "Accept-Encoding": ACCEPT_ENCODING,
+            }
+        )
+        timeout = httpx.Timeout(None, connect=min(10.0, options.timeout_s))
+        self._extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
         self._slots = asyncio.Semaphore(options.connections)
         self._closed = False
+
+    @property
+    def _transport(self) -> httpx.AsyncBaseTransport | None:
+        """The direct transport, once opened (for tests)."""
+        return None if self._routes is None else self._routes.direct
 
     async def exchange(
         self, method: str, url: httpx.URL, json: Any, headers: dict[str, str] | None
     ) -> Reply:
         """The complete response to one request. Raises httpx.RequestError (a
         ResponseDeadline after `timeout_s`) or reply.BodyTooLarge."""
-        client = self._client or self._open()
+        routes = self._routes or self._open()
         timeout = self._options.timeout_s
         async with self._slots:
             try:
-                return await _within(timeout, self._exchange(client, method, url, json, headers))
+                return await _within(timeout, self._exchange(routes, method, url, json, headers))
             except asyncio.TimeoutError:
                 raise ResponseDeadline(f"no complete response within {timeout:g} s") from None
 
     async def _exchange(
         self,
-        client: httpx.AsyncClient,
+        routes: Routes,
         method: str,
         url: httpx.URL,
         json: Any,
         headers: dict[str, str] | None,
     ) -> Reply:
-        # Built here rather than by `client.build_request`, which would merge
-        # the client's headers, cookies and timeouts again on every request.
         request = httpx.Request(
-            method,
-            url,
-            json=json,
-            headers=self._headers(client, headers),
-            extensions=self._extensions,
+            method, url, json=json, headers=self._merged(headers), extensions=self._extensions
         )
-        response = await client.send(request, stream=True)
+        response = await routes.transport_for(url).handle_async_request(request)
         try:
             content = await read_body(response, self._options.max_response_bytes)
         finally:
             await response.aclose()
-            # httpx's response and its stream refer to each other: a cycle per
-            # request that only the cyclic GC could free (bench/NOTES.md).
-            response.stream = _CLOSED
         return Reply(response.status_code, response.headers, content)
 
-    def _open(self) -> httpx.AsyncClient:
+    def _open(self) -> Routes:
         if self._closed:
             raise RuntimeError("the ApiSession is closed")
         options = self._options
+        if options.transport is not None:
+            # An injected transport brings its own TLS settings, and no proxies.
+            self._routes = Routes(options.transport)
+            return self._routes
         connections = options.connections
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        if options.transport is None:
-            context = tls.shared()  # ours always verifies
-            transport: httpx.AsyncBaseTransport = Transport(context, limits)
-            mounts = environment_mounts(context, limits)
-        else:  # an injected transport brings its own TLS settings, and no proxies
-            transport, mounts = options.transport, {}
-        self._transport = transport
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            mounts=mounts,
-            cookies=no_cookies(),
-            timeout=httpx.Timeout(None, connect=min(10.0, options.timeout_s)),
-            headers={
-                "User-Agent": options.user_agent,
-                "Accept": "application/json",
-                # Only what `decoding` undoes within the size cap (httpx would
-                # also offer br and zstd when their packages are installed).
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
-            follow_redirects=False,
-            trust_env=False,  # the proxies are `mounts`; the CA settings are `tls`'s
-        )
-        self._extensions = {"timeout": self._client.timeout.as_dict()}
-        return self._client
+        context = tls.shared()  # ours always verifies
+        self._routes = environment_routes(Transport(context, limits), context, limits)
+        return self._routes
 
-    @staticmethod
-    def _headers(client: httpx.AsyncClient, headers: dict[str, str] | None) -> httpx.Headers:
-        """The client's headers, with the request's own over them (as `build_request`)."""
+    def _merged(self, headers: dict[str, str] | None) -> httpx.Headers:
+        """The session's headers, with the request's own over them."""
         if not headers:
-            return client.headers
-        merged = client.headers.copy()
+            return self._headers
+        merged = self._headers.copy()
         merged.update(headers)
         return merged
 
     async def aclose(self) -> None:
         """Close the client and its connections; the wire cannot be used afterwards."""
         self._closed = True
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        routes, self._routes = self._routes, None
+        if routes is not None:
+            for transport in routes.transports():
+                await transport.aclose()

@@ -907,7 +907,7 @@ def real_session(**options: Any) -> ApiSession:
     return ApiSession(ClientOptions(sleep=no_sleep, **options))
 
 
-def test_the_session_runs_one_aiohttp_client_that_keeps_no_cookies() -> None:
+def test_the_session_runs_one_aiohttp_transport_that_keeps_no_cookies() -> None:
     cookies: list[str | None] = []
 
     def serve(conn: socket.socket) -> None:
@@ -923,12 +923,11 @@ def test_the_session_runs_one_aiohttp_client_that_keeps_no_cookies() -> None:
             )
 
     async def work(s: ApiSession) -> None:
-        assert s._wire._client is None  # nothing is built before the first request
+        assert s._wire._transport is None  # nothing is built before the first request
         tenant = api_key_tenant(s, base)
         for _ in range(3):
             assert await tenant.get_email_config() == NO_CONFIG
         transport = s._wire._transport
-        assert isinstance(s._wire._client, httpx.AsyncClient)
         assert isinstance(transport, Transport)
         aio = transport._session
         assert isinstance(aio, aiohttp.ClientSession)

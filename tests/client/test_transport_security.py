@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
+from reconciler.client.transport import Routes
 from reconciler.errors import ApiError
 from reconciler.sandbox import Sandbox
 from reconciler.secrets import Secret
@@ -306,3 +307,77 @@ def test_http_proxy_from_the_environment(sandbox, proxy_environment):
     tenant = sandbox.tenants[0]
     # an injected transport is used as it is, as httpx does
     assert seen == [f"GET {tenant.url}/api/v1/transports/email-config"]
+
+
+ROUTED = [
+    "https://example.com/x",
+    "https://a.example.com/x",
+    "https://badexample.com/x",
+    "http://sub.test/x",
+    "http://a.sub.test/x",
+    "http://127.0.0.2:9000/x",
+    "http://127.0.0.3/x",
+    "http://10.127.0.0.2/x",
+    "https://mylocalhost/x",
+    "http://[::1]:8080/x",
+    "https://LOCALHOST/x",
+    "http://internal:8080/x",
+    "http://internal:8081/x",
+    "https://internal:8080/x",
+    "https://z.any.test/x",
+    "https://any.test/x",
+    "http://tenant.eu.qlikcloud.com/x",
+    "https://tenant.eu.qlikcloud.com/x",
+]
+# What NO_PROXY=example.com,.sub.test,127.0.0.2,::1,localhost,http://internal:8080
+# becomes (`transport._direct_pattern`), and one of each other shape.
+BYPASS = [
+    "all://*example.com",
+    "all://*.sub.test",
+    "all://127.0.0.2",
+    "all://[::1]",
+    "all://localhost",
+    "http://internal:8080",
+    "all://*.any.test",
+]
+
+
+@pytest.mark.parametrize(
+    "proxies",
+    [
+        {},
+        {"https://": "p1"},
+        {"http://": "p2", "all://": "p3"},
+        {"https://": "p1", "all://": "p3"},
+        {"all://": "p3", "https://tenant.eu.qlikcloud.com": "p4", "all://*qlikcloud.com": "p5"},
+    ],
+)
+@pytest.mark.parametrize("bypass", [[], BYPASS])
+def test_requests_go_through_the_transport_httpx_would_choose(proxies, bypass):
+    """The session calls its transports itself (`transport.Routes`): for each
+    URL, the transport is the one httpx's own client picks from the same mounts."""
+
+    def answering(name: str) -> httpx.MockTransport:
+        return httpx.MockTransport(lambda request: httpx.Response(200, text=name))
+
+    direct = answering("direct")
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: answering(name) for pattern, name in proxies.items()
+    }
+    mounts.update(dict.fromkeys(bypass))
+
+    async def chosen_by_httpx() -> list[str]:
+        async with httpx.AsyncClient(transport=direct, mounts=mounts) as client:
+            return [(await client.get(url)).text for url in ROUTED]
+
+    async def chosen_by_routes() -> list[str]:
+        routes = Routes(direct, mounts)
+        request = [routes.transport_for(httpx.URL(url)) for url in ROUTED]
+        return [
+            (await t.handle_async_request(httpx.Request("GET", url))).text
+            for t, url in zip(request, ROUTED, strict=True)
+        ]
+
+    expected = asyncio.run(chosen_by_httpx())
+    assert asyncio.run(chosen_by_routes()) == expected
+    assert set(proxies.values()) <= set(expected)  # each proxy is chosen for some URL
