@@ -56,17 +56,16 @@ class Wire:
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._routes: Routes | None = None
-        # Every request's: the headers before its own, and the transport's timeouts.
-        self._headers = httpx.Headers(
-            {
-                "Connection": "keep-alive",
-                "User-Agent": options.user_agent,
-                "Accept": "application/json",
-                # Only what `decoding` undoes within the size cap (httpx would
-                # also offer br and zstd when their packages are installed).
-                "Accept-Encoding": ACCEPT_ENCODING,
-            }
-        )
+        # Every request's: the headers before its own (those of httpx's client,
+        # in its order), and the transport's timeouts.
+        self._headers = {
+            "Connection": "keep-alive",
+            "User-Agent": options.user_agent,
+            "Accept": "application/json",
+            # Only what `decoding` undoes within the size cap (httpx would
+            # also offer br and zstd when their packages are installed).
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         timeout = httpx.Timeout(None, connect=min(10.0, options.timeout_s))
         self._extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
         self._slots = asyncio.Semaphore(options.connections)
@@ -98,9 +97,9 @@ class Wire:
         json: Any,
         headers: dict[str, str] | None,
     ) -> Reply:
-        request = httpx.Request(
-            method, url, json=json, headers=self._merged(headers), extensions=self._extensions
-        )
+        # A dict of str: the one form httpx.Request turns into its headers cheaply.
+        merged = self._headers if headers is None else {**self._headers, **headers}
+        request = httpx.Request(method, url, json=json, headers=merged, extensions=self._extensions)
         response = await routes.transport_for(url).handle_async_request(request)
         try:
             content = await read_body(response, self._options.max_response_bytes)
@@ -121,14 +120,6 @@ class Wire:
         context = tls.shared()  # ours always verifies
         self._routes = environment_routes(Transport(context, limits), context, limits)
         return self._routes
-
-    def _merged(self, headers: dict[str, str] | None) -> httpx.Headers:
-        """The session's headers, with the request's own over them."""
-        if not headers:
-            return self._headers
-        merged = self._headers.copy()
-        merged.update(headers)
-        return merged
 
     async def aclose(self) -> None:
         """Close the client and its connections; the wire cannot be used afterwards."""

@@ -88,6 +88,10 @@ def _json_escape(match: re.Match[str]) -> str:
 def terminal(text: str) -> str:
     """`text` on one line, with every control or invisible format character shown
     as a visible escape."""
+    # Printable ASCII holds none of them (tab, which stays, is not printable),
+    # and is told in C far faster than the pattern's ranges are walked.
+    if text.isascii() and text.isprintable():
+        return text
     return _CONTROL.sub(_visible, text)
 
 
@@ -96,6 +100,8 @@ def json_text(document: str, keep: str = "") -> str:
     character but the C0 controls (and those in `keep`) written as a `\\uXXXX`
     escape: the same JSON value, and nothing hidden or reordered for whoever
     reads it."""
+    if document.isascii() and "\x7f" not in document:
+        return document  # every INVISIBLE character but DEL is beyond ASCII
     if not keep:
         return _JSON_INVISIBLE.sub(_json_escape, document)
     return _JSON_INVISIBLE.sub(

@@ -9,6 +9,8 @@ import sys
 import unicodedata
 
 from helpers import basic, live_basic, spec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.engine.applier import ApplyReport, Outcome, TenantResult
 from reconciler.engine.drift import TenantDrift, build_report
@@ -191,3 +193,17 @@ def _today():  # type: ignore[no-untyped-def]
     from datetime import date
 
     return date(2026, 1, 1)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x250)) | st.text())
+def test_the_ascii_shortcuts_escape_as_the_patterns_do(text: str) -> None:
+    """`terminal` and `json_text` skip their pattern for printable ASCII: the
+    result is the one the pattern gives, for any text."""
+    assert escape.terminal(text) == escape._CONTROL.sub(escape._visible, text)
+    document = json.dumps({"value": text}, ensure_ascii=False)
+    assert escape.json_text(document) == escape._JSON_INVISIBLE.sub(escape._json_escape, document)
+    for ascii_text in (text.encode("ascii", "replace").decode(), "a\x7fb", "a\tb\x1bc"):
+        assert escape.terminal(ascii_text) == escape._CONTROL.sub(escape._visible, ascii_text)
+        assert escape.json_text(ascii_text) == escape._JSON_INVISIBLE.sub(
+            escape._json_escape, ascii_text
+        )
