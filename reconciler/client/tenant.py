@@ -85,12 +85,6 @@ class TenantClient:
         call = Call("verify-connection", "POST", _ACTIONS + "/verify-connection", tier=2)
         return await self._smtp_action(call, "no e-mail configuration to verify on")
 
-    async def validate(self) -> dict[str, Any]:
-        """`{isValid, errorCode}` of the stored configuration, without connecting (Tier 2)."""
-        call = Call("validate", "POST", _ACTIONS + "/validate", tier=2)
-        exchange = await self._sender.send(self._target, call)
-        return self._json_object(exchange, call)
-
     async def send_test_email(self, recipient: str, subject: str, body: str) -> SmtpResult:
         """Send a test e-mail through the active configuration (Tier 2).
 

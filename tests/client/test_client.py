@@ -588,21 +588,15 @@ def test_delete_404_after_a_retry_is_still_nothing_to_delete() -> None:
     assert len(seen) == 2
 
 
-def test_verify_connection_and_validate_parse_their_answers() -> None:
+def test_verify_connection_parses_its_answer() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.method == "POST"
-        if request.url.path.endswith("/actions/validate"):
-            return httpx.Response(200, json={"isValid": True, "errorCode": "OK"})
+        assert request.url.path.endswith("/actions/verify-connection")
         body = {"success": False, "connectionFailed": True, "message": "ECONNREFUSED"}
         return httpx.Response(200, json={**body, "smtpResponseCode": "421 4.7.0"})
 
-    async def work(s: ApiSession) -> tuple[SmtpResult, dict[str, Any]]:
-        tenant = api_key_tenant(s)
-        return await tenant.verify_connection(), await tenant.validate()
-
-    verified, validated = run(make_session(handler), work)
+    verified = run(make_session(handler), lambda s: api_key_tenant(s).verify_connection())
     assert verified == SmtpResult(False, True, "ECONNREFUSED", 421)
-    assert validated == {"isValid": True, "errorCode": "OK"}
 
 
 def test_put_sends_the_body_with_the_secret() -> None:
@@ -687,28 +681,30 @@ def test_fourth_tier2_call_waits_until_the_window_frees() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         times.append((request.method, fake.now))
-        return httpx.Response(200, json={"isValid": True})
+        return (
+            httpx.Response(200, json=NO_CONFIG) if request.method == "GET" else httpx.Response(204)
+        )
 
     async def work(s: ApiSession) -> None:
         tenant = api_key_tenant(s)
-        await tenant.validate()
+        await tenant.delete_email_config()
         fake.now += 20
-        await tenant.validate()
-        await tenant.validate()
+        await tenant.delete_email_config()
+        await tenant.delete_email_config()
         await tenant.get_email_config()  # Tier 1 is not held up by a full Tier 2 window
-        await api_key_tenant(s, "https://other.example.com", "other").validate()
+        await api_key_tenant(s, "https://other.example.com", "other").delete_email_config()
         assert fake.sleeps == []
-        await tenant.validate()
+        await tenant.delete_email_config()
 
     run(make_session(handler, fake, tier2_per_minute=3), work)
     assert fake.sleeps == [40.0]
     assert times == [
-        ("POST", 0.0),
-        ("POST", 20.0),
-        ("POST", 20.0),
+        ("DELETE", 0.0),
+        ("DELETE", 20.0),
+        ("DELETE", 20.0),
         ("GET", 20.0),
-        ("POST", 20.0),
-        ("POST", 60.0),
+        ("DELETE", 20.0),
+        ("DELETE", 60.0),
     ]
 
 
@@ -730,11 +726,11 @@ def test_concurrent_calls_on_one_tenant_share_its_window() -> None:
 
 def test_no_pacing_when_pace_is_false() -> None:
     fake = FakeTime()
-    handler, seen = replies(httpx.Response(200, json={"isValid": True}))
+    handler, seen = replies(httpx.Response(204))
 
     async def work(s: ApiSession) -> None:
         for _ in range(10):
-            await api_key_tenant(s).validate()
+            await api_key_tenant(s).delete_email_config()
 
     run(make_session(handler, fake, tier2_per_minute=3, pace=False), work)
     assert fake.sleeps == [] and len(seen) == 10
