@@ -11,14 +11,16 @@ time, so it does not move with the machine's load (bench/instructions.py).
 Layers, from the bottom:
 
 - `aiohttp`: the session's own aiohttp ClientSession, `get`, `read`, `json.loads`;
-- `transport`: an httpx.Request built by the session's client (its headers and
+- `transport`: an httpx.Request built as the wire builds it (its headers and
   timeouts), through the transport, the body read off its stream;
 - `wire`: `Wire.exchange` (a slot, the deadline, `read_body`, the Reply);
 - `get`: `TenantClient.get_email_config` (the Sender and the JSON checks);
 - `read_live`: `TenantClient.read_live` (the LiveState: scrubbed, fingerprinted).
 
 `--src` counts another checkout of the project (its `reconciler` package, with
-this environment's libraries). About a minute per layer.
+this environment's libraries); `--layers wire,get,read_live` counts only the
+layers above the wire, the ones an older checkout with other internals has
+too. About a minute per layer.
 """
 
 from __future__ import annotations
@@ -57,16 +59,18 @@ async def drive(fleet: dict[str, Any], layer: str, gets: int) -> None:
         auth = [{"Authorization": f"Bearer {t['api_key']}"} for t in fleet["tenants"]]
         await tenants[0].get_email_config()
         wire = session._wire
-        client = wire._client
-        assert client is not None
-        transport: Any = client._transport
+        transport: Any = wire._transport
+        if layer in ("aiohttp", "transport"):  # this tree's internals
+            aio = transport._session
 
         async def one(k: int) -> None:
             if layer == "aiohttp":
-                async with transport.client.get(str(urls[k]), headers=auth[k]) as answer:
+                async with aio.get(str(urls[k]), headers=auth[k]) as answer:
                     json.loads(await answer.read())
             elif layer == "transport":
-                request = client.build_request("GET", urls[k], headers=auth[k])
+                headers = {**wire._headers, **auth[k]}
+                extensions = wire._extensions
+                request = httpx.Request("GET", urls[k], headers=headers, extensions=extensions)
                 response = await transport.handle_async_request(request)
                 body = b"".join([chunk async for chunk in response.stream])
                 await response.aclose()
@@ -103,6 +107,7 @@ def main() -> int:
     parser.add_argument("--gets", type=int, default=2000)
     parser.add_argument("--tenants", type=int, default=500)
     parser.add_argument("--src", type=Path, default=ROOT, help="the checkout to count")
+    parser.add_argument("--layers", default=",".join(LAYERS), help="the layers to count")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -119,10 +124,11 @@ def main() -> int:
             ready = Path(tmp) / "fleet.json"  # what the children read
             ready.write_text(json.dumps(fleet))
             src = args.src.resolve()
-            base = count(src, ready, "aiohttp", 0)
+            layers = args.layers.split(",")
+            base = count(src, ready, layers[0], 0)
             print(f"{src}: {args.gets} GETs, {IN_FLIGHT} in flight; instructions per GET")
             below = None
-            for layer in LAYERS:
+            for layer in layers:
                 per_get = (count(src, ready, layer, args.gets) - base) // args.gets
                 added = "" if below is None else f" (+{per_get - below:,})"
                 print(f"  {layer:10} {per_get:>10,}{added}", flush=True)
