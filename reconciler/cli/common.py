@@ -3,7 +3,6 @@ drawing progress, writing and printing reports, and exit codes."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -157,22 +156,35 @@ def _mask(value: str) -> None:
 
 def scrubbed_document(value: Any) -> Any:
     """A JSON-ready `value` with every string in it scrubbed (`scrubbed`): the
-    document stays valid JSON whatever a secret's spelling."""
-    if isinstance(value, str):
-        return scrubbed(value)
-    if isinstance(value, dict):
-        return {scrubbed(str(k)): scrubbed_document(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrubbed_document(item) for item in value]
-    return value
+    document stays valid JSON whatever a secret's spelling. Each distinct
+    string is scrubbed once: a fleet's document repeats its keys and most
+    values (field names, actions, providers, hosts) for every tenant, and the
+    scrubber learns nothing while the document is walked."""
+    done: dict[str, str] = {}
+
+    def clean(text: str) -> str:
+        found = done.get(text)
+        if found is None:
+            found = done[text] = scrubbed(text)
+        return found
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return clean(value)
+        if isinstance(value, dict):
+            return {clean(str(k)): walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(value)
 
 
 def write_json(path: str, document: dict[str, Any]) -> None:
     """Write a JSON report or plan file, scrubbed of every secret of the run."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(scrubbed_document(document), indent=2, ensure_ascii=False)
-    target.write_text(escape.json_text(text) + "\n", encoding="utf-8")
+    target.write_text(dumps(scrubbed_document(document)), encoding="utf-8")
 
 
 def write_text(path: str, text: str) -> None:
