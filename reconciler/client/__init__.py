@@ -19,8 +19,8 @@ Behaviour:
   send-test-email, which is not idempotent, only after a 429);
 - pacing: per (tenant, credentials), at most `tier1_per_minute` GETs and
   `tier2_per_minute` other calls (PUT, DELETE, actions, tokens) in any 60 s;
-- the wire (see `wire`, `transport`): one httpx AsyncClient per session over
-  aiohttp, `connections` requests at a time; each attempt must complete,
+- the wire (see `wire`, `transport`): httpx requests over one aiohttp
+  transport per session, `connections` requests at a time; each attempt must complete,
   response body included, within `timeout_s`; a body over
   `max_response_bytes` (on the wire, or from any layer of its Content-Encoding
   as it is decoded: `decoding`), or JSON nested deeper than 32 levels, is an
@@ -28,7 +28,7 @@ Behaviour:
 - deadlines (see `deadline`): the engine runs each tenant's step within its
   deadline; a `Retry-After` longer than what is left is an ApiError at once;
 - TLS is always verified (`tls`), proxies come from the environment as httpx
-  reads them (`transport.environment_mounts`), redirects are errors; nothing
+  reads them (`transport.environment_routes`), redirects are errors; nothing
   logged or raised holds a body, header, token or secret.
 
 Exceptions (from `reconciler.errors`), each naming the tenant:

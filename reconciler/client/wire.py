@@ -1,19 +1,21 @@
 """The session's HTTP client, and one request on it: bounded in time and in size.
 
 One transport serves every tenant of a session: aiohttp (`transport`), with
-`connections` connections, or a proxy's when the environment names one. The
-wire builds each httpx request and hands it to the transport itself: httpx's
-client would add only what the session does not want (cookies, redirects,
-auth), at about a fifth of the CPU of a request (bench/NOTES.md, "The request
-path"). A request first takes one of
-`connections` slots, so that waiting for a connection of our own is queueing,
-never a timeout; then the whole exchange (connecting, sending, and reading the
-complete response) must end within `timeout_s`. httpx's timeouts alone bound
-only the time between two reads: a server sending a byte a second would hold a
-request forever. So the transport is given a connect timeout only (at most
-10 s, for its own message); a read timeout of `timeout_s` could never fire
-before the deadline, and would cost a timer reset on every read. The body is
-read as a stream and dropped once it goes past `max_response_bytes`.
+`connections` connections, or a proxy's when the environment names one
+(`transport.Routes`). The wire builds each httpx request and hands it to the
+transport itself: httpx's client would only add what no request of ours uses
+(cookies, redirects, auth flows, event hooks), a quarter of the wire's CPU per
+request (bench/NOTES.md, "The request path").
+
+A request first takes one of `connections` slots, so that waiting for a
+connection of our own is queueing, never a timeout; then the whole exchange
+(connecting, sending, and reading the complete response) must end within
+`timeout_s`. The transport's timeouts alone would bound only the time between
+two reads: a server sending a byte a second would hold a request forever. So
+the transport is given a connect timeout only (at most 10 s, for its own
+message); a read timeout of `timeout_s` could never fire before the deadline,
+and would cost a timer reset on every read. The body is read as a stream and
+dropped once it goes past `max_response_bytes`.
 """
 
 from __future__ import annotations
