@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, cli_command, machine, sandbox
+from run import ROOT, cli_command, cli_environment, machine, sandbox
 
 REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -34,9 +34,13 @@ def instructions(command: list[str], args: list[str]) -> int:
     """Instructions executed by `command ARGS` and every process it starts."""
     valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     valgrind += ["--trace-children=yes"]
-    done = subprocess.run(
+    warm = subprocess.run([*command, *args], cwd=ROOT, env=cli_environment(), capture_output=True)
+    if warm.returncode != 0:
+        raise SystemExit(f"{command}: exit {warm.returncode}\n{warm.stderr[-2000:]!r}")
+    done = subprocess.run(  # counted with the bytecode caches written by the run above
         [*valgrind, *command, *args],
         cwd=ROOT,
+        env=cli_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
