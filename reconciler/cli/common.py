@@ -159,7 +159,10 @@ def scrubbed_document(value: Any) -> Any:
     document stays valid JSON whatever a secret's spelling. Each distinct
     string is scrubbed once: a fleet's document repeats its keys and most
     values (field names, actions, providers, hosts) for every tenant, and the
-    scrubber learns nothing while the document is walked."""
+    scrubber learns nothing while the document is walked. The walk tells the
+    plain JSON types apart by their exact type, and leaves a dict's scalar
+    values without a call of their own: a fleet's document has half a million
+    of them (bench/NOTES.md, "JSON documents")."""
     done: dict[str, str] = {}
 
     def clean(text: str) -> str:
@@ -169,10 +172,24 @@ def scrubbed_document(value: Any) -> Any:
         return found
 
     def walk(value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is dict:
+            copy = {}
+            for key, item in value.items():
+                kind = type(item)
+                if kind is str:
+                    item = done.get(item) or clean(item)
+                elif not (item is None or kind is int or kind is bool):
+                    item = walk(item)
+                key = done.get(key) or clean(key) if type(key) is str else clean(str(key))
+                copy[key] = item
+            return copy
+        if kind is list or kind is tuple:
+            return [walk(item) for item in value]
+        if isinstance(value, str):  # a str, or a str enum
             return clean(value)
         if isinstance(value, dict):
-            return {clean(str(k)): walk(v) for k, v in value.items()}
+            return walk(dict(value))
         if isinstance(value, (list, tuple)):
             return [walk(item) for item in value]
         return value

@@ -4,11 +4,15 @@ string, key or value, however often it repeats, in the same shape."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.cli import app
-from reconciler.cli.common import scrubbed_document
+from reconciler.cli.common import scrubbed, scrubbed_document
+from reconciler.model import Action
 from reconciler.scrub import REDACTED, Scrubber
 
 SECRET = "s3cret-value-4711-xyz"
@@ -42,3 +46,43 @@ def test_every_occurrence_is_scrubbed_however_often_it_repeats(active: Scrubber)
     }
     assert clean["summary"] == {"errors": 3, "last": [f"auth failed for {REDACTED}", REDACTED]}
     assert [t["name"] for t in clean["tenants"]] == ["t0", "t1", "t2"]
+
+
+def every_string_scrubbed(value: Any) -> Any:
+    """What `scrubbed_document` is: every string scrubbed, as simply as it can be said."""
+    if isinstance(value, str):
+        return scrubbed(value)
+    if isinstance(value, dict):
+        return {scrubbed(str(k)): every_string_scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [every_string_scrubbed(item) for item in value]
+    return value
+
+
+TEXTS = st.sampled_from(["", "create", SECRET, f"x{SECRET}y", "plain words"]) | st.text(max_size=8)
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | TEXTS
+    | st.just(Action.CREATE)
+)
+DOCUMENTS = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(TEXTS | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@given(DOCUMENTS)
+def test_the_same_document_as_scrubbing_every_string(document: Any) -> None:
+    app._active = Scrubber([SECRET])
+    try:
+        assert scrubbed_document(document) == every_string_scrubbed(document)
+    finally:
+        app._active = Scrubber()
