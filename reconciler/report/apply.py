@@ -107,13 +107,15 @@ def render_apply_markdown(report: ApplyReport, *, limit: int = MARKDOWN_LIMIT) -
         Outcome.UNCHANGED,
     ]
     touched.sort(key=lambda r: (order.index(r.outcome), r.tenant))
-    rows = [
-        f"| {_EMOJI[r.outcome]} | {md_cell(r.tenant)} | {_md_action(r)} | {r.outcome.value} | "
-        f"{md_cell(r.message)} |\n"
-        for r in touched
-    ]
     table_head = head + "| | tenant | action | outcome | detail |\n|---|---|---|---|---|\n"
-    return truncate_markdown(table_head, rows, "", limit)
+    return truncate_markdown(table_head, touched, _md_row, "", limit)
+
+
+def _md_row(result: TenantResult) -> str:
+    return (
+        f"| {_EMOJI[result.outcome]} | {md_cell(result.tenant)} | {_md_action(result)} | "
+        f"{result.outcome.value} | {md_cell(result.message)} |\n"
+    )
 
 
 def _md_action(result: TenantResult) -> str:

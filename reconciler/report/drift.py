@@ -94,9 +94,12 @@ def render_drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -
     bad = [t for t in report.tenants if not t.clean]
     if not bad:
         return head + "No drift.\n"
-    rows = [f"| {md_cell(t.tenant)} | {_md_drift(t)} | {_md_health(t)} |\n" for t in bad]
     table_head = head + "| tenant | drift | health |\n|---|---|---|\n"
-    return truncate_markdown(table_head, rows, "", limit)
+    return truncate_markdown(table_head, bad, _md_row, "", limit)
+
+
+def _md_row(tenant: TenantDrift) -> str:
+    return f"| {md_cell(tenant.tenant)} | {_md_drift(tenant)} | {_md_health(tenant)} |\n"
 
 
 def _md_drift(tenant: TenantDrift) -> str:

@@ -240,12 +240,9 @@ def render_plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         )
         return "\n".join(head) + "\n"
     head += ["| | tenant | action | fields |", "|---|---|---|---|"]
-    rows = [_md_row(t) for t in changed]
-    details = [_md_details(t) for t in changed]
-    table_budget = limit // 3
-    table = truncate_markdown("", rows, "", table_budget)
+    table = truncate_markdown("", changed, _md_row, "", limit // 3)
     text_head = "\n".join(head) + "\n" + table + "\n"
-    return truncate_markdown(text_head, details, "", limit)
+    return truncate_markdown(text_head, changed, _md_details, "", limit)
 
 
 def _md_row(tenant: TenantPlan) -> str:

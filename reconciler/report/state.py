@@ -3,7 +3,7 @@ holds secret references (names such as `${env:T1_SMTP}`), never a value."""
 
 from __future__ import annotations
 
-from reconciler.model import AppliedRecord
+from reconciler.model import AppliedRecord, AppliedSecret
 from reconciler.report.style import MARKDOWN_LIMIT, md_cell, show, truncate_markdown
 
 
@@ -32,9 +32,12 @@ def render_state_markdown(record: AppliedRecord, *, limit: int = MARKDOWN_LIMIT)
         f"## qlik-email applied state\n\n**{state_summary(record)}**\n\n"
         "| tenant | url | secret reference | rotation |\n|---|---|---|---|\n"
     )
-    rows = [
+    return truncate_markdown(head, sorted(record.tenants.items()), _md_row, "", limit)
+
+
+def _md_row(item: tuple[str, AppliedSecret]) -> str:
+    name, entry = item
+    return (
         f"| {md_cell(name)} | {md_cell(entry.url)} | {md_cell(entry.secret or '(deleted)')} | "
         f"{md_cell(entry.rotation or '-')} |\n"
-        for name, entry in sorted(record.tenants.items())
-    ]
-    return truncate_markdown(head, rows, "", limit)
+    )

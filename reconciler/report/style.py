@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from reconciler.report import escape
 from reconciler.secrets import REDACTED
+
+T = TypeVar("T")
 
 # GitHub refuses comments over 65,536 characters; keep a margin for the wrapper.
 MARKDOWN_LIMIT = 60_000
@@ -86,18 +89,23 @@ def indented_json(document: Any) -> str:
         return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def truncate_markdown(head: str, sections: list[str], tail: str, limit: int) -> str:
-    """Join `head`, as many `sections` as fit, and `tail`, under `limit` characters,
-    with a note saying how many sections were left out."""
+def truncate_markdown(
+    head: str, items: Sequence[T], render: Callable[[T], str], tail: str, limit: int
+) -> str:
+    """Join `head`, as many of `items` as fit, each rendered, and `tail`, under
+    `limit` characters, with a note saying how many were left out. An item is
+    rendered only when it is reached: a fleet's report has thousands, of which
+    a comment holds a few hundred."""
     budget = limit - len(head) - len(tail) - 200
     kept: list[str] = []
     used = 0
-    for section in sections:
+    for item in items:
+        section = render(item)
         if used + len(section) > budget:
             break
         kept.append(section)
         used += len(section)
-    omitted = len(sections) - len(kept)
+    omitted = len(items) - len(kept)
     note = (
         f"\n_{omitted} more tenant(s) not shown: the comment limit was reached. "
         "See the job summary or the JSON report for the full list._\n"

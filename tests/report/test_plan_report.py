@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def test_markdown_stays_under_comment_limit_for_2000_tenants():
     assert len(text) <= MARKDOWN_LIMIT < 65_536
     assert "more tenant(s) not shown" in text
     assert "Plan: 2000 to create" in text
+    # the table, then the details: what is shown and what is said to be left out add up
+    table_left, details_left = (
+        int(n) for n in re.findall(r"_(\d+) more tenant\(s\) not shown", text)
+    )
+    assert text.count("| `+` |") + table_left == 2000
+    assert text.count("<details>") + details_left == 2000
+    assert 0 < table_left < 2000 and 0 < details_left < 2000
 
 
 def test_drift_markdown_stays_under_comment_limit_for_2000_tenants():
