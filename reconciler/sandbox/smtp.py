@@ -32,7 +32,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from reconciler.sandbox.certs import TlsMaterial
 from reconciler.sandbox.identity import IdentityProvider
 from reconciler.sandbox.mailbox import Mailbox, parse_message
-from reconciler.sandbox.smtpsession import HooksOnlyDir, LeanSession
+from reconciler.sandbox.smtpsession import HooksOnlyDir, LeanSession, quiet_login_data
 
 SECURITY_TYPES = ("none", "StartTLS", "SSL/TLS")
 REJECTED_DOMAIN = "reject.example"
@@ -186,6 +186,7 @@ class SmtpServer:
         """Bind the listeners (port 0 = ephemeral) on the running loop."""
         wanted = ports or {}
         loop = asyncio.get_running_loop()
+        quiet_login_data()
         server_tls = self._tls.server_context()
         # No TLS 1.3 session tickets: every check is a new handshake anyway (the
         # sandbox's client does not resume sessions: with OpenSSL 3 resuming

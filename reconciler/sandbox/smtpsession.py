@@ -2,24 +2,27 @@
 
 Every sandbox check is one short SMTP session (greeting, EHLO, AUTH, QUIT),
 so what aiosmtpd does once per connection or once per command is most of the
-SMTP server's CPU. `LeanSession` keeps aiosmtpd's protocol handling and
-changes only how much that costs:
+SMTP server's CPU. `LeanSession` keeps aiosmtpd's protocol handling and, only
+through what aiosmtpd offers a subclass or a handler, changes what it costs:
 
     making a session  aiosmtpd finds the commands, AUTH mechanisms and handler
                       hooks with dir() and inspect.getmembers() on every
                       connection; `dir()` here lists only those names
-    idle timeout      one timer per session instead of a new one per command
     EHLO              the reply's lines in one write instead of one per line
-    AUTH              no deprecation warning logged (then dropped) per login
+                      (`push`, which aiosmtpd gives handlers to reply with)
+
+aiosmtpd 1.4 logs a deprecation warning (`Session.login_data`) on every
+successful AUTH; `quiet_login_data` drops that one message.
 
 bench/NOTES.md ("Sandbox SMTP checks") has the figures.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import SMTP
 
 # aiosmtpd looks up a session's commands, AUTH mechanisms and handler hooks by
 # these name prefixes, with dir() and inspect.getmembers(), on every new
@@ -32,8 +35,9 @@ _HOOK_NAMES: dict[type, list[str]] = {}
 class HooksOnlyDir:
     """`dir()` lists only the names aiosmtpd looks hooks up by (cached per class).
 
-    What aiosmtpd finds is unchanged (tests/sandbox/test_smtp.py compares it
-    with a plain aiosmtpd session's); only the cost of finding it changes.
+    What aiosmtpd finds is unchanged (tests/sandbox/test_smtp.py compares the
+    commands and AUTH mechanisms a session offers with a plain aiosmtpd
+    session's); only the cost of finding them changes.
     """
 
     def __dir__(self) -> list[str]:
@@ -44,39 +48,12 @@ class HooksOnlyDir:
         return list(names)
 
 
-class _QuietSession(Session):
-    """aiosmtpd sets the deprecated `login_data` on every successful AUTH, and
-    its property logs a deprecation warning each time (a log record made, then
-    dropped). Here it is a plain attribute."""
-
-    login_data: Any = None
-
-
 class LeanSession(HooksOnlyDir, SMTP):
     """aiosmtpd's SMTP protocol for one connection, cheaper to make and to run."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held: list[str] = []
-        self._deadline = 0.0
         super().__init__(*args, **kwargs)
-
-    def _create_session(self) -> Session:
-        return _QuietSession(self.loop)
-
-    def _reset_timeout(self, duration: float | None = None) -> None:
-        """Push the idle deadline back. aiosmtpd does this on every command by
-        cancelling its timer and scheduling a new one; one timer per session
-        that re-arms itself when it fires before the deadline is cheaper, and
-        keeps the loop's timer heap free of cancelled timers."""
-        self._deadline = self.loop.time() + (duration or self._timeout_duration)
-        if self._timeout_handle is None:
-            self._timeout_handle = self.loop.call_at(self._deadline, self._idle_check)
-
-    def _idle_check(self) -> None:
-        if self.loop.time() < self._deadline:
-            self._timeout_handle = self.loop.call_at(self._deadline, self._idle_check)
-        elif self.transport is not None:
-            self.transport.close()  # what aiosmtpd's own timeout does
 
     async def push(self, status: AnyStr) -> None:
         """Send a multi-line reply (EHLO's) in one write, not one write per line
@@ -91,3 +68,18 @@ class LeanSession(HooksOnlyDir, SMTP):
             await super().push(reply)
             return
         await super().push(status)
+
+
+class _NoLoginDataWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Session.login_data is deprecated")
+
+
+_QUIET = _NoLoginDataWarning()
+
+
+def quiet_login_data() -> None:
+    """Drop aiosmtpd's deprecation warning for `Session.login_data`, which it
+    logs on its own every time a login succeeds (and which, with no handler of
+    the `mail.log` logger configured, Python would print on stderr)."""
+    logging.getLogger("mail.log").addFilter(_QUIET)  # adding it twice keeps one
