@@ -41,6 +41,7 @@ from run import (
     DEFAULT_CONCURRENCY,
     LATENCY_MS,
     ROOT,
+    Fleet,
     Run,
     apply_phase_s,
     change_sender_names,
@@ -79,18 +80,23 @@ def measure(builds: Builds, repeats: int, work: Path) -> dict[str, Any]:
         too_many[name] += int(run.server.get("responses429", 0) or 0)
         return run
 
+    def plans(fleet: Fleet, *extra: str) -> dict[str, list[Run]]:
+        """`repeats` plans of `fleet` by each build, interleaved, their 429s counted."""
+        args = ["plan", str(fleet.config), "--no-progress", *extra]
+        runs = alternate(builds, repeats, lambda c: check(run_once(args, fleet, command=c)))
+        for name, each in runs.items():
+            for run in each:
+                count_429(name, run)
+        return runs
+
+    def middle_cpu(runs: list[Run]) -> Run:
+        return sorted(runs, key=lambda r: r.cpu_s)[len(runs) // 2]
+
     with sandbox(n, LATENCY_MS, work) as fleet:
         config = str(fleet.config)
         for command in builds.values():
             check(run_once(["validate", config], command=command))  # warm caches
-        plans = alternate(
-            builds,
-            repeats,
-            lambda c: check(run_once(["plan", config, "--no-progress"], fleet, command=c)),
-        )
-        for name, runs in plans.items():
-            for run in runs:
-                count_429(name, run)
+        for name, runs in plans(fleet).items():
             results[name]["plan_1000_s"] = median([r.wall_s for r in runs])
         use_plain_smtp(fleet)
         generation = [0]
@@ -122,45 +128,18 @@ def measure(builds: Builds, repeats: int, work: Path) -> dict[str, Any]:
     with sandbox(big, 0.0, work) as fleet:
         for command in builds.values():
             check(run_once(["validate", str(fleet.config)], command=command))
-        cpus = alternate(
-            builds,
-            repeats,
-            lambda c: check(
-                run_once(["plan", str(fleet.config), "--no-progress"], fleet, command=c)
-            ),
-        )
-        for name, runs in cpus.items():
-            for run in runs:
-                count_429(name, run)
-            middle = sorted(runs, key=lambda r: r.cpu_s)[len(runs) // 2]
+        for name, runs in plans(fleet).items():
+            middle = middle_cpu(runs)
             results[name]["cpu_ms_per_tenant_10000"] = round(middle.cpu_s / big * 1000, 3)
             results[name]["rss_mb_10000"] = middle.maxrss_mb
             results[name]["plan_10000_s"] = median([r.wall_s for r in runs])
         # As the workflows run it: the saved plan and the Markdown summary too.
         files = ["--out", str(work / "plan.json"), "--markdown", str(work / "plan.md")]
-        ci = alternate(
-            builds,
-            repeats,
-            lambda c: check(
-                run_once(["plan", str(fleet.config), "--no-progress", *files], fleet, command=c)
-            ),
-        )
-        for name, runs in ci.items():
-            for run in runs:
-                count_429(name, run)
-            middle = sorted(runs, key=lambda r: r.cpu_s)[len(runs) // 2]
-            results[name]["ci_cpu_ms_per_tenant_10000"] = round(middle.cpu_s / big * 1000, 3)
+        for name, runs in plans(fleet, *files).items():
+            cpu = middle_cpu(runs).cpu_s
+            results[name]["ci_cpu_ms_per_tenant_10000"] = round(cpu / big * 1000, 3)
     with sandbox(big, LATENCY_MS, work) as fleet:
-        slow = alternate(
-            builds,
-            repeats,
-            lambda c: check(
-                run_once(["plan", str(fleet.config), "--no-progress"], fleet, command=c)
-            ),
-        )
-        for name, runs in slow.items():
-            for run in runs:
-                count_429(name, run)
+        for name, runs in plans(fleet).items():
             results[name]["plan_10000_50ms_s"] = median([r.wall_s for r in runs])
     for name in builds:
         results[name]["responses_429"] = too_many[name]
