@@ -62,7 +62,7 @@ import json
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
@@ -97,7 +97,6 @@ _BLOCK = 256  # stripped positions are mapped back block by block (`_originals`)
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 _JSON_ASCII = json.JSONEncoder().encode  # what json.dumps does for a str, minus its argument checks
 _JSON_UNICODE = json.JSONEncoder(ensure_ascii=False).encode
-_ASCII_ESCAPES = {code: f"\\u{code:04x}" for code in range(128)}  # for str.translate
 
 
 def forms_of(secret: str) -> dict[str, bool]:
@@ -127,7 +126,9 @@ def forms_of(secret: str) -> dict[str, bool]:
             )
         )
     if secret.isascii():
-        rare.add(secret.translate(_ASCII_ESCAPES))
+        # Every byte is one character: `\\u00` and its hex (bytes.hex writes the
+        # separators in C, where `str.translate` looked up each character).
+        rare.add("\\u00" + raw.hex(" ").replace(" ", "\\u00") if raw else "")
     else:
         rare.add("".join(f"\\u{ord(c):04x}" for c in secret if ord(c) < 0x10000))
     # base64: whole, unpadded, and followed by more bytes (its last whole group);
@@ -472,26 +473,32 @@ class Scrubber:
         # A whole form is found from its first window; a piece of FRAGMENT
         # characters or more always holds one of the windows STRIDE apart. A
         # form shorter than a window is its own key.
-        length = min(len(form), KEY)
+        size = len(form)
+        length = min(size, KEY)
         if length not in self._lengths:
             self._lengths = tuple(sorted({*self._lengths, length}, reverse=True))
-        starts: Sequence[int] = (0,)
-        if pieces and length == KEY:
-            last = len(form) - KEY
-            starts = range(0, last + 1, STRIDE)
-            if last % STRIDE:
-                starts = [*starts, last]
+        base = number * _SPAN
         index = self._index
-        for start in starts:
-            key, entry = form[start : start + KEY], number * _SPAN + start
-            known = index.get(key)
-            if known is None:
-                index[key] = entry
-            elif isinstance(known, int):
-                index[key] = [known, entry]
-            else:
-                known.append(entry)
+        if not pieces or size <= KEY:
+            self._enter(index, form[:KEY], base)
+            return number
+        last = size - KEY
+        for start in range(0, last + 1, STRIDE):
+            self._enter(index, form[start : start + KEY], base + start)
+        if last % STRIDE:
+            self._enter(index, form[last:], base + last)
         return number
+
+    @staticmethod
+    def _enter(index: dict[str, int | list[int]], key: str, entry: int) -> None:
+        """Add `entry` to `key`'s (an int while it is the only one)."""
+        known = index.setdefault(key, entry)
+        if known is entry:  # `key` was new (no other entry equals this one)
+            return
+        if isinstance(known, int):
+            index[key] = [known, entry]
+        else:
+            known.append(entry)
 
     def scrub(self, text: str) -> str:
         """`text` with every registered secret, in every form, replaced by REDACTED."""
