@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from reconciler.errors import SecretError
+from reconciler.paths import is_inside
 from reconciler.scrub import REDACTED as REDACTED
 from reconciler.scrub import Scrubber
 
@@ -243,7 +244,7 @@ class SecretResolver:
 
     def _confined(self, path: str) -> bool:
         root = self._root
-        return not self.policy.confine_files or os.path.commonpath([path, root or ""]) == root
+        return not self.policy.confine_files or (root is not None and is_inside(path, root))
 
     def _run_cmd(self, ref: SecretRef) -> str:
         if not self.policy.allow_cmd:

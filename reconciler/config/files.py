@@ -27,6 +27,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PureWindowsPath
 
+from reconciler.paths import is_inside
+
 MAX_ENTRIES = 20_000
 MAX_DEPTH = 16
 _MAGIC = frozenset("*?[")
@@ -200,11 +202,3 @@ def _leads_outside(expansion: Expansion, rel: Rel) -> bool:
     """True when the link at `rel` resolves to a path outside the repository."""
     target = os.path.realpath(os.path.join(expansion.root, *rel))
     return not is_inside(target, expansion.real_root)
-
-
-def is_inside(real_path: str, real_root: str) -> bool:
-    """True when `real_path` (symlinks resolved) is `real_root` or lies below it."""
-    try:
-        return os.path.commonpath([real_path, real_root]) == real_root
-    except ValueError:  # another drive, on Windows
-        return False

@@ -22,7 +22,6 @@ from reconciler.config.files import (
     Expansion,
     GlobLimitError,
     expand,
-    is_inside,
     new_expansion,
     pattern_problem,
 )
@@ -41,6 +40,7 @@ from reconciler.config.source import (
 from reconciler.config.words import kind_of
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import SECRET_FIELD, DesiredState, Settings, SourcePos, TenantSpec
+from reconciler.paths import is_inside
 
 ROOT_NAMES = ("qlik-email.yaml", "qlik-email.yml")
 DEFAULT_GLOBS = ("tenants/*.yaml", "tenants/*.yml")
