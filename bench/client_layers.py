@@ -11,8 +11,8 @@ time, so it does not move with the machine's load (bench/instructions.py).
 Layers, from the bottom:
 
 - `aiohttp`: the session's own aiohttp ClientSession, `get`, `read`, `json.loads`;
-- `transport`: an httpx.Request built as the wire builds it (its headers and
-  timeouts), through the transport, the body read off its stream;
+- `transport`: `Transport.send` as the wire calls it (its headers and
+  timeouts), the body read off its stream;
 - `wire`: `Wire.exchange` (a slot, the deadline, `read_body`, the Reply);
 - `get`: `TenantClient.get_email_config` (the Sender and the JSON checks);
 - `read_live`: `TenantClient.read_live` (the LiveState: scrubbed, fingerprinted).
@@ -20,7 +20,8 @@ Layers, from the bottom:
 `--src` counts another checkout of the project (its `reconciler` package, with
 this environment's libraries); `--layers wire,get,read_live` counts only the
 layers above the wire, the ones an older checkout with other internals has
-too. About a minute per layer.
+too (its wire given parsed URLs when its sender parsed them). About a minute
+per layer.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ async def drive(fleet: dict[str, Any], layer: str, gets: int) -> None:
             session.tenant(t["name"], t["url"], ApiKeyCredentials(Secret(t["api_key"])))
             for t in fleet["tenants"]
         ]
-        urls = [httpx.URL(t["url"] + PATH) for t in fleet["tenants"]]
+        urls = [t["url"] + PATH for t in fleet["tenants"]]
+        # Trees before the request path without httpx's models took parsed URLs.
+        parsed = hasattr(session._sender, "url")
         auth = [{"Authorization": f"Bearer {t['api_key']}"} for t in fleet["tenants"]]
         await tenants[0].get_email_config()
         wire = session._wire
@@ -65,18 +68,17 @@ async def drive(fleet: dict[str, Any], layer: str, gets: int) -> None:
 
         async def one(k: int) -> None:
             if layer == "aiohttp":
-                async with aio.get(str(urls[k]), headers=auth[k]) as answer:
+                async with aio.get(urls[k], headers=auth[k]) as answer:
                     json.loads(await answer.read())
-            elif layer == "transport":
+            elif layer == "transport":  # as the wire calls it
                 headers = {**wire._headers, **auth[k]}
-                extensions = wire._extensions
-                request = httpx.Request("GET", urls[k], headers=headers, extensions=extensions)
-                response = await transport.handle_async_request(request)
+                response = await transport.send("GET", urls[k], headers, None, wire._timeouts)
                 body = b"".join([chunk async for chunk in response.stream])
                 await response.aclose()
                 json.loads(body)
             elif layer == "wire":
-                json.loads((await wire.exchange("GET", urls[k], None, auth[k])).content)
+                url = httpx.URL(urls[k]) if parsed else urls[k]
+                json.loads((await wire.exchange("GET", url, None, auth[k])).content)
             elif layer == "get":
                 await tenants[k].get_email_config()
             else:

@@ -131,9 +131,6 @@ class Sender:
         self._scrub_value = scrubber.scrub
         self._scrub_free_text = self._reduced if reduce_free_text else scrubber.scrub
         self._reduce = reduce_free_text
-        # Parsed once per tenant and path: httpx would otherwise parse the URL
-        # string again on every request (bench/NOTES.md).
-        self._urls: dict[str, httpx.URL] = {}
 
     def _reduced(self, text: str) -> str:
         return reduce_unresolved(self.scrubber.scrub(text))
@@ -205,13 +202,6 @@ class Sender:
                 return Exchange(response, attempt)
             await self._wait(target, call, attempt, str(status), delay)
 
-    def url(self, url: str) -> httpx.URL:
-        """`url` parsed (once per session); raises httpx.InvalidURL."""
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = self._urls[url] = httpx.URL(url)
-        return parsed
-
     async def _attempt(
         self, target: Target, call: Call, url: str, token: str | None, attempt: int
     ) -> Reply:
@@ -220,7 +210,7 @@ class Sender:
         started = time.perf_counter()
         outcome: object = "error"
         try:
-            response = await self._wire.exchange(call.method, self.url(url), call.json, headers)
+            response = await self._wire.exchange(call.method, url, call.json, headers)
             outcome = response.status_code
             return response
         except (httpx.RequestError, BodyTooLarge) as exc:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-
-import httpx
+from urllib.parse import urlsplit
 
 from reconciler.client.auth import TokenCache
 from reconciler.client.options import (
@@ -16,7 +15,7 @@ from reconciler.client.options import (
 )
 from reconciler.client.pacing import SlidingWindow
 from reconciler.client.sender import Endpoint, Sender, Target
-from reconciler.client.tenant import CONFIG_PATH, TenantClient
+from reconciler.client.tenant import TenantClient
 from reconciler.client.wire import Wire
 from reconciler.errors import RequestError
 from reconciler.scrub import Scrubber
@@ -24,14 +23,18 @@ from reconciler.scrub import Scrubber
 _DEFAULT_OPTIONS = ClientOptions()
 
 
-def _check_url(name: str, base: str, sender: Sender) -> str:
-    # Checked on the URL of the configuration, which every command reads first:
-    # the sender keeps it parsed for that request (httpx's parser is not free).
+def _check_url(name: str, base: str) -> str:
+    """`base` if it is an http(s) URL with a host and no query or fragment;
+    aiohttp parses it for each request (`transport`)."""
     try:
-        url = sender.url(base + CONFIG_PATH)
-    except httpx.InvalidURL as exc:
+        parts = urlsplit(base)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as exc:
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
-    if url.scheme not in ("https", "http") or not url.host or url.query or url.fragment:
+    if not base.isprintable() or any(c.isspace() for c in base):
+        raise RequestError(f"tenant {name}: {base!r} is not a valid URL (spaces or controls)")
+    plain = not (parts.query or parts.fragment or "?" in base or "#" in base)
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname or not plain:
         raise RequestError(f"tenant {name}: {base!r} is not an http(s) URL without query")
     return base
 
@@ -84,7 +87,7 @@ class ApiSession:
 
     def tenant(self, name: str, base_url: str, credentials: Credentials) -> TenantClient:
         """A client for the tenant at `base_url` (which may carry a path prefix)."""
-        base = _check_url(name, base_url.rstrip("/"), self._sender)
+        base = _check_url(name, base_url.rstrip("/"))
         if isinstance(credentials, OAuthCredentials):
             self.scrubber.add(credentials.client_secret.reveal())
         else:

@@ -3,8 +3,9 @@
 `Transport` is an `httpx.AsyncBaseTransport`, httpx's public seam for a
 transport of one's own, that sends over an aiohttp `ClientSession`: about a
 third of the CPU per request of httpx's own transport (bench/NOTES.md,
-"Client transport"). The session hands it httpx requests itself (`wire`),
-through the proxies of the environment (`environment_routes`). Around it:
+"Client transport"). The session calls its `send` itself (`wire`), with
+the request as it is, through the proxies of the environment
+(`environment_routes`); httpx's clients call `handle_async_request`. Around it:
 
 - no cookies: the ClientSession's jar is aiohttp's `DummyCookieJar` (by
   default aiohttp stores every Set-Cookie and sends it back), so that one
@@ -27,7 +28,8 @@ import os
 import socket
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import NamedTuple
 
 import aiohttp
 import httpx
@@ -66,29 +68,53 @@ class Transport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` through aiohttp; its failures translated (`translate`)."""
-        session = self._session or self._open()
-        data: bytes | httpx.AsyncByteStream | None
+        """Send `request` through aiohttp (httpx's seam: `send` without its models)."""
+        content: bytes | httpx.AsyncByteStream | None
         try:
-            data = request.content or None
+            content = request.content or None
         except httpx.RequestNotRead:  # a streamed body: aiohttp sends it chunked
-            data = request.stream  # type: ignore[assignment]
+            content = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)
         timeout = request.extensions.get("timeout", {})
+        response = await self.send(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            content,
+            Timeouts(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+            request.extensions.get("sni_hostname"),
+        )
+        response.request = request
+        return response
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]],
+        content: bytes | httpx.AsyncByteStream | None,
+        timeouts: Timeouts,
+        sni_hostname: str | None = None,
+    ) -> httpx.Response:
+        """One request through aiohttp, its failures translated (`translate`); the
+        response's body is a stream (`WireBody`), read by the caller. The session
+        calls this itself (`wire`): building an httpx.Request, and parsing its
+        URL, cost more than aiohttp's whole request (bench/NOTES.md)."""
+        session = self._session or self._open()
         proxy = self._proxy
         try:
             response = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=data,
+                method,
+                url,
+                headers=headers,
+                data=content,
                 # aiohttp gives every POST without one `application/octet-stream`.
-                skip_auto_headers=_NO_CONTENT_TYPE if data is None else None,
+                skip_auto_headers=_NO_CONTENT_TYPE if content is None else None,
                 allow_redirects=False,
                 auto_decompress=False,  # `decoding` undoes it, within the size cap
                 compress=False,
-                timeout=_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
-                server_hostname=request.extensions.get("sni_hostname"),
+                timeout=_timeout(timeouts),
+                server_hostname=sni_hostname,
                 proxy=str(proxy.url) if proxy else None,
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy else None,
@@ -102,7 +128,6 @@ class Transport(httpx.AsyncBaseTransport):
             status_code=response.status,
             headers=response.raw_headers,
             stream=_Body(response),
-            request=request,
             extensions=extensions,
         )
 
@@ -131,11 +156,18 @@ class Routes:
             key=lambda mount: mount[0].priority(),
         )
         self._mounts = [(pattern, transport or direct) for pattern, transport in patterns]
+        self._parsed: dict[str, httpx.URL] = {}
 
-    def transport_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
-        """The transport for a request to `url`."""
+    def transport_for(self, url: str) -> httpx.AsyncBaseTransport:
+        """The transport for a request to `url` (parsed, by httpx, only when a
+        proxy is configured: once per URL)."""
+        if not self._mounts:
+            return self.direct
+        parsed = self._parsed.get(url)
+        if parsed is None:
+            parsed = self._parsed[url] = httpx.URL(url)
         for pattern, transport in self._mounts:
-            if pattern.matches(url):
+            if pattern.matches(parsed):
                 return transport
         return self.direct
 
@@ -209,12 +241,20 @@ def _direct_pattern(entry: str) -> str:
     return f"all://[{entry}]" if address.version == 6 else f"all://{entry}"
 
 
+class Timeouts(NamedTuple):
+    """httpx's timeouts that the transport uses (None: none)."""
+
+    connect: float | None
+    read: float | None
+    pool: float | None
+
+
 @functools.lru_cache(maxsize=16)
-def _timeout(
-    connect: float | None, read: float | None, pool: float | None
-) -> aiohttp.ClientTimeout:
+def _timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
     """httpx's timeouts as aiohttp's (as the library maps them), one object per setting."""
-    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+    return aiohttp.ClientTimeout(
+        sock_connect=timeouts.connect, sock_read=timeouts.read, connect=timeouts.pool
+    )
 
 
 class _Body(WireBody):

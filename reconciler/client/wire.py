@@ -2,10 +2,13 @@
 
 One transport serves every tenant of a session: aiohttp (`transport`), with
 `connections` connections, or a proxy's when the environment names one
-(`transport.Routes`). The wire builds each httpx request and hands it to the
-transport itself: httpx's client would only add what no request of ours uses
-(cookies, redirects, auth flows, event hooks), a quarter of the wire's CPU per
-request (bench/NOTES.md, "The request path").
+(`transport.Routes`). The wire calls the transport itself: httpx's client
+would only add what no request of ours uses (cookies, redirects, auth flows,
+event hooks). Our own transport is given the request as it is (method, URL
+string, headers, body: `Transport.send`), since building an httpx.Request,
+and parsing its URL, cost more than aiohttp's whole request (bench/NOTES.md,
+"httpx's models off the request path"); an injected transport (tests) gets
+an httpx.Request, built the same way.
 
 A request first takes one of `connections` slots, so that waiting for a
 connection of our own is queueing, never a timeout; then the whole exchange
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable
+from json import dumps
 from typing import Any, TypeVar
 
 import httpx
@@ -31,7 +35,7 @@ from reconciler.client import tls
 from reconciler.client.decoding import ACCEPT_ENCODING
 from reconciler.client.options import ClientOptions
 from reconciler.client.reply import Reply, read_body
-from reconciler.client.transport import Routes, Transport, environment_routes
+from reconciler.client.transport import Routes, Timeouts, Transport, environment_routes
 
 T = TypeVar("T")
 
@@ -70,6 +74,7 @@ class Wire:
         }
         timeout = httpx.Timeout(None, connect=min(10.0, options.timeout_s))
         self._extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
+        self._timeouts = Timeouts(timeout.connect, timeout.read, timeout.pool)
         self._slots = asyncio.Semaphore(options.connections)
         self._closed = False
 
@@ -79,7 +84,7 @@ class Wire:
         return None if self._routes is None else self._routes.direct
 
     async def exchange(
-        self, method: str, url: httpx.URL, json: Any, headers: dict[str, str] | None
+        self, method: str, url: str, json: Any, headers: dict[str, str] | None
     ) -> Reply:
         """The complete response to one request. Raises httpx.RequestError (a
         ResponseDeadline after `timeout_s`) or reply.BodyTooLarge."""
@@ -95,14 +100,27 @@ class Wire:
         self,
         routes: Routes,
         method: str,
-        url: httpx.URL,
+        url: str,
         json: Any,
         headers: dict[str, str] | None,
     ) -> Reply:
-        # A dict of str: the one form httpx.Request turns into its headers cheaply.
         merged = self._headers if headers is None else {**self._headers, **headers}
-        request = httpx.Request(method, url, json=json, headers=merged, extensions=self._extensions)
-        response = await routes.transport_for(url).handle_async_request(request)
+        body = None
+        if json is not None:
+            # As httpx encodes `json=`: compact UTF-8, no NaN.
+            text = dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            body = text.encode()
+            merged = {**merged, "Content-Type": "application/json"}
+        transport = routes.transport_for(url)
+        if isinstance(transport, Transport):
+            # Ours takes the request as it is: no httpx.Request to build, nor
+            # its URL to parse, which cost more than aiohttp's whole request.
+            response = await transport.send(method, url, merged, body, self._timeouts)
+        else:  # an injected transport (tests) takes httpx's request
+            request = httpx.Request(
+                method, url, content=body, headers=merged, extensions=self._extensions
+            )
+            response = await transport.handle_async_request(request)
         try:
             content = await read_body(response, self._options.max_response_bytes)
         finally:

@@ -1231,7 +1231,14 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
         "ftp://acme.example",
         "https://acme.example/?x=1",
         "https://acme.example#top",
+        "https://acme.example/?",
         "http://",
+        "https://acme.example:99999",
+        "https://acme.example:port",
+        "https://acme example",
+        "https://acme.example/\x00",
+        "https://acme.example/\nHost: evil",
+        "https:///path-only",
     ],
 )
 def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:

@@ -372,7 +372,7 @@ def test_requests_go_through_the_transport_httpx_would_choose(proxies, bypass):
 
     async def chosen_by_routes() -> list[str]:
         routes = Routes(direct, mounts)
-        request = [routes.transport_for(httpx.URL(url)) for url in ROUTED]
+        request = [routes.transport_for(url) for url in ROUTED]
         return [
             (await t.handle_async_request(httpx.Request("GET", url))).text
             for t, url in zip(request, ROUTED, strict=True)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 from helpers import basic
 
 from reconciler.client import ApiKeyCredentials, ApiSession, ClientOptions
@@ -75,3 +76,47 @@ def test_a_request_without_a_body_carries_no_content_type() -> None:
             assert headers.get("content-type") == "application/json", (method, path)
         else:
             assert "content-type" not in headers, (method, path, headers)
+
+
+def test_the_session_sends_its_own_transport_what_httpx_would_send() -> None:
+    """The wire hands aiohttp the request without building an httpx.Request
+    (`Transport.send`); an injected transport still gets httpx's. Both carry
+    the same method, path, headers and body bytes (Host and Content-Length
+    aside, which each side computes)."""
+
+    async def calls(session: ApiSession, url: str) -> None:
+        tenant = session.tenant("one", url, ApiKeyCredentials(Secret("key-1")))
+        await tenant.get_email_config()
+        await tenant.verify_connection()
+        await tenant.put_email_config(basic(), Secret("smtp-pässword"))
+        await tenant.delete_email_config()
+
+    async def over_aiohttp(url: str) -> None:
+        async with ApiSession(ClientOptions()) as session:
+            await calls(session, url)
+
+    injected: Seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        injected.append((request.method, request.url.raw_path.decode(), headers, request.content))
+        return httpx.Response(200, json={})
+
+    async def over_httpx() -> None:
+        options = ClientOptions(transport=httpx.MockTransport(answer))
+        async with ApiSession(options) as session:
+            await calls(session, "http://127.0.0.1:9/t/one")
+
+    with recording() as (url, seen):
+        asyncio.run(over_aiohttp(url))
+    asyncio.run(over_httpx())
+
+    def comparable(request: tuple[str, str, dict[str, str], bytes]) -> tuple[object, ...]:
+        method, path, headers, body = request
+        kept = {k: v for k, v in headers.items() if k not in ("host", "content-length")}
+        return method, path, kept, body
+
+    assert len(seen) == len(injected) == 4
+    assert [comparable(r) for r in seen] == [comparable(r) for r in injected]
+    put_body = seen[2][3]
+    assert "smtp-pässword".encode() in put_body  # UTF-8, as httpx encodes json=
