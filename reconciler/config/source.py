@@ -305,9 +305,10 @@ class _Builder:
     def run(self, get_event: Callable[[], Any]) -> None:
         """Consume every event `get_event` gives (None after the last)."""
         # One loop, events told apart by their exact class (the C and the Python
-        # parser make the same ones) and scalars handled inline, rather than a
+        # parser make the same ones), and the common cases inline: a key, and a
+        # value in a mapping (a quoted string needs no resolver), rather than a
         # call and a chain of isinstance per event (bench/NOTES.md).
-        stack, keys, raw = self.stack, self.keys, self.raw
+        stack, keys, values, raw = self.stack, self.keys, self.values, self.raw
         event = get_event()
         while event is not None:
             kind = type(event)
@@ -317,11 +318,13 @@ class _Builder:
                 continue
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-            if kind is yaml.AliasEvent or getattr(event, "anchor", None):
-                raise _Problem(_ANCHORS, pos)
             if kind is _SCALAR:
+                if event.anchor is not None:
+                    raise _Problem(_ANCHORS, pos)
                 top = stack[-1] if stack else None
-                if top is not None and top.mapping and top.key is None:
+                if top is None or not top.mapping:
+                    raw[self._place(self._value(event, pos), pos)] = event.value
+                elif top.key is None:
                     # Keys are taken as written: `on:` stays "on" rather than True.
                     key = event.value
                     path = (*top.path, key)
@@ -331,10 +334,20 @@ class _Builder:
                         self.problems.append((pos, message))
                     top.key, top.key_path = key, path
                     keys[path] = pos
-                else:
-                    raw[self._place(self._value(event, pos), pos)] = event.value
+                else:  # a value in a mapping (`_place`, inline)
+                    text = event.value
+                    quoted_str = event.tag is None and not event.implicit[0]
+                    path = top.key_path
+                    top.container[top.key] = text if quoted_str else self._value(event, pos)
+                    top.key = None
+                    values[path] = pos
+                    raw[path] = text
             elif kind in _STARTS:
+                if event.anchor is not None:
+                    raise _Problem(_ANCHORS, pos)
                 self._open(event, pos)
+            elif kind is yaml.AliasEvent:
+                raise _Problem(_ANCHORS, pos)
             elif kind is yaml.DocumentStartEvent:
                 self.documents += 1
                 if self.documents > 1:

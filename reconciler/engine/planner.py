@@ -79,23 +79,27 @@ def make_plan(
 def plan_tenant(spec: TenantSpec, live: LiveState, *, rotate: bool = False) -> TenantPlan:
     """Plan one tenant whose live state is known."""
     desired, current = spec.email, live.email
-    base = TenantPlan(
+    changes: tuple[FieldChange, ...] = ()
+    if desired is None:
+        action = Action.DELETE if current else Action.NOOP
+        changes = _deleted(current) if current else ()
+    elif current is None:
+        action, changes = Action.CREATE, _created(desired)
+    elif current.provider is not desired.provider:
+        action, changes = Action.REPLACE, _switched(current, desired)
+    else:
+        changes = _updated(current, desired, rotate)
+        action = Action.UPDATE if changes else Action.NOOP
+    return TenantPlan(
         tenant=spec.name,
         url=spec.url,
-        action=Action.NOOP,
+        action=action,
+        changes=changes,
         provider_before=current.provider if current else None,
         provider_after=desired.provider if desired else None,
         live_fingerprint=live.fingerprint,
         desired_fingerprint=desired_fingerprint(spec),
     )
-    if desired is None:
-        return replace(base, action=Action.DELETE, changes=_deleted(current)) if current else base
-    if current is None:
-        return replace(base, action=Action.CREATE, changes=_created(desired))
-    if current.provider is not desired.provider:
-        return replace(base, action=Action.REPLACE, changes=_switched(current, desired))
-    changes = _updated(current, desired, rotate)
-    return replace(base, action=Action.UPDATE, changes=changes) if changes else base
 
 
 def desired_fingerprint(spec: TenantSpec) -> str:
