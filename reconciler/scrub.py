@@ -102,6 +102,11 @@ _JSON_UNICODE = json.JSONEncoder(ensure_ascii=False).encode
 def forms_of(secret: str) -> dict[str, bool]:
     """The spellings of `secret` that may appear in echoed text, each with
     whether pieces of it are looked for too (not for the rarer escapes)."""
+    return _spellings(secret)[0]
+
+
+def _spellings(secret: str) -> tuple[dict[str, bool], set[str]]:
+    """`forms_of`, and which of the forms are base64 (standard or URL-safe)."""
     raw = secret.encode("utf-8")
     rare: set[str] = set()
     if _PLAIN.fullmatch(secret):
@@ -139,11 +144,11 @@ def forms_of(secret: str) -> dict[str, bool]:
     for offset in (1, 2):
         blob = binascii.b2a_base64(b"\0" * offset + raw, newline=False).decode("ascii")
         b64.append(blob.rstrip("=")[4 : 4 * ((offset + len(raw)) // 3)])
-    rare.update(b64)
-    rare.update(form.replace("+", "-").replace("/", "_") for form in b64)
+    encoded = {*b64, *(form.replace("+", "-").replace("/", "_") for form in b64)}
+    rare.update(encoded)
     forms = {form: False for form in rare - main}
     forms.update({form: True for form in main})
-    return {form: pieces for form, pieces in forms.items() if len(form) >= MIN_SECRET}
+    return {form: pieces for form, pieces in forms.items() if len(form) >= MIN_SECRET}, encoded
 
 
 def _lower(match: re.Match[str]) -> str:
@@ -155,12 +160,16 @@ def normal_forms_of(secret: str, forms: dict[str, bool] | None = None) -> dict[s
     form of `forms_of` (or `forms`) normalised (many are one), and its UTF-8
     bytes in hex; each with whether pieces of it are looked for too. Empty for
     a secret shorter than NORMAL_MIN characters."""
-    return _normal_forms(secret, forms_of(secret) if forms is None else forms)[0]
+    if forms is None:
+        return _normal_forms(secret, *_spellings(secret))[0]
+    return _normal_forms(secret, forms)[0]
 
 
-def _normal_forms(secret: str, forms: dict[str, bool]) -> tuple[dict[str, bool], bool]:
+def _normal_forms(
+    secret: str, forms: dict[str, bool], base64: set[str] | None = None
+) -> tuple[dict[str, bool], bool]:
     """`normal_forms_of`, and whether every form normalises to one long enough
-    to be indexed."""
+    to be indexed. `base64`, when given, is which forms are base64 (`_spellings`)."""
     if len(secret) < NORMAL_MIN:
         return {}, False
     # A secret without anything an escape could start with, whitespace, or a
@@ -169,6 +178,14 @@ def _normal_forms(secret: str, forms: dict[str, bool]) -> tuple[dict[str, bool],
     # for one of its characters: computed once (tests/test_scrub_equivalence.py
     # checks it against every form normalised). A form of base64 characters only
     # normalises to itself in lower case.
+    if secret.isascii() and base64 is not None:
+        # In ASCII, what the pattern looks for is `\\`, `&`, `%`, the space, or
+        # a character that is not printable; such a secret normalises to itself
+        # in lower case, and each of its forms that is all base64 characters
+        # but is not base64 is the secret itself.
+        odd = " " in secret or "\\" in secret or "&" in secret or "%" in secret
+        if secret.isprintable() and not odd:
+            return _simple_ascii_normal_forms(secret, forms, base64)
     simple = _UNSIMPLE.search(secret) is None
     itself = normalise(secret).text
     found: dict[str, bool] = {}
@@ -178,6 +195,25 @@ def _normal_forms(secret: str, forms: dict[str, bool]) -> tuple[dict[str, bool],
             normal = form.lower()
         else:
             normal = itself if simple else normalise(form).text
+        if len(normal) >= KEY:
+            found[normal] = found.get(normal, False) or pieces
+        else:
+            every = False
+    found.setdefault(secret.encode("utf-8").hex(), False)
+    return found, every
+
+
+def _simple_ascii_normal_forms(
+    secret: str, forms: dict[str, bool], base64: set[str]
+) -> tuple[dict[str, bool], bool]:
+    """`_normal_forms` of a printable ASCII secret without a space, `\\`, `&`
+    or `%`, without a pattern: the base64 forms in lower case, every other form
+    as the secret in lower case."""
+    itself = secret.lower()
+    found: dict[str, bool] = {}
+    every = True
+    for form, pieces in forms.items():
+        normal = form.lower() if form in base64 else itself
         if len(normal) >= KEY:
             found[normal] = found.get(normal, False) or pieces
         else:
@@ -449,9 +485,9 @@ class Scrubber:
             if secret in self._secrets:
                 return
             self._secrets.add(secret)
-            forms = forms_of(secret)
+            forms, base64 = _spellings(secret)
             numbers = {form: self._index_form(form, pieces) for form, pieces in forms.items()}
-            normal, every = _normal_forms(secret, forms)
+            normal, every = _normal_forms(secret, forms, base64)
             for form, pieces in normal.items():
                 number = numbers.get(form)
                 if number is None or (pieces and not forms[form]):
