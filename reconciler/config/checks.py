@@ -208,7 +208,8 @@ def example_reference(tenant: str | None, path: JsonPath) -> str:
 def check_tenant(doc: Document) -> list[ConfigIssue]:
     """The semantic issues of one tenant file (each value on its own)."""
     issues: list[ConfigIssue] = []
-    name = doc.get("name") if isinstance(doc.get("name"), str) else None
+    name = doc.get("name")
+    name = name if isinstance(name, str) else None
     url = doc.get("url")
     if isinstance(url, str):
         _add(issues, doc, ("url",), url_problem(url))
@@ -237,39 +238,41 @@ def check_root(doc: Document) -> list[ConfigIssue]:
 def _check_email(
     doc: Document, at: JsonPath, tenant: str | None, issues: list[ConfigIssue]
 ) -> None:
+    # The mapping is looked up once; its values are checked where they are.
+    email = doc.get(*at)
+    if not isinstance(email, dict):
+        return
     for key in ("password", "clientSecret"):
-        _check_secret(doc, (*at, key), tenant, issues)
-    address = doc.get(*at, "emailAddress")
+        _check_secret(doc, (*at, key), email.get(key), tenant, issues)
+    address = email.get("emailAddress")
     if isinstance(address, str):
-        _add(
-            issues,
-            doc,
-            (*at, "emailAddress"),
-            email_problem(path_text((*at, "emailAddress")), address),
-        )
-    server = doc.get(*at, "serverAddress")
+        path = (*at, "emailAddress")
+        _add(issues, doc, path, email_problem(path_text(path), address))
+    server = email.get("serverAddress")
     if isinstance(server, str):
-        _add(
-            issues,
-            doc,
-            (*at, "serverAddress"),
-            server_problem(path_text((*at, "serverAddress")), server),
-        )
+        path = (*at, "serverAddress")
+        _add(issues, doc, path, server_problem(path_text(path), server))
 
 
 def _check_auth(doc: Document, at: JsonPath, tenant: str | None, issues: list[ConfigIssue]) -> None:
-    _check_secret(doc, (*at, "apiKey"), tenant, issues)
-    _check_secret(doc, (*at, "oauth", "clientSecret"), tenant, issues)
-    client_id: Any = doc.get(*at, "oauth", "clientId")
+    auth = doc.get(*at)
+    if not isinstance(auth, dict):
+        return
+    _check_secret(doc, (*at, "apiKey"), auth.get("apiKey"), tenant, issues)
+    oauth = auth.get("oauth")
+    if not isinstance(oauth, dict):
+        return
+    _check_secret(doc, (*at, "oauth", "clientSecret"), oauth.get("clientSecret"), tenant, issues)
+    client_id = oauth.get("clientId")
     if isinstance(client_id, str):
         path = (*at, "oauth", "clientId")
         _add(issues, doc, path, reference_text_problem(path_text(path), client_id))
 
 
 def _check_secret(
-    doc: Document, path: JsonPath, tenant: str | None, issues: list[ConfigIssue]
+    doc: Document, path: JsonPath, value: Any, tenant: str | None, issues: list[ConfigIssue]
 ) -> None:
-    value = doc.get(*path)
+    """Check `value`, the secret written at `path`."""
     if not isinstance(value, str):
         return
     ref = parse_reference(value)

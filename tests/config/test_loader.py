@@ -679,14 +679,14 @@ def test_read_failure_is_reported_at_the_file(
 ) -> None:
     # The same path as chmod 000, for when the tests run as root.
     case = _copy_case("valid-minimal", tmp_path)
-    real_open = Path.open
+    real_open = os.open
 
-    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self.name == "acme.yaml":
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.path.basename(path) == "acme.yaml":
             raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     monkeypatch.chdir(case)
     issues = _issues(".")
     assert [str(issue) for issue in issues] == [
