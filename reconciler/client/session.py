@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from reconciler.errors import RequestError
 from reconciler.scrub import Scrubber
 
 _DEFAULT_OPTIONS = ClientOptions()
+_SPACE = re.compile(r"\s")
 
 
 def _check_url(name: str, base: str) -> str:
@@ -31,7 +33,7 @@ def _check_url(name: str, base: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is not one
     except ValueError as exc:
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
-    if not base.isprintable() or any(c.isspace() for c in base):
+    if not base.isprintable() or _SPACE.search(base):
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL (spaces or controls)")
     plain = not (parts.query or parts.fragment or "?" in base or "#" in base)
     if parts.scheme.lower() not in ("https", "http") or not parts.hostname or not plain:
