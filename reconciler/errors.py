@@ -17,14 +17,14 @@ Anything else that escapes is a bug: the CLI prints it with a hint to use --debu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from reconciler.values import valueclass
 
 
 class ReconcilerError(Exception):
     """Base class: an error with a message a user can act on."""
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ConfigIssue:
     """One problem in one configuration file, at a 1-based line and column."""
 

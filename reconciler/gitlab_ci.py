@@ -23,11 +23,12 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from reconciler.values import valueclass
 
 TOKEN_VARIABLE = "QLIK_EMAIL_GITLAB_TOKEN"
 MAX_BODY = 900_000  # GitLab refuses notes and descriptions over 1,000,000 characters
@@ -39,7 +40,7 @@ class GitLabError(Exception):
     """A GitLab API call that failed (the message names the call, never the token)."""
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Project:
     """The API of one project, with the token of the job."""
 
@@ -110,7 +111,7 @@ def sticky_note(api: Api, mr: str, head: str, body: str) -> str:
     return f"Posted the plan note on !{mr}."
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Drift:
     """What the drift job found: its status, and for drift its report."""
 

@@ -14,12 +14,13 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from enum import Enum
 from pathlib import Path
 
 from reconciler.secrets import SecretRef
+from reconciler.values import valueclass
 
 Scalar = str | int
 
@@ -57,7 +58,7 @@ ROTATION_FIELD: Mapping[Provider, str] = {
 SECURITY_TYPES = ("none", "StartTLS", "SSL/TLS")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class SourcePos:
     """Where a value was written: file and 1-based line and column."""
 
@@ -69,7 +70,7 @@ class SourcePos:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class DesiredEmail:
     """The e-mail configuration a tenant should have.
 
@@ -103,7 +104,7 @@ class DesiredEmail:
         return cls(provider, pairs, secret, secret_source, rotation)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApiKeyAuth:
     """Authenticate with a Bearer API key (`source`: where the auth was written)."""
 
@@ -111,7 +112,7 @@ class ApiKeyAuth:
     source: SourcePos | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class OAuthAuth:
     """Authenticate with OAuth2 client credentials (`POST /oauth/token`)."""
 
@@ -124,7 +125,7 @@ class OAuthAuth:
 Auth = ApiKeyAuth | OAuthAuth
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Pause:
     """A tenant deliberately left alone (`paused:` in its file): not contacted by
     plan, apply or drift while `until` (the last paused day, inclusive; None: no
@@ -144,7 +145,7 @@ class Pause:
         return f"{self.reason}{until}"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TenantSpec:
     """One managed tenant. `email` None means `email: absent` (delete the config);
     `paused` is the tenant's pause, whether or not its end has passed."""
@@ -157,7 +158,7 @@ class TenantSpec:
     paused: Pause | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Safety:
     """How much one apply may change before it needs --force (None: no limit)."""
 
@@ -167,7 +168,7 @@ class Safety:
     max_deletes_percent: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class IgnoreRule:
     """Known drift to silence until `expires` (tenant is a glob on tenant names)."""
 
@@ -179,7 +180,7 @@ class IgnoreRule:
     source: SourcePos | None = dataclasses.field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Policy:
     """What e-mail settings may say (`settings.policy`): globs of the SMTP hosts a
     password may be sent to and of the sender domains (None: any), and whether
@@ -193,7 +194,7 @@ class Policy:
 DEFAULT_ALLOWED_HOSTS = ("*.qlikcloud.com", "*.qlikcloudgov.com")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Deadlines:
     """Seconds one tenant's step may take in all, retries and waits included:
     `read_s` a read (plan, drift, import, and apply's first read), `write_s`
@@ -208,7 +209,7 @@ class Deadlines:
         return Deadlines(min(self.read_s, other.read_s), min(self.write_s, other.write_s))
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Settings:
     """Run settings from the root file."""
 
@@ -221,7 +222,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class DesiredState:
     """Everything the configuration repository asks for."""
 
@@ -230,7 +231,7 @@ class DesiredState:
     settings: Settings = field(default_factory=Settings)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Health:
     """What the API says about a configuration's health."""
 
@@ -242,7 +243,7 @@ class Health:
     modification_time: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class LiveEmail:
     """A tenant's live configuration, normalised. `legacy` marks configs that carry
     only the top-level fields a deprecated PATCH made (no `serviceProvider`)."""
@@ -256,7 +257,7 @@ class LiveEmail:
         return dict(self.fields)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ReadFailure:
     """Why a tenant's live state could not be read (its message names the tenant)."""
 
@@ -266,7 +267,7 @@ class ReadFailure:
         return self.message
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class LiveState:
     """A tenant as read: its config (None when it has none), health, and a
     fingerprint of the config used to detect changes between plan and apply."""
@@ -282,8 +283,13 @@ LiveRead = LiveState | ReadFailure  # what reading one tenant gives
 def fingerprint(document: object) -> str:
     """A short, stable digest of a JSON-ready `document` (keys sorted): how plans,
     saved plans and drift reports recognise that the same thing is described."""
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL(document)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+# `json.dumps(document, sort_keys=True, separators=(",", ":"))`, without making
+# an encoder for every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 class Action(str, Enum):
@@ -300,7 +306,7 @@ class Action(str, Enum):
 NOT_RECORDED = "(not recorded)"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class FieldChange:
     """One field's change. Sensitive fields carry no values, only that they change."""
 
@@ -320,7 +326,7 @@ class FieldChange:
     compared_with: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TenantPlan:
     """The plan for one tenant; `error` is set when its live state could not be read."""
 
@@ -337,7 +343,7 @@ class TenantPlan:
     paused: str | None = None  # the pause's reason (and end): not contacted
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Unmanaged:
     """A tenant of the trusted base whose file the pull request removed: no
     longer managed, and left as it is (deleting its configuration takes
@@ -350,7 +356,7 @@ class Unmanaged:
 UNMANAGED_NOTE = "no longer managed: left as it is; set `email: absent` to delete its configuration"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApplyNeed:
     """A flag `apply` will need to carry a plan out, and why."""
 
@@ -358,7 +364,7 @@ class ApplyNeed:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Plan:
     """Every tenant's plan, in a deterministic order (by tenant name). `shard` is
     the `--shard I/N` it covers (None: every selected tenant); `config_root` the
@@ -405,7 +411,7 @@ class Plan:
         return any(t.action is not Action.NOOP for t in self.planned)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class AppliedSecret:
     """One tenant's last fully applied secret: its URL, reference and marker
     (`secret` None: the tenant's configuration was deleted)."""
@@ -415,7 +421,7 @@ class AppliedSecret:
     rotation: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class AppliedRecord:
     """Every recorded tenant, by name."""
 

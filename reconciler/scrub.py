@@ -63,11 +63,12 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
 import ahocorasick
+
+from reconciler.values import valueclass
 
 REDACTED = "(sensitive value)"
 MIN_SECRET = 3  # shorter values are not looked for: they would shred every text
@@ -328,7 +329,7 @@ def _decode(escape: str) -> str:
     return unquote(escape, errors="replace")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Normal:
     """A text normalised (`normalise`), with the way back to its positions.
 

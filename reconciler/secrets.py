@@ -27,7 +27,7 @@ import re
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,6 +35,7 @@ from reconciler.errors import SecretError
 from reconciler.paths import is_inside
 from reconciler.scrub import REDACTED as REDACTED
 from reconciler.scrub import Scrubber
+from reconciler.values import valueclass
 
 _REFERENCE = re.compile(r"^\$\{(env|file|cmd):(.+)\}$", re.DOTALL)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,7 +77,7 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class SecretRef:
     """A reference such as `${env:NAME}`; the reference text itself is not secret."""
 
@@ -118,7 +119,7 @@ def looks_like_reference(text: str) -> bool:
     return text.strip().startswith("${")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ResolvePolicy:
     """What resolving may do: run commands, read files outside `base_dir`."""
 

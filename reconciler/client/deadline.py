@@ -20,15 +20,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.errors import ApiError
+from reconciler.values import valueclass
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Deadline:
     """Seconds a step may take in all; `setting` names where that comes from."""
 
@@ -44,7 +44,7 @@ class DeadlineExceeded(ApiError):
     """A tenant's step did not end within its deadline (no response to blame)."""
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class _Running:
     deadline: Deadline
     ends: float  # time.monotonic()

@@ -13,7 +13,6 @@ import email.utils
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timezone
 
 import httpx
@@ -21,6 +20,7 @@ import httpx
 from reconciler.client.reply import Reply
 from reconciler.client.wire import ResponseDeadline
 from reconciler.errors import ApiError, AuthError, NotAdminError
+from reconciler.values import valueclass
 
 # Server text kept in a message (error titles, verify and test-mail answers): enough
 # for an SMTP server's multi-line reply, bounded against a hostile server.
@@ -39,7 +39,7 @@ def scrub(text: str, clean: Clean, limit: int = MAX_DETAIL) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ErrorDetail:
     """The first error code of a response body and its scrubbed titles."""
 

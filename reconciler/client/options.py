@@ -13,19 +13,20 @@ import httpx
 
 from reconciler import __version__
 from reconciler.secrets import Secret
+from reconciler.values import valueclass
 
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
 Clock: TypeAlias = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApiKeyCredentials:
     """Authenticate with a Bearer API key."""
 
     key: Secret
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class OAuthCredentials:
     """Authenticate with OAuth2 client credentials (`POST {tenant}/oauth/token`)."""
 
@@ -49,7 +50,7 @@ def credential_identity(credentials: Credentials) -> str:
     return f"key:{digest[:32]}"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ClientOptions:
     """How an `ApiSession` talks to tenants.
 
@@ -99,7 +100,7 @@ class ClientOptions:
             raise ValueError(f"ClientOptions: invalid {', '.join(problems)}")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class SmtpResult:
     """The 200 answer of verify-connection and send-test-email.
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from reconciler.client.decoding import BudgetExceeded, Decoder
+from reconciler.values import valueclass
 
 # The API's bodies nest three or four levels; more than this is not the API.
 MAX_JSON_DEPTH = 32
@@ -33,7 +33,7 @@ class WireBody(httpx.AsyncByteStream):
     undone), read once (the transport's streams are)."""
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Reply:
     """A response with its whole body (at most `max_response_bytes`, decoded)."""
 

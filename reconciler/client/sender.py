@@ -50,6 +50,7 @@ from reconciler.client.reply import BodyTooLarge, Reply
 from reconciler.client.wire import Wire
 from reconciler.errors import ApiError, AuthError
 from reconciler.scrub import Scrubber, reduce_unresolved
+from reconciler.values import valueclass
 
 log = logging.getLogger("reconciler.client")
 
@@ -58,7 +59,7 @@ _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _TOKEN_REFUSED = frozenset({400, 401, 403})
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Call:
     """One API operation: `label` names it in messages, `tier` picks the pacer."""
 
@@ -88,7 +89,7 @@ class Endpoint:
     issued: Scrubber | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Target:
     """Who a call goes to, and as whom."""
 
@@ -98,7 +99,7 @@ class Target:
     endpoint: Endpoint
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Exchange:
     """The final response of a call and how many attempts it took."""
 

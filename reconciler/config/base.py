@@ -24,18 +24,18 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reconciler.config.loader import ConfigLoad, load_config
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.model import DesiredState
+from reconciler.values import valueclass
 
 _GIT_TIMEOUT_S = 120
 _LINK_MODE = "120000"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TrustedBase:
     """Where the trusted configuration comes from: a git `revision` of the
     repository holding the configuration, or (explicitly) a `directory`."""

@@ -9,7 +9,7 @@ run can report every problem and still never build a half-valid model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from typing import Any
 
@@ -37,6 +37,7 @@ from reconciler.model import (
     TenantSpec,
 )
 from reconciler.secrets import parse_reference
+from reconciler.values import valueclass
 
 # The settings of each provider a tenant may write (its `provider` key included).
 PROVIDER_KEYS: Mapping[Provider, frozenset[str]] = {
@@ -60,7 +61,7 @@ REQUIRED: Mapping[Provider, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Defaults:
     """The root file's `defaults`, and whether they are sound enough to merge with."""
 

@@ -9,13 +9,14 @@ made from.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from reconciler.values import valueclass
 
 _GIT_TIMEOUT_S = 30
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class CheckoutPlace:
     """The commit checked out (`git rev-parse HEAD`) and the configuration
     directory relative to the repository's top ("" at the top)."""

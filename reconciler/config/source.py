@@ -29,6 +29,7 @@ import yaml
 
 from reconciler.config.quote import quoted, shown
 from reconciler.errors import ConfigIssue
+from reconciler.values import valueclass
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -110,7 +111,7 @@ class DisplayNames:
         return "" if relative == os.curdir else relative + os.sep
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Document:
     """A parsed file: its plain value and the position of every key and value in it."""
 

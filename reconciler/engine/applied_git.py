@@ -22,7 +22,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.documents.state import parse_record, record_text
@@ -30,6 +29,7 @@ from reconciler.engine.applied import merged
 from reconciler.engine.applied_store import Loaded
 from reconciler.errors import StateFileError
 from reconciler.model import AppliedRecord, AppliedSecret
+from reconciler.values import valueclass
 
 DEFAULT_REMOTE = "origin"
 DEFAULT_REF = "refs/heads/qlik-email-state"
@@ -40,7 +40,7 @@ _IDENTITY = {"GIT_AUTHOR_NAME": "qlik-email", "GIT_AUTHOR_EMAIL": "qlik-email@lo
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class GitLocation:
     """Which remote, and which ref on it, holds the record."""
 
@@ -62,7 +62,7 @@ class GitLocation:
         return cls(remote or DEFAULT_REMOTE, ref)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class _Read:
     """The ref's commit (None: the ref does not exist) and the record's text in
     it (None: that commit holds no record for this configuration)."""

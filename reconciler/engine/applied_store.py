@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,9 +19,10 @@ from reconciler.documents.state import load_record, save_record
 from reconciler.engine.applied import merged
 from reconciler.errors import StateFileError
 from reconciler.model import AppliedRecord, AppliedSecret
+from reconciler.values import valueclass
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Loaded:
     """The record a store read, and, when it is empty for a reason the user
     should hear (none yet, or unreadable), that reason."""

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +26,7 @@ from reconciler.engine.planner import desired_fingerprint, plan_tenant
 from reconciler.errors import ApiError, ReconcilerError, SecretError
 from reconciler.model import Action, Plan, TenantPlan, TenantSpec
 from reconciler.secrets import SecretResolver
+from reconciler.values import valueclass
 
 log = logging.getLogger("reconciler.applier")
 T = TypeVar("T")
@@ -46,7 +47,7 @@ class Outcome(str, Enum):
     PAUSED = "paused"  # paused in its file: not contacted
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TenantResult:
     """What apply did to one tenant."""
 
@@ -67,7 +68,7 @@ class TenantResult:
         return cls(tenant.tenant, tenant.url, tenant.action, outcome, message, **more)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class WaveSize:
     """`--wave N` (tenants per wave) or `--wave N%` (of the tenants to change)."""
 
@@ -84,7 +85,7 @@ class WaveSize:
         return f"{self.amount}{'%' if self.percent else ''}"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Waves:
     """How an apply in waves went: `size` tenants per wave, `planned` waves,
     `ran` of them started; `stopped` when a wave's failure stopped the rest."""
@@ -95,7 +96,7 @@ class Waves:
     stopped: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApplyReport:
     """Every tenant's result, sorted by name; `interrupted` when stopped early;
     `shard` is the `--shard I/N` it covers (None: every selected tenant);
@@ -121,7 +122,7 @@ class ApplyReport:
         return tuple(r for r in self.results if r.outcome is Outcome.NOT_READ)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApplyOptions:
     """How to apply. `recheck` re-reads each tenant first and refuses it when its
     live state no longer matches the plan (saved or confirmed plans);
@@ -280,7 +281,7 @@ async def _delete(client: TenantClient, tenant: TenantPlan, spec: TenantSpec) ->
     return await _after_write(_read_back(client, tenant, spec, verified=None, note=note), tenant)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class _Written(Generic[T]):
     """What a PUT or DELETE gave: its `answer`, or (None) `note` says it got no
     usable answer and a read-back showed that it took effect."""
@@ -382,7 +383,7 @@ async def _read_back(
     return TenantResult.of(tenant, Outcome.APPLIED, message, verified=verified)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class _TestEmail:
     """How the test e-mail went: `sent`, and what the report says of it."""
 

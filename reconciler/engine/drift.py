@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 
 from reconciler.engine.planner import NOT_READ, plan_tenant
@@ -28,6 +28,7 @@ from reconciler.model import (
     TenantSpec,
     fingerprint,
 )
+from reconciler.values import valueclass
 
 # In place of a server's free text (errorCode, statusReason, a verify message)
 # for a tenant whose e-mail secret this run did not resolve: a server that stores
@@ -36,7 +37,7 @@ from reconciler.model import (
 WITHHELD = "(server text withheld: this tenant's e-mail secret is not resolved here to check it)"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ConnectionCheck:
     """The outcome of a verify-connection run by `drift --verify`."""
 
@@ -65,7 +66,7 @@ def withhold_text(state: LiveState) -> LiveState:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class HealthProblem:
     """One health finding: a stable `code` (for the fingerprint) and a message."""
 
@@ -73,7 +74,7 @@ class HealthProblem:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class LiveSummary:
     """What the fleet views show of a tenant's live configuration: who sends its
     mail, through which server, from which address (None: the provider has no
@@ -104,7 +105,7 @@ class LiveSummary:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TenantDrift:
     """Drift and health of one tenant; `error` when it could not be read.
     `live` summarises its live configuration (None: it has none, or it could
@@ -146,7 +147,7 @@ class TenantDrift:
         return "unhealthy" if self.problems else "clean"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class DriftReport:
     """Every tenant's drift, sorted by name, and a stable fingerprint; `shard` is
     the `--shard I/N` it covers (None: every selected tenant)."""

@@ -20,7 +20,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -70,6 +70,7 @@ from reconciler.model import (
 )
 from reconciler.scrub import Scrubber
 from reconciler.secrets import ResolvePolicy, SecretRef, SecretResolver
+from reconciler.values import valueclass
 
 if TYPE_CHECKING:
     from reconciler.config.base import TrustedBase
@@ -95,7 +96,7 @@ class ApplyHooks:
         """SIGINT or SIGTERM arrived: no new tenant starts (`handle_signals` only)."""
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ApplyRun:
     """What `Engine.apply` did: the plan it carried out and the report, which is
     None when the caller cancelled at the confirmation; `signal` is the signal

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, TypeVar
 
@@ -21,6 +20,7 @@ from reconciler.client.deadline import Deadline
 from reconciler.errors import ReconcilerError, SecretError
 from reconciler.model import ApiKeyAuth, Auth, Deadlines, TenantSpec
 from reconciler.secrets import SecretResolver, parse_reference
+from reconciler.values import valueclass
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,7 +28,7 @@ R = TypeVar("R")
 log = logging.getLogger("reconciler.engine")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Failed:
     """Why one tenant's step failed: the message of the project's error, or of
     a bug (whose traceback `--debug` logs)."""
@@ -53,7 +53,7 @@ def internal_error(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}); re-run with --debug for details"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class StepDeadlines:
     """The deadline of each kind of tenant step, with the setting it comes from."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Protocol
@@ -15,9 +15,10 @@ from reconciler.config.loader import ConfigLoad
 from reconciler.engine.trust import Judge, Trust
 from reconciler.errors import ReconcilerError
 from reconciler.model import DesiredState, Settings, TenantSpec
+from reconciler.values import valueclass
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Selection:
     """The loaded configuration and the tenants of this run; `shard` is the
     `--shard I/N` text (None: no sharding), recorded in every report."""

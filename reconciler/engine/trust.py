@@ -16,7 +16,7 @@ applied (`reconciler.engine.applied`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from urllib.parse import urlsplit
 
 from reconciler.model import (
@@ -27,11 +27,12 @@ from reconciler.model import (
     TenantSpec,
     Unmanaged,
 )
+from reconciler.values import valueclass
 
 NOT_READ_REASON = "url or credentials changed in this pull request; read after merge"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class SecretMove:
     """A tenant's e-mail secret that will be re-sent: its reference or rotation
     marker differs from the one it is `compared_with` ("base": the trusted base;
@@ -61,7 +62,7 @@ class SecretMove:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Trust:
     """The verdict on a pull request's tenants: those not to contact (by name,
     with the reason) and those whose e-mail secret reference moved."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ from reconciler.config.source import display_name, read_document
 from reconciler.errors import ConfigError, ConfigIssue, ReconcilerError
 from reconciler.importer.inventory import InventoryEntry
 from reconciler.model import DesiredState
+from reconciler.values import valueclass
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Repository:
     """A valid configuration repository and its root file's `defaults` as written."""
 

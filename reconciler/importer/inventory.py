@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from reconciler.config.checks import (
 from reconciler.config.quote import quoted, shown
 from reconciler.config.source import Document, display_name, read_document
 from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.values import valueclass
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 CSV_AUTH_COLUMNS = ("apiKey", "oauthClientId", "oauthClientSecret", "oauthScope")
@@ -40,7 +40,7 @@ _YAML_KEYS = ("name", "url", "auth")
 _MAX_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class InventoryEntry:
     """One tenant to import; `auth` is its own `auth` mapping (None: the default)."""
 

@@ -16,12 +16,12 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler.config.checks import example_reference
 from reconciler.jsonschemas import load_schema
 from reconciler.model import PROVIDER_FIELDS, SECRET_FIELD, LiveEmail, LiveState, Provider, Scalar
+from reconciler.values import valueclass
 
 ABSENT = "absent"
 _PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -33,7 +33,7 @@ _REQUIRED = {
 _SECRET_AFTER = {Provider.BASIC_AUTH: "username", Provider.MICROSOFT365: "clientId"}
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ImportedTenant:
     """One tenant file to write. `kind` is the provider's name or "absent";
     `secret_ref` the reference written for its secret (None when absent)."""

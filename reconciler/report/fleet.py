@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 
 from reconciler.documents.drift import summary_counts
 from reconciler.engine.drift import DriftReport, TenantDrift
 from reconciler.report import escape
 from reconciler.report.drift import change_text
+from reconciler.values import valueclass
 
 # (key, CSV header) in the order both views show them.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -40,7 +40,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 SEPARATOR = "; "  # between the items of a list in one cell
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class FleetRow:
     """One tenant as the fleet views show it; every value is plain, unescaped text
     ("" when there is nothing to show), lists are tuples of items."""

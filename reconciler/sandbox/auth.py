@@ -19,19 +19,19 @@ import hmac
 import json
 import secrets
 import threading
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox.clock import Clock, iso_timestamp
 from reconciler.sandbox.messages import Request, Response
 from reconciler.sandbox.tenants import SandboxTenant
+from reconciler.values import valueclass
 
 DEFAULT_TOKEN_LIFETIME_S = 21600.0
 DEFAULT_SCOPE = "user_default"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Principal:
     """An authenticated caller: its rate-limit identity and whether it is an admin."""
 
@@ -39,14 +39,14 @@ class Principal:
     admin: bool
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class _Token:
     tenant: str
     client_id: str
     expires_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TokenRequest:
     """The fields of a token request, whatever its encoding."""
 

@@ -17,7 +17,6 @@ import datetime
 import ipaddress
 import ssl
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -25,13 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from reconciler.values import valueclass
+
 _DNS_NAMES = ("localhost",)
 _IP_ADDRESSES = ("127.0.0.1", "::1")
 # Short, but long enough for any test run or demo session.
 _VALIDITY = datetime.timedelta(days=7)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TlsMaterial:
     """PEM-encoded CA certificate, server certificate and server key."""
 

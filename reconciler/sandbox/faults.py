@@ -41,12 +41,13 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from reconciler.sandbox.hostile import BODY_KINDS, KINDS
+from reconciler.values import valueclass
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class FaultSpec:
     """The fault settings of one scope (global or one tenant)."""
 
@@ -77,7 +78,7 @@ class FaultSpec:
             raise ValueError("latency_ms and stall_s must not be negative")
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class FaultDecision:
     """What to do to one request."""
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.sandbox.clock import Clock
+from reconciler.values import valueclass
 
 TOKEN_LIFETIME_S = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class IdentityError:
     """A refused token request: Entra ID's AADSTS code and message.
 
@@ -41,7 +41,7 @@ class IdentityError:
         return f"{self.code}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class IdentityToken:
     """An issued access token and the application it belongs to."""
 

@@ -11,11 +11,12 @@ import email
 import email.policy
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email.message import EmailMessage
 
+from reconciler.values import valueclass
 
-@dataclass(frozen=True, slots=True)
+
+@valueclass
 class ReceivedMessage:
     """One message the sandbox SMTP server accepted.
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from reconciler.values import valueclass
 
 Headers = Sequence[tuple[str, str]]
 
@@ -26,7 +28,7 @@ def _no_headers() -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict())
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Request:
     """A request whose body has been read in full.
 
@@ -44,7 +46,7 @@ class Request:
     received: float = field(default_factory=time.monotonic)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Response:
     """A whole response; `drop` means: close the connection, answer nothing."""
 
@@ -73,7 +75,7 @@ class Response:
 BodyWriter = Callable[[web.StreamResponse], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Streamed:
     """A response whose head is sent at once and whose body `write` produces.
 

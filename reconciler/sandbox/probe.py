@@ -38,13 +38,14 @@ from aiosmtplib import (
 
 from reconciler.sandbox.identity import IdentityError, IdentityProvider
 from reconciler.sandbox.state import StoredConfig
+from reconciler.values import valueclass
 
 Outcome = Literal["ok", "credentials", "connection", "incomplete", "rejected"]
 # aiosmtplib would otherwise call socket.getfqdn() (a DNS lookup) for EHLO.
 _CLIENT_HOSTNAME = "qlik-email-sandbox.localhost"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class ProbeResult:
     """The outcome of one check or send, in the terms the API reports.
 
@@ -63,7 +64,7 @@ class ProbeResult:
         return self.outcome == "ok"
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class MailRequest:
     """The message send-test-email asks for."""
 

@@ -15,8 +15,10 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from reconciler.values import valueclass
 
-@dataclass(frozen=True, slots=True)
+
+@valueclass
 class LogEntry:
     """One request: who, what, the status answered (0 = connection reset), when."""
 
@@ -28,7 +30,7 @@ class LogEntry:
     duration_ms: float
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class TenantCounters:
     """The counters of one tenant."""
 
@@ -38,7 +40,7 @@ class TenantCounters:
     in_flight: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class Stats:
     """A snapshot of the counters since start (or the last reset)."""
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
 
 from reconciler.sandbox.state import TenantState, tenant_id_for
+from reconciler.values import valueclass
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass
 class SandboxTenant:
     """One tenant of the fleet and every credential a test may need.
 

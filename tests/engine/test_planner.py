@@ -139,3 +139,20 @@ def test_secret_moves_and_unread_tenants_apply_to_tenants_planned_as_read():
     first, second = result.tenants
     assert first.action is Action.UPDATE and first.changes[-1].after_ref == "${env:NEW}"
     assert second.not_read == "changed by the pull request"
+
+
+def test_a_fingerprint_is_the_digest_of_the_canonical_json_it_always_was() -> None:
+    """Saved plans carry fingerprints: their text must not change with the encoder."""
+    import hashlib
+    import json
+
+    from reconciler.model import fingerprint
+
+    for document in (
+        {"url": "https://a.example", "email": None},
+        {"b": [1, 2.5, None, True], "a": {"z": "Zoë", "y": "\u2028"}},
+        {"email": {"fields": {"senderName": "Ünïcode ✓", "serverPort": 587}}},
+    ):
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+        assert fingerprint(document) == "sha256:" + digest
