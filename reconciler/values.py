@@ -4,7 +4,7 @@ To the type checker a `@valueclass` class is a frozen dataclass with slots: ever
 assignment to a field is an error (mypy --strict runs on the whole package),
 and instances hash by their fields. At run time it is the same dataclass but
 not frozen: a frozen dataclass sets each field through `object.__setattr__`,
-about five times what a plain assignment costs, and a plan builds several of
+several times what a plain assignment costs, and a plan builds several of
 them per field of every tenant (bench/NOTES.md, "Value classes").
 """
 

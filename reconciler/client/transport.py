@@ -99,7 +99,7 @@ class Transport(httpx.AsyncBaseTransport):
         """One request through aiohttp, its failures translated (`translate`); the
         response's body is a stream (`WireBody`), read by the caller. The session
         calls this itself (`wire`): building an httpx.Request, and parsing its
-        URL, cost more than aiohttp's whole request (bench/NOTES.md)."""
+        URL, was a large part of each request's cost (bench/NOTES.md)."""
         session = self._session or self._open()
         proxy = self._proxy
         try:

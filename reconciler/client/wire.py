@@ -6,7 +6,7 @@ One transport serves every tenant of a session: aiohttp (`transport`), with
 would only add what no request of ours uses (cookies, redirects, auth flows,
 event hooks). Our own transport is given the request as it is (method, URL
 string, headers, body: `Transport.send`), since building an httpx.Request,
-and parsing its URL, cost more than aiohttp's whole request (bench/NOTES.md,
+and parsing its URL, was a large part of each request's cost (bench/NOTES.md,
 "httpx's models off the request path"); an injected transport (tests) gets
 an httpx.Request, built the same way.
 
@@ -114,7 +114,7 @@ class Wire:
         transport = routes.transport_for(url)
         if isinstance(transport, Transport):
             # Ours takes the request as it is: no httpx.Request to build, nor
-            # its URL to parse, which cost more than aiohttp's whole request.
+            # its URL to parse (bench/NOTES.md).
             response = await transport.send(method, url, merged, body, self._timeouts)
         else:  # an injected transport (tests) takes httpx's request
             request = httpx.Request(
