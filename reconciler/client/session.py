@@ -6,6 +6,8 @@ import re
 from types import TracebackType
 from urllib.parse import urlsplit
 
+import httpx
+
 from reconciler.client.auth import TokenCache
 from reconciler.client.options import (
     ClientOptions,
@@ -35,6 +37,13 @@ def _check_url(name: str, base: str) -> str:
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
     if not base.isprintable() or _SPACE.search(base):
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL (spaces or controls)")
+    if not base.isascii():
+        # A host name beyond ASCII must be valid IDNA, which urlsplit does not
+        # check: httpx's parser does (and aiohttp would fail on it otherwise).
+        try:
+            httpx.URL(base)
+        except httpx.InvalidURL as exc:
+            raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
     plain = not (parts.query or parts.fragment or "?" in base or "#" in base)
     if parts.scheme.lower() not in ("https", "http") or not parts.hostname or not plain:
         raise RequestError(f"tenant {name}: {base!r} is not an http(s) URL without query")

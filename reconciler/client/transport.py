@@ -165,7 +165,10 @@ class Routes:
             return self.direct
         parsed = self._parsed.get(url)
         if parsed is None:
-            parsed = self._parsed[url] = httpx.URL(url)
+            try:
+                parsed = self._parsed[url] = httpx.URL(url)
+            except httpx.InvalidURL as exc:  # as `translate` says it of aiohttp's
+                raise httpx.UnsupportedProtocol(f"invalid URL: {exc}") from None
         for pattern, transport in self._mounts:
             if pattern.matches(parsed):
                 return transport

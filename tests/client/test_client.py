@@ -1239,6 +1239,7 @@ def test_different_oauth_clients_on_one_tenant_get_their_own_tokens() -> None:
         "https://acme.example/\x00",
         "https://acme.example/\nHost: evil",
         "https:///path-only",
+        "https://\u00a1.example",  # not valid IDNA
     ],
 )
 def test_a_tenant_url_that_is_not_plain_http_is_refused_before_any_request(base: str) -> None:

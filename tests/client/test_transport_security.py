@@ -381,3 +381,14 @@ def test_requests_go_through_the_transport_httpx_would_choose(proxies, bypass):
     expected = asyncio.run(chosen_by_httpx())
     assert asyncio.run(chosen_by_routes()) == expected
     assert set(proxies.values()) <= set(expected)  # each proxy is chosen for some URL
+
+
+def test_a_url_httpx_cannot_parse_is_a_transport_error_when_a_proxy_is_set() -> None:
+    """The routes parse a URL only to match a proxy's pattern; one that httpx
+    refuses is refused as aiohttp's invalid URLs are (`translate`), not raised
+    as httpx.InvalidURL, which no caller expects."""
+    direct = httpx.MockTransport(lambda request: httpx.Response(200))
+    routes = Routes(direct, {"https://": httpx.MockTransport(lambda request: httpx.Response(200))})
+    with pytest.raises(httpx.UnsupportedProtocol, match="invalid URL"):
+        routes.transport_for("https://\u00a1.example/api")
+    assert Routes(direct).transport_for("https://\u00a1.example/api") is direct  # no proxy
