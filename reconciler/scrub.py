@@ -186,35 +186,25 @@ def _normal_forms(
         # but is not base64 is the secret itself.
         odd = " " in secret or "\\" in secret or "&" in secret or "%" in secret
         if secret.isprintable() and not odd:
-            return _simple_ascii_normal_forms(secret, forms, base64)
+            itself = secret.lower()
+            return _collected(secret, forms, [f.lower() if f in base64 else itself for f in forms])
     simple = _UNSIMPLE.search(secret) is None
     itself = normalise(secret).text
-    found: dict[str, bool] = {}
-    every = True
-    for form, pieces in forms.items():
-        if _BASE64.fullmatch(form):
-            normal = form.lower()
-        else:
-            normal = itself if simple else normalise(form).text
-        if len(normal) >= KEY:
-            found[normal] = found.get(normal, False) or pieces
-        else:
-            every = False
-    found.setdefault(secret.encode("utf-8").hex(), False)
-    return found, every
+    normals = [
+        form.lower() if _BASE64.fullmatch(form) else (itself if simple else normalise(form).text)
+        for form in forms
+    ]
+    return _collected(secret, forms, normals)
 
 
-def _simple_ascii_normal_forms(
-    secret: str, forms: dict[str, bool], base64: set[str]
+def _collected(
+    secret: str, forms: dict[str, bool], normals: list[str]
 ) -> tuple[dict[str, bool], bool]:
-    """`_normal_forms` of a printable ASCII secret without a space, `\\`, `&`
-    or `%`, without a pattern: the base64 forms in lower case, every other form
-    as the secret in lower case."""
-    itself = secret.lower()
+    """`_normal_forms` from `normals`, the normal form of each of `forms` in
+    order: those long enough to be indexed, and the secret's hex."""
     found: dict[str, bool] = {}
     every = True
-    for form, pieces in forms.items():
-        normal = form.lower() if form in base64 else itself
+    for normal, pieces in zip(normals, forms.values(), strict=True):
         if len(normal) >= KEY:
             found[normal] = found.get(normal, False) or pieces
         else:
