@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from reconciler.errors import SecretError
-from reconciler.paths import is_inside
+from reconciler.paths import is_inside, read_bounded
 from reconciler.scrub import REDACTED as REDACTED
 from reconciler.scrub import Scrubber
 from reconciler.values import valueclass
@@ -234,14 +234,14 @@ class SecretResolver:
             path = os.path.join(real_folder, name)
             if self._confined(path):
                 try:
-                    return path, _read_bounded(path, os.O_NOFOLLOW)
+                    return path, read_bounded(path, _MAX_FILE_BYTES, os.O_NOFOLLOW)
                 except OSError as exc:
                     if exc.errno != errno.ELOOP:  # ELOOP: the file is a symlink
                         raise
             path = os.path.realpath(target)
         if not self._confined(path):
             return None, b""
-        return path, _read_bounded(path, 0)
+        return path, read_bounded(path, _MAX_FILE_BYTES)
 
     def _confined(self, path: str) -> bool:
         root = self._root
@@ -276,18 +276,3 @@ class SecretResolver:
             return done.stdout.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise SecretError(f"{ref}: the command's output is not UTF-8 text") from None
-
-
-def _read_bounded(path: str, flags: int) -> bytes:
-    """At most _MAX_FILE_BYTES + 1 bytes of `path` (more means too large)."""
-    handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
-    try:
-        data = b""
-        while len(data) <= _MAX_FILE_BYTES:
-            chunk = os.read(handle, _MAX_FILE_BYTES + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-        return data
-    finally:
-        os.close(handle)

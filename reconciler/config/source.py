@@ -29,6 +29,7 @@ import yaml
 
 from reconciler.config.quote import quoted, shown
 from reconciler.errors import ConfigIssue
+from reconciler.paths import read_bounded
 from reconciler.values import valueclass
 
 MAX_BYTES = 1024 * 1024
@@ -41,8 +42,6 @@ _LOADER: Any = getattr(yaml, "CBaseLoader", yaml.SafeLoader)  # absent without l
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
-# No O_NONBLOCK: stat has said the file is a regular one, and Windows has none of these.
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _TAG = "tag:yaml.org,2002:"
 _COLLECTION_TAGS = (None, "!", _TAG + "map", _TAG + "seq")
 _ANCHORS = (
@@ -183,20 +182,9 @@ def _read_text(path: Path) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise _Problem("is not a regular file")
     try:
-        # A descriptor rather than a file object, whose buffering a read of
-        # the whole file does not need (bench/NOTES.md).
-        handle = os.open(path, _READ_FLAGS)
-        try:
-            # As much as stat said (plus one byte, to see a file that grew since),
-            # not MAX_BYTES + 1, which allocated 1 MiB per file (bench/NOTES.md).
-            data = os.read(handle, min(info.st_size, MAX_BYTES) + 1)
-            while data and len(data) <= MAX_BYTES:  # until the end, or the bound
-                more = os.read(handle, MAX_BYTES + 1 - len(data))
-                if not more:
-                    break
-                data += more
-        finally:
-            os.close(handle)
+        # First as much as stat said (plus one byte, to see a file that grew
+        # since), not MAX_BYTES + 1, which allocated 1 MiB per file (bench/NOTES.md).
+        data = read_bounded(path, MAX_BYTES, first=min(info.st_size, MAX_BYTES) + 1)
     except OSError as exc:
         raise _Problem(f"cannot read the file: {exc.strerror or exc}") from None
     if len(data) > MAX_BYTES:
