@@ -12,7 +12,7 @@ Layers, from the bottom:
 
 - `aiohttp`: the session's own aiohttp ClientSession, `get`, `read`, `json.loads`;
 - `transport`: `Transport.send` as the wire calls it (its headers and
-  timeouts), the body read off its stream;
+  timeouts), which reads the body within the size limit;
 - `wire`: `Wire.exchange` (a slot, the deadline, `read_body`, the Reply);
 - `get`: `TenantClient.get_email_config` (the Sender and the JSON checks);
 - `read_live`: `TenantClient.read_live` (the LiveState: scrubbed, fingerprinted).
@@ -72,10 +72,9 @@ async def drive(fleet: dict[str, Any], layer: str, gets: int) -> None:
                     json.loads(await answer.read())
             elif layer == "transport":  # as the wire calls it
                 headers = {**wire._headers, **auth[k]}
-                response = await transport.send("GET", urls[k], headers, None, wire._timeouts)
-                body = b"".join([chunk async for chunk in response.stream])
-                await response.aclose()
-                json.loads(body)
+                limit = wire._options.max_response_bytes
+                reply = await transport.send("GET", urls[k], headers, None, wire._timeouts, limit)
+                json.loads(reply.content)
             elif layer == "wire":
                 url = httpx.URL(urls[k]) if parsed else urls[k]
                 json.loads((await wire.exchange("GET", url, None, auth[k])).content)

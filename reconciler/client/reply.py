@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable
-from typing import Any
+from collections.abc import AsyncIterable, Sequence
+from typing import Any, overload
 
 import httpx
 
@@ -33,12 +33,62 @@ class WireBody(httpx.AsyncByteStream):
     undone), read once (the transport's streams are)."""
 
 
+class Headers:
+    """A response's headers as they came off the wire (name and value bytes), read
+    as httpx.Headers reads them: a name's values joined by ", ", decoded as
+    ASCII, else UTF-8, else ISO-8859-1, one encoding for all (tests/client/
+    test_reply_headers.py holds them to httpx's). Made without a pass over the
+    headers, which httpx.Headers makes: a response is asked for two or three
+    of them (bench/NOTES.md, "httpx's models off the response path")."""
+
+    __slots__ = ("_encoding", "_raw")
+
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._encoding: str | None = None
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """(name, value) of every header, in order, as received."""
+        return list(self._raw)
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The values of header `name` (any case), joined by ", "; `default` when absent."""
+        encoding = self._encoding or self._choose_encoding()
+        key = name.lower().encode(encoding)
+        values = [value for raw_key, value in self._raw if raw_key.lower() == key]
+        if not values:
+            return default
+        return ", ".join(value.decode(encoding) for value in values)
+
+    def _choose_encoding(self) -> str:
+        raw = self._raw
+        if all(key.isascii() and value.isascii() for key, value in raw):
+            encoding = "ascii"
+        else:
+            try:
+                for key, value in raw:
+                    key.decode("utf-8")
+                    value.decode("utf-8")
+                encoding = "utf-8"
+            except UnicodeDecodeError:
+                encoding = "iso-8859-1"  # any byte is a character
+        self._encoding = encoding
+        return encoding
+
+
 @valueclass
 class Reply:
     """A response with its whole body (at most `max_response_bytes`, decoded)."""
 
     status_code: int
-    headers: httpx.Headers
+    headers: Headers
     content: bytes
 
     @property
@@ -59,29 +109,39 @@ class Reply:
         return parse_json(self.content)
 
 
-async def read_body(response: httpx.Response, limit: int) -> bytes:
-    """The whole (decoded) body of a streamed response; BodyTooLarge as soon as it
-    is known to exceed `limit` bytes, on the wire or decoded, without reading or
-    decoding the rest (`decoding`); httpx.DecodingError for an encoding that is
-    not accepted or not valid."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(response.status_code, limit)
+async def read_reply(response: httpx.Response, limit: int) -> Reply:
+    """The whole response of an httpx transport (`read_body`); the stream is closed."""
     # The bytes as they came off the wire, straight from the transport's stream
     # (bench/NOTES.md, "Client transport"), never through httpx's decoders.
     raw = response.stream
-    if not isinstance(raw, httpx.AsyncByteStream):
-        raise TypeError("the transport of an async client gave a sync stream")
-    encoding = response.headers.get("content-encoding")
+    try:
+        if not isinstance(raw, httpx.AsyncByteStream):
+            raise TypeError("the transport of an async client gave a sync stream")
+        headers = Headers(response.headers.raw)
+        content = await read_body(response.status_code, headers, raw, limit)
+    finally:
+        await response.aclose()
+    return Reply(response.status_code, headers, content)
+
+
+async def read_body(status: int, headers: Headers, raw: AsyncIterable[bytes], limit: int) -> bytes:
+    """The whole (decoded) body of a response, read off `raw` as it came off the
+    wire; BodyTooLarge as soon as it is known to exceed `limit` bytes, on the
+    wire or decoded, without reading or decoding the rest (`decoding`);
+    httpx.DecodingError for an encoding that is not accepted or not valid."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(status, limit)
+    encoding = headers.get("content-encoding")
     if encoding is None:
-        return await _read_plain(raw, response.status_code, limit)
+        return await _read_plain(raw, status, limit)
     decoder = Decoder(encoding, limit)
     chunks: list[bytes] = []
     try:
         async for chunk in raw:
             chunks.extend(decoder.decode(chunk))
     except BudgetExceeded:
-        raise BodyTooLarge(response.status_code, limit) from None
+        raise BodyTooLarge(status, limit) from None
     decoder.finish()
     return b"".join(chunks)
 

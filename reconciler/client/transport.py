@@ -34,7 +34,7 @@ from typing import NamedTuple
 import aiohttp
 import httpx
 
-from reconciler.client.reply import WireBody
+from reconciler.client.reply import Headers, Reply, WireBody, read_body
 
 # Bytes asked of aiohttp at a time (the decoder bounds what a chunk grows into).
 _CHUNK = 16 * 1024
@@ -68,7 +68,8 @@ class Transport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` through aiohttp (httpx's seam: `send` without its models)."""
+        """Send `request` through aiohttp (httpx's seam); its body is a stream
+        (`WireBody`), read by the caller."""
         content: bytes | httpx.AsyncByteStream | None
         try:
             content = request.content or None
@@ -76,7 +77,7 @@ class Transport(httpx.AsyncBaseTransport):
             content = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)
         timeout = request.extensions.get("timeout", {})
-        response = await self.send(
+        response = await self._request(
             request.method,
             str(request.url),
             request.headers.multi_items(),
@@ -84,10 +85,43 @@ class Transport(httpx.AsyncBaseTransport):
             Timeouts(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
             request.extensions.get("sni_hostname"),
         )
-        response.request = request
-        return response
+        extensions = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            extensions=extensions,
+            request=request,
+        )
 
     async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeouts: Timeouts,
+        limit: int,
+    ) -> Reply:
+        """The whole response to one request, its body read within `limit` bytes
+        (`reply.read_body`). The session calls this itself (`wire`): building an
+        httpx.Request, and parsing its URL, then an httpx.Response and its
+        headers, was a large part of each request's cost (bench/NOTES.md)."""
+        response = await self._request(method, url, headers, content, timeouts)
+        try:
+            headers_in = Headers(response.raw_headers)
+            body = await read_body(
+                response.status, headers_in, response.content.iter_chunked(_CHUNK), limit
+            )
+        except aiohttp.ClientError as exc:
+            raise translate(exc) from None
+        finally:
+            await _release(response)
+        return Reply(response.status, headers_in, body)
+
+    async def _request(
         self,
         method: str,
         url: str,
@@ -95,15 +129,12 @@ class Transport(httpx.AsyncBaseTransport):
         content: bytes | httpx.AsyncByteStream | None,
         timeouts: Timeouts,
         sni_hostname: str | None = None,
-    ) -> httpx.Response:
-        """One request through aiohttp, its failures translated (`translate`); the
-        response's body is a stream (`WireBody`), read by the caller. The session
-        calls this itself (`wire`): building an httpx.Request, and parsing its
-        URL, was a large part of each request's cost (bench/NOTES.md)."""
+    ) -> aiohttp.ClientResponse:
+        """One request through aiohttp, its failures translated (`translate`)."""
         session = self._session or self._open()
         proxy = self._proxy
         try:
-            response = await session.request(
+            return await session.request(
                 method,
                 url,
                 headers=headers,
@@ -121,15 +152,6 @@ class Transport(httpx.AsyncBaseTransport):
             )
         except aiohttp.ClientError as exc:
             raise translate(exc) from None
-        extensions = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode()
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_Body(response),
-            extensions=extensions,
-        )
 
     async def aclose(self) -> None:
         """Close the ClientSession and its connections."""
@@ -274,10 +296,17 @@ class _Body(WireBody):
             raise translate(exc) from None
 
     async def aclose(self) -> None:
-        try:
-            await self._response.__aexit__(None, None, None)
-        except aiohttp.ClientError as exc:
-            raise translate(exc) from None
+        await _release(self._response)
+
+
+async def _release(response: aiohttp.ClientResponse) -> None:
+    """Give the response's connection back (or close it, if the body was not
+    read to its end), as leaving `async with` a response does."""
+    try:
+        response.release()
+        await response.wait_for_close()
+    except aiohttp.ClientError as exc:
+        raise translate(exc) from None
 
 
 def translate(exc: aiohttp.ClientError) -> httpx.TransportError:

@@ -34,7 +34,7 @@ import httpx
 from reconciler.client import tls
 from reconciler.client.decoding import ACCEPT_ENCODING
 from reconciler.client.options import ClientOptions
-from reconciler.client.reply import Reply, read_body
+from reconciler.client.reply import Reply, read_reply
 from reconciler.client.transport import Routes, Timeouts, Transport, environment_routes
 
 T = TypeVar("T")
@@ -112,20 +112,17 @@ class Wire:
             body = text.encode()
             merged = {**merged, "Content-Type": "application/json"}
         transport = routes.transport_for(url)
+        limit = self._options.max_response_bytes
         if isinstance(transport, Transport):
-            # Ours takes the request as it is: no httpx.Request to build, nor
-            # its URL to parse (bench/NOTES.md).
-            response = await transport.send(method, url, merged, body, self._timeouts)
-        else:  # an injected transport (tests) takes httpx's request
-            request = httpx.Request(
-                method, url, content=body, headers=merged, extensions=self._extensions
-            )
-            response = await transport.handle_async_request(request)
-        try:
-            content = await read_body(response, self._options.max_response_bytes)
-        finally:
-            await response.aclose()
-        return Reply(response.status_code, response.headers, content)
+            # Ours takes the request as it is, and gives the response read: no
+            # httpx.Request to build, nor its URL to parse, nor an httpx.Response
+            # and its headers (bench/NOTES.md).
+            return await transport.send(method, url, merged, body, self._timeouts, limit)
+        # An injected transport (tests) takes httpx's request.
+        request = httpx.Request(
+            method, url, content=body, headers=merged, extensions=self._extensions
+        )
+        return await read_reply(await transport.handle_async_request(request), limit)
 
     def _open(self) -> Routes:
         if self._closed:
