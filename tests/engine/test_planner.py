@@ -1,6 +1,8 @@
 from dataclasses import replace
 
 from helpers import basic, live_basic, live_m365, live_none, m365, spec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.client.live import normalize
 from reconciler.engine.planner import desired_fingerprint, make_plan, plan_read, plan_tenant
@@ -156,3 +158,33 @@ def test_a_fingerprint_is_the_digest_of_the_canonical_json_it_always_was() -> No
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
         assert fingerprint(document) == "sha256:" + digest
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),  # beyond 64 bits too, which orjson refuses
+    st.text(),  # controls, DEL, lone surrogates, beyond ASCII
+    st.text(alphabet=st.characters(max_codepoint=0x7F)),
+)
+_DOCUMENTS = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_DOCUMENTS)
+def test_a_fingerprint_is_the_digest_of_the_json_text_whatever_the_strings_hold(document) -> None:
+    """orjson writes the canonical text where it writes json's (`fingerprint`)."""
+    import hashlib
+    import json
+
+    from reconciler.model import fingerprint
+
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    assert fingerprint(document) == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
