@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +21,7 @@ from reconciler.client.tenant import TenantClient
 from reconciler.client.wire import Wire
 from reconciler.errors import RequestError
 from reconciler.scrub import Scrubber
+from reconciler.urls import split_url
 
 _DEFAULT_OPTIONS = ClientOptions()
 _SPACE = re.compile(r"\s")
@@ -31,8 +31,8 @@ def _check_url(name: str, base: str) -> str:
     """`base` if it is an http(s) URL with a host and no query or fragment;
     aiohttp parses it for each request (`transport`)."""
     try:
-        parts = urlsplit(base)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        split = split_url(base)
+        split.checked_port()
     except ValueError as exc:
         raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
     if not base.isprintable() or _SPACE.search(base):
@@ -44,8 +44,9 @@ def _check_url(name: str, base: str) -> str:
             httpx.URL(base)
         except httpx.InvalidURL as exc:
             raise RequestError(f"tenant {name}: {base!r} is not a valid URL ({exc})") from None
+    parts = split.parts
     plain = not (parts.query or parts.fragment or "?" in base or "#" in base)
-    if parts.scheme.lower() not in ("https", "http") or not parts.hostname or not plain:
+    if parts.scheme.lower() not in ("https", "http") or not split.hostname or not plain:
         raise RequestError(f"tenant {name}: {base!r} is not an http(s) URL without query")
     return base
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
 from reconciler.config.hosts import host_allowed
 from reconciler.config.quote import quoted, shown
@@ -21,6 +21,7 @@ from reconciler.config.source import Document, JsonPath
 from reconciler.config.words import path_text
 from reconciler.errors import ConfigIssue
 from reconciler.secrets import looks_like_reference, parse_reference, reference_problem
+from reconciler.urls import split_url
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -57,11 +58,11 @@ def url_problem(url: str) -> str | None:
         meant = shown("https://" + text.lstrip("/"))
         return f"url must start with https:// (did you mean {meant}?)"
     try:
-        parts = urlsplit(text)
-        port = parts.port
+        split = split_url(text)
+        port = split.checked_port()
     except ValueError:
         return "url is not a valid URL (is the port a number from 1 to 65535?)"
-    host = parts.hostname  # a property that parses the netloc on every use
+    parts, host = split.parts, split.hostname
     return _scheme_problem(parts, host) or _parts_problem(parts, text, host, port)
 
 
@@ -118,15 +119,16 @@ def host_is_valid(host: str) -> bool:
 
 def normalize_url(url: str) -> str:
     """`url` with a lowercased scheme and host and no trailing slash."""
-    parts = urlsplit(url.strip())
+    parts = split_url(url.strip()).parts
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 def url_identity(url: str) -> str:
     """What makes two tenant URLs the same tenant: host, explicit port and path."""
-    parts = urlsplit(url.strip())
-    port = f":{parts.port}" if parts.port not in (None, 443, 80) else ""
-    return f"{parts.hostname}{port}{parts.path.rstrip('/')}"
+    split = split_url(url.strip())
+    number = split.checked_port()
+    port = f":{number}" if number not in (None, 443, 80) else ""
+    return f"{split.hostname}{port}{split.parts.path.rstrip('/')}"
 
 
 def email_problem(label: str, address: str) -> str | None:
@@ -291,10 +293,9 @@ def host_issues(doc: Document, url: str, allowed: Sequence[str]) -> list[ConfigI
     """An issue at `url` when its host is not in `allowed` (loopback included): the
     tool sends the tenant's credentials there, so a changed URL in a pull request
     must not be able to send them anywhere else."""
-    host = (urlsplit(url).hostname or "").lower()
+    host = (split_url(url).hostname or "").lower()
     if host_allowed(host, allowed):
         return []
-    host = (urlsplit(url).hostname or "").lower()
     message = (
         f"host {shown(host)} is not an allowed tenant host ({shown(', '.join(allowed))}): "
         "add it to settings.allowedHosts in the root file if it is really a tenant"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import field
-from urllib.parse import urlsplit
 
 from reconciler.model import (
     DesiredEmail,
@@ -27,6 +26,7 @@ from reconciler.model import (
     TenantSpec,
     Unmanaged,
 )
+from reconciler.urls import split_url
 from reconciler.values import valueclass
 
 NOT_READ_REASON = "url or credentials changed in this pull request; read after merge"
@@ -114,9 +114,10 @@ class Judge:
 def _location(url: str) -> str:
     """A tenant URL, normalised: scheme, host, port (the scheme's default made
     explicit) and path without a trailing slash."""
-    parts = urlsplit(url.strip())
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return f"{parts.scheme.lower()}://{parts.hostname}:{port}{parts.path.rstrip('/')}"
+    split = split_url(url.strip())
+    parts = split.parts
+    port = split.checked_port() or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{split.hostname}:{port}{parts.path.rstrip('/')}"
 
 
 def _secret_move(tenant: TenantSpec, trusted: TenantSpec | None) -> SecretMove | None:
