@@ -409,6 +409,14 @@ def _run(
     return length + len(folded)
 
 
+def _uncovered(secret: str) -> bool:
+    """Whether `secret` holds whitespace or an IGNORED character (`_UNCOVERED`);
+    in ASCII, the space and what is not printable (no pattern to run)."""
+    if secret.isascii():
+        return " " in secret or not secret.isprintable()
+    return _UNCOVERED.search(secret) is not None
+
+
 def _simple(stripped: str) -> bool:
     """Whether `stripped` (step 1 done) normalises to itself in lower case."""
     return stripped.isascii() and not ("\\" in stripped or "&" in stripped or "%" in stripped)
@@ -489,7 +497,7 @@ class Scrubber:
             # them: one with no whitespace or IGNORED character (which
             # normalising drops, at its ends too), whose forms all normalise
             # to a form long enough to be indexed.
-            if not (normal and every and _UNCOVERED.search(secret) is None):
+            if not (normal and every and not _uncovered(secret)):
                 self._exact.update(numbers.values())
             self._walked = 0
 

@@ -375,6 +375,19 @@ def test_strip_removes_exactly_whitespace_and_ignored_characters() -> None:
     assert _strip("a \t\n\u3000b\x1c\x1fc\x85\u2028d\u200b\xad\U000e0041e") == "abcde"
 
 
+def test_uncovered_finds_whitespace_and_ignored_characters_as_the_pattern_does() -> None:
+    """`_uncovered` (no pattern for ASCII) says what `[\\s` IGNORED `]` says, for
+    a secret of every code point below 0x3000 around a plain one."""
+    import re
+
+    from reconciler.scrub import _uncovered
+
+    pattern = re.compile(f"[\\s{IGNORED}]")
+    for code in range(0x3001):
+        for secret in (chr(code), f"ab{chr(code)}cd", "abcd"):
+            assert _uncovered(secret) == (pattern.search(secret) is not None), hex(code)
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_normalise_agrees_with_the_reference_character_by_character(seed: int) -> None:
     rng = random.Random(1000 + seed)
