@@ -60,12 +60,17 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The values of header `name` (any case), joined by ", "; `default` when absent."""
-        encoding = self._encoding or self._choose_encoding()
+        # ASCII is the same bytes, and the same text, in all three encodings: the
+        # encoding is chosen (a pass over every header) only for other bytes.
+        encoding = "ascii" if name.isascii() else self._encoding or self._choose_encoding()
         key = name.lower().encode(encoding)
         values = [value for raw_key, value in self._raw if raw_key.lower() == key]
         if not values:
             return default
-        return ", ".join(value.decode(encoding) for value in values)
+        joined = b", ".join(values)
+        if not joined.isascii():
+            encoding = self._encoding or self._choose_encoding()
+        return joined.decode(encoding)
 
     def _choose_encoding(self) -> str:
         raw = self._raw

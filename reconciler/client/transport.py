@@ -139,8 +139,9 @@ class Transport(httpx.AsyncBaseTransport):
                 url,
                 headers=headers,
                 data=content,
-                # aiohttp gives every POST without one `application/octet-stream`.
-                skip_auto_headers=_NO_CONTENT_TYPE if content is None else None,
+                # aiohttp gives every POST without one `application/octet-stream`
+                # (never a GET: nothing to skip, nor a set of names to build).
+                skip_auto_headers=_NO_CONTENT_TYPE if content is None and method != "GET" else None,
                 allow_redirects=False,
                 auto_decompress=False,  # `decoding` undoes it, within the size cap
                 compress=False,
