@@ -78,11 +78,12 @@ class _Expired(Exception):
 
 
 if sys.version_info >= (3, 11):
+    from reconciler.client.expiry import expiring
 
     async def _bounded(seconds: float, work: Callable[[], Awaitable[T]]) -> T:
-        scope = asyncio.timeout(seconds)
+        scope = expiring(seconds)  # asyncio.timeout's behaviour, at less cost
         try:
-            async with scope:
+            with scope:
                 return await work()
         except TimeoutError:
             if scope.expired():
