@@ -92,12 +92,12 @@ class SecretRef:
 def parse_reference(text: str) -> SecretRef | None:
     """The reference `text` spells, or None when it is not a reference at all."""
     # A tenant's references are parsed by its checks, its auth and its e-mail
-    # settings: cached (SecretRef is immutable), but for a long text, which a
-    # cache would keep (a configuration value may be up to a file's size).
+    # settings, one after the other: cached (SecretRef is immutable), a few
+    # files' worth, and never a long text (a value may be up to a file's size).
     return _parse_reference(text) if len(text) <= 1024 else _parse_reference.__wrapped__(text)
 
 
-@functools.lru_cache(maxsize=1 << 14)
+@functools.lru_cache(maxsize=256)
 def _parse_reference(text: str) -> SecretRef | None:
     match = _REFERENCE.match(text.strip())
     if match is None:

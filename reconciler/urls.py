@@ -25,7 +25,10 @@ class SplitUrl(NamedTuple):
         return self.port
 
 
-# Bounded: a process may meet any number of URLs; a fleet's fit.
+# Bounded: a process may meet any number of URLs. A tenant's URL is read by
+# the checks of its file, one after the other, and by the session when the
+# tenant is read, which at zero latency comes thousands of files later (the
+# loading runs ahead): room for a large fleet's URLs (bench/NOTES.md).
 @functools.lru_cache(maxsize=1 << 15)
 def split_url(url: str) -> SplitUrl:
     """`url` split (`urlsplit`, whose ValueError it raises), host and port read."""
