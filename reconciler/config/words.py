@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ _SYNONYMS = {
 }
 
 
+# Cached: every tenant file's checks name the same few paths in their labels.
+@functools.lru_cache(maxsize=256)
 def path_text(path: JsonPath) -> str:
     """`('drift', 'ignore', 0, 'reason')` -> `drift.ignore[0].reason`; keys made safe
     by `shown`, since a key is written by the user."""
