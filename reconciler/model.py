@@ -288,11 +288,11 @@ def fingerprint(document: object) -> str:
 
     The digest is that of `json.dumps(document, sort_keys=True, separators=(",",
     ":"))`, the text it always was (saved plans carry it). orjson writes that
-    text, ten times faster (bench/NOTES.md), for a document of strings, ints,
-    booleans and None, as every caller's is, when it is ASCII without DEL
-    (which json escapes): otherwise json writes it (tests/engine/
-    test_planner.py holds the two to each other). A float may be written
-    otherwise (orjson's 1e16 is json's 1e+16): no caller's document holds one."""
+    text for less (bench/NOTES.md, "Fingerprints written by orjson") for a
+    document of strings, ints, booleans and None, as every caller's is, when
+    it is ASCII without DEL (which json escapes): otherwise json writes it
+    (tests/engine/test_planner.py holds the two to each other). A float may be
+    written otherwise (orjson's 1e16 is json's 1e+16): no caller's holds one."""
     try:
         canonical = orjson.dumps(document, option=_ORJSON)
     except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate

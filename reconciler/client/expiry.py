@@ -2,8 +2,8 @@
 
 `asyncio.timeout` puts a timer on the loop's heap for every use, whose entries
 compare in Python, and wraps it in an async context manager: a tenant's read
-paid for two of them (its deadline and its request's), about 4% of the
-instructions of a plan per tenant (bench/NOTES.md, "Timeouts by the table").
+paid for two of them, its deadline and its request's (what that cost, and what
+this one costs: bench/NOTES.md, "Timeouts by the table").
 `expiring(seconds)` keeps the running scopes of a loop in one table, with one
 timer armed for the earliest of them; what an expiry does is what
 `asyncio.timeout` does: the scope's task is cancelled, and the scope turns

@@ -39,7 +39,7 @@ class Headers:
     ASCII, else UTF-8, else ISO-8859-1, one encoding for all (tests/client/
     test_reply_headers.py holds them to httpx's). Made without a pass over the
     headers, which httpx.Headers makes: a response is asked for two or three
-    of them (bench/NOTES.md, "httpx's models off the response path")."""
+    of them (bench/NOTES.md, "The response read by the transport")."""
 
     __slots__ = ("_encoding", "_raw")
 
