@@ -21,26 +21,38 @@ import asyncio
 import weakref
 from types import TracebackType
 
-_ENTERED, _EXPIRING, _EXPIRED, _LEFT = range(4)
+_CREATED, _ENTERED, _EXPIRING, _EXPIRED, _LEFT = range(5)
 
 
 class Scope:
     """One step's time limit (`expiring`)."""
 
-    __slots__ = ("_cancelling", "_state", "_task", "_watch", "when")
+    __slots__ = ("_cancelling", "_loop", "_state", "_task", "_watch", "when")
 
-    def __init__(self, watch: _Watch, when: float, task: asyncio.Task[object]) -> None:
+    def __init__(
+        self,
+        watch: _Watch,
+        loop: asyncio.AbstractEventLoop,
+        when: float,
+        task: asyncio.Task[object],
+    ) -> None:
         self.when = when  # loop.time() at which the step is cancelled
         self._watch = watch
+        self._loop = loop
         self._task = task
-        self._cancelling = task.cancelling()  # type: ignore[attr-defined]  # 3.11+
-        self._state = _ENTERED
+        self._cancelling = 0
+        self._state = _CREATED
 
     def expired(self) -> bool:
         """Whether the time ran out (the step was cancelled by this scope)."""
         return self._state in (_EXPIRING, _EXPIRED)
 
     def __enter__(self) -> Scope:
+        if self._state != _CREATED:
+            raise RuntimeError("a scope of expiring() is entered once")
+        self._cancelling = self._task.cancelling()  # type: ignore[attr-defined]  # 3.11+
+        self._state = _ENTERED
+        self._watch.enter(self._loop, self)
         return self
 
     def __exit__(
@@ -74,14 +86,10 @@ class _Watch:
         self._armed: float | None = None  # when the timer fires
         self._handle: asyncio.TimerHandle | None = None
 
-    def enter(
-        self, loop: asyncio.AbstractEventLoop, when: float, task: asyncio.Task[object]
-    ) -> Scope:
-        scope = Scope(self, when, task)
+    def enter(self, loop: asyncio.AbstractEventLoop, scope: Scope) -> None:
         self._scopes[scope] = None
-        if self._armed is None or when < self._armed:
-            self._arm(loop, when)
-        return scope
+        if self._armed is None or scope.when < self._armed:
+            self._arm(loop, scope.when)
 
     def leave(self, scope: Scope) -> None:
         # The timer stays armed: cancelling it, and arming one for the next
@@ -125,4 +133,4 @@ def expiring(seconds: float) -> Scope:
     else:
         watch = _WATCHES.get(loop) or _WATCHES.setdefault(loop, _Watch())
         _last = (weakref.ref(loop), watch)
-    return watch.enter(loop, loop.time() + seconds, task)
+    return Scope(watch, loop, loop.time() + seconds, task)

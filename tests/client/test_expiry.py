@@ -192,3 +192,24 @@ def test_each_loop_has_its_own_table():
         return "finished"
 
     assert [asyncio.run(main(s)) for s in (0.05, 0.02, 0.03)] == ["timed out"] * 3
+
+
+def test_a_scope_counts_from_its_making_but_acts_only_once_entered():
+    """As asyncio.timeout: the time runs from `expiring()`, and a scope made but
+    never entered cancels nothing."""
+    from reconciler.client.expiry import expiring
+
+    async def main() -> tuple[str, bool]:
+        unused = expiring(0.01)
+        await asyncio.sleep(0.05)  # past its limit: not entered, so no cancel
+        scope = expiring(0.05)
+        try:
+            with scope:
+                await asyncio.sleep(5)
+        except TimeoutError:
+            pass
+        with pytest.raises(RuntimeError, match="entered once"), scope:
+            pass
+        return "ran on", unused.expired()
+
+    assert asyncio.run(main()) == ("ran on", False)
