@@ -47,11 +47,6 @@ class Headers:
         self._raw = raw
         self._encoding: str | None = None
 
-    @property
-    def raw(self) -> list[tuple[bytes, bytes]]:
-        """(name, value) of every header, in order, as received."""
-        return list(self._raw)
-
     @overload
     def get(self, name: str) -> str | None: ...
 
