@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.gitlab_ci import Api, GitLabError, Project, main, marker, sticky_note
+from reconciler.cli.gitlab_ci import main
+from reconciler.gitlab_ci import Api, GitLabError, Project, marker, sticky_note
 
 TOKEN = "glpat-never-print-me"
 
