@@ -65,3 +65,27 @@ def test_without_its_variables_it_posts_nothing(tmp_path, capsys):
     assert main(["note", "--body", str(body)], env) == 1  # nothing listens on port 9
     captured = capsys.readouterr()
     assert "GET user: ConnectError" in captured.err and TOKEN not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("module", ["reconciler.cli.gitlab_ci", "reconciler.gitlab_ci"])
+def test_both_module_paths_run_the_command_line(module: str, tmp_path) -> None:
+    """The template calls cli/gitlab_ci.py; a template copied before it moved
+    calls reconciler.gitlab_ci, which runs the same command line."""
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CI_API_V4_URL": "http://127.0.0.1:9/api/v4",
+        "CI_PROJECT_ID": "1",
+        "QLIK_EMAIL_GITLAB_TOKEN": TOKEN,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", module, "note", "--body", str(tmp_path / "plan.md")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "Not a merge request pipeline: no note posted.\n")
+    assert TOKEN not in done.stdout + done.stderr
